@@ -1,0 +1,119 @@
+"""One self-contained checkpoint file: config, vocabulary, features, weights, provenance.
+
+The file holds only tensors and plain Python values (no pickled classes), so
+it loads with ``torch.load(weights_only=True)``.  Layout::
+
+    {
+      "format": "las-asr/1",
+      "model_config": {...},        # ModelConfig as a dict, with "features": FeatureConfig
+      "vocabulary": ["<blank>", ...],
+      "state_dict": {...},          # weights, including the front end's CMVN statistics
+      "metadata": {...},            # how it was trained: data, steps, dev CER, ...
+      "training_state": {...}       # optional: optimiser etc., only in resumable checkpoints
+    }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from asr.features import FeatureConfig
+from asr.model import LAS, ModelConfig
+from asr.vocab import Vocabulary
+
+FORMAT = "las-asr/1"
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+DEFAULT_CHECKPOINT_NAME = "las_small.pt"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint; the message is one line for the user."""
+
+
+def model_to_dict(model: LAS) -> dict:
+    return {
+        "format": FORMAT,
+        "model_config": dataclasses.asdict(model.config),
+        "vocabulary": list(model.vocabulary.tokens),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": dict(model.metadata),
+    }
+
+
+def save_atomic(obj: dict, path) -> None:
+    """torch.save to a temporary file in the same directory, fsync, then rename over ``path``.
+
+    A crash or kill at any moment leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(model: LAS, path, training_state: dict | None = None) -> None:
+    checkpoint = model_to_dict(model)
+    if training_state is not None:
+        checkpoint["training_state"] = training_state
+    save_atomic(checkpoint, path)
+
+
+def read_checkpoint(path) -> dict:
+    """The raw checkpoint dict, loaded safely; raises :class:`CheckpointError` with one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first[:120]})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} checkpoint")
+    return checkpoint
+
+
+def config_from_dict(values: dict) -> ModelConfig:
+    values = dict(values)
+    values["features"] = FeatureConfig(**values.get("features", {}))
+    return ModelConfig(**values)
+
+
+def model_from_dict(checkpoint: dict) -> LAS:
+    model = LAS(config_from_dict(checkpoint["model_config"]), Vocabulary(tuple(checkpoint["vocabulary"])))
+    model.load_state_dict(checkpoint["state_dict"])
+    model.metadata = dict(checkpoint.get("metadata", {}))
+    return model.eval()
+
+
+def default_checkpoint() -> Path:
+    """The bundled checkpoint, or a clear error if none has been trained yet."""
+    path = CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"no bundled checkpoint at {path}; train one with recipes/synth or pass a path")
+    return path
+
+
+def available_checkpoints() -> list[Path]:
+    """Every checkpoint in the bundled checkpoints/ directory, the default first."""
+    found = sorted(CHECKPOINT_DIR.glob("*.pt"), key=lambda p: (p.name != DEFAULT_CHECKPOINT_NAME, p.name))
+    return found
+
+
+def load_model(path=None, device: str | torch.device = "cpu") -> LAS:
+    """Load a checkpoint (default: the bundled one) as an eval-mode model on ``device``."""
+    model = model_from_dict(read_checkpoint(path if path is not None else default_checkpoint()))
+    return model.to(device)

@@ -1,0 +1,237 @@
+"""Decoding: functions that turn encoder states into text, driven by a frozen options dataclass.
+
+    results = decode(model, waveforms, lengths, DecodeOptions(beam_size=5))
+
+``greedy_decode`` is batched; ``beam_search`` searches each utterance with its
+hypotheses batched.  Both stop at ``<eos>`` or at a length bound proportional
+to the audio's duration, so no input can make them loop forever.  Every
+:class:`DecodeResult` carries the attention matrix and the timings read off it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from asr.alignment import WordTiming, character_times, word_timings
+from asr.ctc_prefix import CTCPrefixScorer
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    beam_size: int = 1  # 1 is greedy; >1 is beam search
+    ctc_weight: float = 0.0  # weight of CTC prefix scores in joint decoding (0 = attention only)
+    length_penalty: float = 1.0  # final scores are divided by (characters + 1) ** length_penalty
+    eos_threshold: float = 1.5  # <eos> may end a beam only if log p(eos) > this * best other log p
+    max_chars_per_second: float = 25.0  # length bound: at most this many characters per second of audio
+    nbest: int = 5  # alternatives kept in each result (beam search)
+    ctc_candidates: int = 10  # characters per hypothesis scored by CTC (top ones of the attention)
+
+    def __post_init__(self):
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
+
+
+@dataclass
+class DecodeResult:
+    text: str
+    tokens: list[int]  # character ids, no <sos>/<eos>
+    token_log_probs: np.ndarray  # (U,) log-probability of each character when it was chosen
+    attention: np.ndarray  # (U, T) each character's attention over the T encoder frames
+    char_starts: np.ndarray  # (U,) seconds
+    char_ends: np.ndarray  # (U,) seconds
+    words: list[WordTiming]
+    score: float  # total log-probability (with <eos>), length-normalised for beam search
+    nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, score), best first
+    frame_seconds: float = 0.0  # seconds per attention column
+    duration: float = 0.0  # seconds of audio
+
+    @property
+    def confidence(self) -> float:
+        """Geometric mean character probability."""
+        return float(np.exp(self.token_log_probs.mean())) if len(self.tokens) else 1.0
+
+
+def max_decode_length(num_samples: int, sample_rate: int, options: DecodeOptions) -> int:
+    return int(math.ceil(options.max_chars_per_second * num_samples / sample_rate)) + 2
+
+
+def _blocked_tokens(model) -> list[int]:
+    vocab = model.vocabulary
+    return [vocab.blank_id, vocab.sos_id]  # the speller never emits these
+
+
+def _finish(model, tokens: list[int], log_probs: list[float], rows: list[torch.Tensor], score: float,
+            num_frames: int, num_samples: int) -> DecodeResult:
+    vocab = model.vocabulary
+    text = vocab.decode(tokens)
+    attention = torch.stack(rows)[:, :num_frames].cpu().numpy() if rows else np.zeros((0, num_frames))
+    duration = num_samples / model.config.features.sample_rate
+    starts, ends = character_times(attention, model.frame_seconds, duration)
+    lp = np.asarray(log_probs, dtype=np.float64)
+    return DecodeResult(text=text, tokens=list(tokens), token_log_probs=lp, attention=attention,
+                        char_starts=starts, char_ends=ends, words=word_timings(text, starts, ends, lp),
+                        score=score, nbest=[(text, score)], frame_seconds=model.frame_seconds, duration=duration)
+
+
+@torch.no_grad()
+def greedy_decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
+                  options: DecodeOptions = DecodeOptions()) -> list[DecodeResult]:
+    """Batched greedy decoding: the most likely character at every step."""
+    vocab = model.vocabulary
+    h, h_lengths = model.encode(waveforms, lengths)
+    mask = torch.arange(h.shape[1], device=h.device)[None, :] < h_lengths[:, None]
+    speller = model.speller
+    keys = speller.attention.precompute(h)
+    state = speller.initial_state(h, mask)
+    batch = h.shape[0]
+    sample_rate = model.config.features.sample_rate
+    limits = [max_decode_length(int(n), sample_rate, options) for n in lengths]
+    tokens = torch.full((batch,), vocab.sos_id, dtype=torch.long, device=h.device)
+    done = [False] * batch
+    out_tokens, out_lp, out_rows, totals = [[] for _ in range(batch)], [[] for _ in range(batch)], \
+        [[] for _ in range(batch)], [0.0] * batch
+    blocked = _blocked_tokens(model)
+    for step in range(max(limits)):
+        logits, state = speller.step(tokens, state, keys, h, mask)
+        logits[:, blocked] = float("-inf")
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        best_lp, tokens = log_probs.max(dim=-1)
+        for i in range(batch):
+            if done[i]:
+                continue
+            token = int(tokens[i])
+            totals[i] += float(best_lp[i])
+            if token == vocab.eos_id:
+                done[i] = True
+                continue
+            out_tokens[i].append(token)
+            out_lp[i].append(float(best_lp[i]))
+            out_rows[i].append(state.weights[i])
+            if step + 1 >= limits[i]:
+                done[i] = True
+        if all(done):
+            break
+    return [_finish(model, out_tokens[i], out_lp[i], out_rows[i], totals[i], int(h_lengths[i]), int(lengths[i]))
+            for i in range(batch)]
+
+
+@dataclass
+class _Hypothesis:
+    tokens: list[int]
+    log_probs: list[float]  # attention log-probabilities of the chosen characters
+    rows: list[torch.Tensor]  # attention weights per character
+    score: float  # joint score so far
+    ctc_state: np.ndarray | None = None  # (T, 2) CTC forward variables of the prefix
+    ctc_score: float = 0.0  # CTC prefix log-probability
+
+
+@torch.no_grad()
+def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
+                options: DecodeOptions = DecodeOptions(beam_size=5)) -> list[DecodeResult]:
+    """Beam search per utterance, optionally with joint CTC prefix scoring.
+
+    Returns one result per utterance; its ``nbest`` holds up to ``options.nbest`` alternatives.
+    """
+    h, h_lengths = model.encode(waveforms, lengths)
+    ctc_log_probs = torch.log_softmax(model.ctc_head(h).float(), dim=-1) if options.ctc_weight > 0 else None
+    results = []
+    for i in range(h.shape[0]):
+        frames = int(h_lengths[i])
+        ctc = None if ctc_log_probs is None else ctc_log_probs[i, :frames].cpu().numpy()
+        results.append(_beam_search_one(model, h[i:i + 1, :frames], ctc, int(lengths[i]), options))
+    return results
+
+
+def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
+                     options: DecodeOptions) -> DecodeResult:
+    vocab, speller = model.vocabulary, model.speller
+    beam, weight = options.beam_size, options.ctc_weight
+    frames = h.shape[1]
+    mask = torch.ones(1, frames, dtype=torch.bool, device=h.device)
+    keys = speller.attention.precompute(h)
+    state = speller.initial_state(h, mask)
+    scorer = None if ctc_log_probs is None else CTCPrefixScorer(ctc_log_probs, vocab.blank_id, vocab.eos_id)
+    live = [_Hypothesis([], [], [], 0.0, scorer.initial_state() if scorer else None)]
+    ended: list[_Hypothesis] = []
+    blocked = _blocked_tokens(model)
+    limit = max_decode_length(num_samples, model.config.features.sample_rate, options)
+    for step in range(limit + 1):
+        count = len(live)
+        prev = torch.tensor([hyp.tokens[-1] if hyp.tokens else vocab.sos_id for hyp in live], device=h.device)
+        logits, state = speller.step(prev, state, _repeat(keys, count), h.expand(count, -1, -1),
+                                     mask.expand(count, -1))
+        logits[:, blocked] = float("-inf")
+        att_lp = torch.log_softmax(logits.float(), dim=-1)  # (K, V)
+        if step == limit:  # out of length budget: every live hypothesis must end now
+            att_lp = torch.full_like(att_lp, float("-inf"))
+            att_lp[:, vocab.eos_id] = 0.0
+        # End of sentence only when <eos> is nearly as likely as the best character.
+        best_other = att_lp.clone()
+        best_other[:, vocab.eos_id] = float("-inf")
+        best_other = best_other.max(dim=-1).values
+        eos_lp = att_lp[:, vocab.eos_id]
+        allow_eos = (eos_lp > options.eos_threshold * best_other) | torch.isinf(best_other)
+        att_lp[:, vocab.eos_id] = torch.where(allow_eos, eos_lp, torch.full_like(eos_lp, float("-inf")))
+
+        width = min(options.ctc_candidates if scorer else beam, att_lp.shape[1])
+        cand_lp, cand_ids = att_lp.topk(width, dim=-1)  # (K, C)
+        joint = cand_lp.cpu().numpy().astype(np.float64)
+        cand_np = cand_ids.cpu().numpy()
+        if scorer is not None:
+            psi, r_new = scorer.extend(
+                np.stack([hyp.ctc_state for hyp in live]),
+                np.array([hyp.tokens[-1] if hyp.tokens else -1 for hyp in live]),
+                np.array([not hyp.tokens for hyp in live]), cand_np)
+            prefix = np.array([hyp.ctc_score for hyp in live])[:, None]
+            joint = (1 - weight) * joint + weight * (psi - prefix)
+        totals = np.array([hyp.score for hyp in live])[:, None] + joint  # (K, C)
+        totals[~np.isfinite(joint)] = -np.inf
+        # As in fairseq: look at the best 2*beam extensions; an <eos> among the best `beam`
+        # finishes its hypothesis, the best `beam` others carry on.
+        order = np.argsort(-totals, axis=None, kind="stable")[: 2 * beam]
+        survivors, next_live = [], []
+        for rank, flat in enumerate(order):
+            k, c = divmod(int(flat), width)
+            if not np.isfinite(totals[k, c]) or len(next_live) == beam:
+                break
+            token, hyp = int(cand_np[k, c]), live[k]
+            if token == vocab.eos_id:
+                if rank < beam:
+                    ended.append(_Hypothesis(hyp.tokens, hyp.log_probs, hyp.rows, float(totals[k, c])))
+                continue
+            next_live.append(_Hypothesis(
+                hyp.tokens + [token], hyp.log_probs + [float(cand_lp[k, c])], hyp.rows + [state.weights[k]],
+                float(totals[k, c]), r_new[k, c] if scorer else None, float(psi[k, c]) if scorer else 0.0))
+            survivors.append(k)
+        if len(ended) >= beam or not next_live:
+            break
+        live = next_live
+        state = state.select(torch.tensor(survivors, device=h.device))
+    ended = ended or live
+    ranked = sorted(ended, key=lambda hyp: -_normalised(hyp, options))
+    best = ranked[0]
+    result = _finish(model, best.tokens, best.log_probs, best.rows, _normalised(best, options), frames, num_samples)
+    result.nbest = [(vocab.decode(hyp.tokens), _normalised(hyp, options)) for hyp in ranked[: options.nbest]]
+    return result
+
+
+def _normalised(hyp: _Hypothesis, options: DecodeOptions) -> float:
+    return hyp.score / (len(hyp.tokens) + 1) ** options.length_penalty
+
+
+def _repeat(keys: torch.Tensor, count: int) -> torch.Tensor:
+    return keys.expand(count, *keys.shape[1:])
+
+
+def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
+           options: DecodeOptions = DecodeOptions()) -> list[DecodeResult]:
+    """Greedy when ``beam_size == 1`` and no CTC weight, beam search otherwise."""
+    if options.beam_size == 1 and options.ctc_weight == 0:
+        return greedy_decode(model, waveforms, lengths, options)
+    return beam_search(model, waveforms, lengths, options)

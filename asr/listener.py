@@ -1,0 +1,121 @@
+"""The listener: a convolutional front end, then a pyramidal bidirectional LSTM.
+
+The conv front end halves the frame rate; each pyramid step concatenates
+pairs of neighbouring frames and halves it again (Chan et al. 2016), so a
+4x listener has one pyramid step and an 8x listener two.  Fewer encoder
+frames make attention cheaper and sharper, at the cost of time resolution.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+CONV_REDUCTION = 2
+
+
+def _mask_padding(x: torch.Tensor, lengths: torch.Tensor, time_dim: int) -> torch.Tensor:
+    """Zero every frame at or past its utterance's length along ``time_dim``."""
+    positions = torch.arange(x.shape[time_dim], device=x.device)
+    valid = positions[None, :] < lengths[:, None]  # (B, T)
+    shape = [x.shape[0]] + [1] * (x.dim() - 1)
+    shape[time_dim] = x.shape[time_dim]
+    return x * valid.view(shape)
+
+
+class ConvSubsampling(nn.Module):
+    """Two 3x3 convolutions: time /2, frequency /4.
+
+    Args:
+        feats: (B, T, n_mels); lengths: (B,)
+    Returns:
+        (B, ceil(T/2), out_dim) and the new lengths.
+    """
+
+    def __init__(self, n_mels: int, channels: int, out_dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, kernel_size=3, stride=(2, 2), padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=(1, 2), padding=1)
+        freq = math.ceil(math.ceil(n_mels / 2) / 2)
+        self.project = nn.Linear(channels * freq, out_dim)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = _mask_padding(feats, lengths, time_dim=1).unsqueeze(1)  # (B, 1, T, F)
+        x = torch.relu(self.conv1(x))  # (B, C, T/2, F/2)
+        lengths = torch.div(lengths - 1, 2, rounding_mode="floor") + 1
+        # Padding frames would leak into the last real frame through the next kernel.
+        x = _mask_padding(x, lengths, time_dim=2)
+        x = torch.relu(self.conv2(x))  # (B, C, T/2, F/4)
+        batch, channels, frames, freq = x.shape
+        x = x.transpose(1, 2).reshape(batch, frames, channels * freq)  # (B, T/2, C*F/4)
+        return self.project(x), lengths
+
+
+class PyramidalBLSTM(nn.Module):
+    """Stacked BLSTMs; after each of the first ``pyramid_steps`` layers, frames are paired up.
+
+    Args:
+        x: (B, T, input_dim); lengths: (B,)
+    Returns:
+        (B, T / 2**pyramid_steps, 2 * hidden) and the new lengths.
+    """
+
+    def __init__(self, input_dim: int, hidden: int, num_layers: int, pyramid_steps: int, dropout: float):
+        super().__init__()
+        if pyramid_steps > num_layers:
+            raise ValueError(f"{pyramid_steps} pyramid steps need at least as many layers, got {num_layers}")
+        self.pyramid_steps = pyramid_steps
+        self.layers = nn.ModuleList()
+        for i in range(num_layers):
+            # A layer after a pyramid step sees two concatenated frames of the one before.
+            in_dim = input_dim if i == 0 else 2 * hidden * (2 if i <= pyramid_steps else 1)
+            self.layers.append(nn.LSTM(in_dim, hidden, batch_first=True, bidirectional=True))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for i, lstm in enumerate(self.layers):
+            # Packing keeps the backward direction from starting in the padding.
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            x, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])
+            x = self.dropout(x)
+            if i < self.pyramid_steps:
+                x, lengths = _pair_frames(x, lengths)
+        return x, lengths
+
+
+def _pair_frames(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, D) -> (B, ceil(T/2), 2D); an odd last frame is paired with zeros."""
+    x = _mask_padding(x, lengths, time_dim=1)
+    if x.shape[1] % 2:
+        x = nn.functional.pad(x, (0, 0, 0, 1))
+    batch, frames, dim = x.shape
+    return x.reshape(batch, frames // 2, 2 * dim), torch.div(lengths + 1, 2, rounding_mode="floor")
+
+
+class Listener(nn.Module):
+    """Log-mel features -> encoder states at 1/``reduction`` of the frame rate.
+
+    Args:
+        feats: (B, T, n_mels) normalised features; lengths: (B,)
+    Returns:
+        h (B, T / reduction, 2 * hidden) and its lengths (B,).
+    """
+
+    def __init__(self, n_mels: int, conv_channels: int, hidden: int, num_layers: int, reduction: int,
+                 dropout: float):
+        super().__init__()
+        if reduction not in (2, 4, 8, 16):
+            raise ValueError(f"reduction must be 2, 4, 8 or 16, got {reduction}")
+        self.reduction = reduction
+        self.subsample = ConvSubsampling(n_mels, conv_channels, 2 * hidden)
+        pyramid_steps = int(math.log2(reduction // CONV_REDUCTION))
+        self.blstm = PyramidalBLSTM(2 * hidden, hidden, num_layers, pyramid_steps, dropout)
+        self.output_dim = 2 * hidden
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, lengths = self.subsample(feats, lengths)  # (B, T/2, 2H)
+        h, lengths = self.blstm(x, lengths)  # (B, T/reduction, 2H)
+        return _mask_padding(h, lengths, time_dim=1), lengths

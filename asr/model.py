@@ -1,0 +1,127 @@
+"""The LAS model: front end -> listener -> (attention + speller), plus a CTC head.
+
+The model exposes the pieces decoding needs, ``encode()`` and the speller's
+``step()``, and the training loss.  Decoding algorithms are functions in
+:mod:`asr.decoding`; ``model.transcribe`` is a convenience that calls
+:func:`asr.transcribe.transcribe`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asr.attention import build_attention
+from asr.features import FeatureConfig, FrontEnd
+from asr.listener import Listener
+from asr.speller import Speller
+from asr.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyperparameters; saved in every checkpoint. Defaults are the bundled small model."""
+
+    vocab_size: int = len(Vocabulary())
+    # Listener
+    conv_channels: int = 32
+    encoder_hidden: int = 256  # per direction
+    encoder_layers: int = 3
+    reduction: int = 4  # encoder frames per 10 ms feature frame: 4 -> 40 ms, 8 -> 80 ms
+    # Attention
+    attention: str = "location"  # dot | additive | location | multihead
+    attention_dim: int = 128
+    num_heads: int = 4
+    location_channels: int = 10
+    location_kernel: int = 31
+    # Speller
+    embedding_dim: int = 64
+    decoder_hidden: int = 256
+    decoder_layers: int = 1
+    dropout: float = 0.1
+    # Training objective: loss = ctc_weight * CTC + (1 - ctc_weight) * attention; 0 is pure LAS.
+    ctc_weight: float = 0.3
+    label_smoothing: float = 0.1
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+
+
+class LAS(nn.Module):
+    def __init__(self, config: ModelConfig, vocabulary: Vocabulary | None = None):
+        super().__init__()
+        self.config = config
+        self.vocabulary = vocabulary or Vocabulary()
+        if len(self.vocabulary) != config.vocab_size:
+            raise ValueError(f"vocabulary has {len(self.vocabulary)} tokens, config says {config.vocab_size}")
+        self.frontend = FrontEnd(config.features)
+        self.listener = Listener(config.features.n_mels, config.conv_channels, config.encoder_hidden,
+                                 config.encoder_layers, config.reduction, config.dropout)
+        encoder_dim = self.listener.output_dim
+        attention = build_attention(config.attention, config.decoder_hidden, encoder_dim, config.attention_dim,
+                                    config.num_heads, config.location_channels, config.location_kernel)
+        self.speller = Speller(config.vocab_size, config.embedding_dim, config.decoder_hidden,
+                               config.decoder_layers, encoder_dim, attention, config.dropout)
+        self.ctc_head = nn.Linear(encoder_dim, config.vocab_size)
+        self.metadata: dict = {}  # training provenance, saved with the checkpoint
+
+    @property
+    def device(self) -> torch.device:
+        return self.ctc_head.weight.device
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per encoder frame (what one column of an attention matrix spans)."""
+        c = self.config.features
+        return c.hop_length / c.sample_rate * self.config.reduction
+
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waveforms (B, samples) at 16 kHz -> encoder states (B, T, D) and their lengths (B,)."""
+        feats, frame_lengths = self.frontend(waveforms, lengths)  # (B, frames, n_mels)
+        return self.listener(feats, frame_lengths)
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+                target_lengths: torch.Tensor, sampling_probability: float = 0.0) -> dict[str, torch.Tensor]:
+        """The joint training loss.
+
+        Args:
+            waveforms: (B, samples); lengths: (B,)
+            targets: (B, U) character ids without ``<sos>``/``<eos>``, padded with anything.
+            target_lengths: (B,)
+        Returns:
+            ``loss`` (to minimise), ``attention_loss``, ``ctc_loss`` and ``weights`` (B, U+1, T).
+        """
+        h, h_lengths = self.encode(waveforms, lengths)
+        mask = torch.arange(h.shape[1], device=h.device)[None, :] < h_lengths[:, None]
+        vocab = self.vocabulary
+        batch, max_len = targets.shape
+        positions = torch.arange(max_len + 1, device=targets.device)[None, :]
+        sos = targets.new_full((batch, 1), vocab.sos_id)
+        inputs = torch.cat([sos, targets], dim=1)  # (B, U+1): <sos> y1 .. yU
+        outputs = torch.cat([targets, targets.new_zeros(batch, 1)], dim=1)
+        outputs = outputs.scatter(1, target_lengths[:, None], vocab.eos_id)  # y1 .. yU <eos>
+        outputs = outputs.masked_fill(positions > target_lengths[:, None], -100)  # ignore padding
+        inputs = inputs.masked_fill(positions > target_lengths[:, None], vocab.eos_id)
+
+        logits, weights = self.speller(h, mask, inputs, sampling_probability)  # (B, U+1, V), (B, U+1, T)
+        attention_loss = F.cross_entropy(logits.transpose(1, 2), outputs, ignore_index=-100,
+                                         label_smoothing=self.config.label_smoothing)
+        losses = {"attention_loss": attention_loss, "weights": weights}
+        ctc_weight = self.config.ctc_weight
+        if ctc_weight > 0:
+            log_probs = F.log_softmax(self.ctc_head(h), dim=-1).transpose(0, 1)  # (T, B, V)
+            ctc_targets = targets.masked_fill(positions[:, :max_len] >= target_lengths[:, None], 0)
+            ctc_loss = F.ctc_loss(log_probs.float(), ctc_targets, h_lengths, target_lengths,
+                                  blank=vocab.blank_id, reduction="mean", zero_infinity=True)
+            losses["ctc_loss"] = ctc_loss
+            losses["loss"] = ctc_weight * ctc_loss + (1 - ctc_weight) * attention_loss
+        else:
+            losses["loss"] = attention_loss
+        return losses
+
+    def transcribe(self, audio, **options):
+        """Transcribe a path or a 16 kHz array; see :func:`asr.transcribe.transcribe`."""
+        from asr.transcribe import transcribe
+
+        return transcribe(self, audio, **options)

@@ -1,0 +1,79 @@
+"""Finding speech and pauses by frame energy, to cut long audio into decodable pieces.
+
+The speller was trained on utterances of a few seconds; attention over an
+hour of frames would be slow and would lose its place.  So long audio is cut
+at pauses into segments of at most ``max_seconds``, each decoded on its own,
+and the results stitched with their offsets.  Pure silence yields no segment
+at all, so it transcribes to empty text instead of a hallucination.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+
+FRAME_SECONDS = 0.030
+SILENCE_FLOOR_DB = -50.0  # below this (dBFS) a frame is silence whatever the recording
+SPEECH_ABOVE_NOISE_DB = 10.0  # speech frames are this far above the noise floor estimate
+MIN_SPEECH_SECONDS = 0.15  # shorter bursts are clicks, not words
+PAD_SECONDS = 0.15  # context kept on both sides of each segment
+
+
+def frame_energy_db(samples: np.ndarray, frame: int) -> np.ndarray:
+    """RMS level in dBFS of consecutive, non-overlapping frames."""
+    usable = samples[: samples.size // frame * frame].reshape(-1, frame)
+    if samples.size % frame:
+        usable = np.concatenate([usable, np.pad(samples[usable.size:], (0, frame - samples.size % frame))[None]])
+    return 10 * np.log10(np.mean(usable.astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
+def speech_frames(energy_db: np.ndarray) -> np.ndarray:
+    """Boolean speech decision per frame: above an absolute floor and above the noise floor."""
+    if energy_db.size == 0:
+        return np.zeros(0, dtype=bool)
+    noise_floor = np.percentile(energy_db, 10)
+    threshold = max(SILENCE_FLOOR_DB, noise_floor + SPEECH_ABOVE_NOISE_DB)
+    return energy_db > threshold
+
+
+def split_on_pauses(samples: np.ndarray, max_seconds: float = 20.0, min_pause_seconds: float = 0.25,
+                    sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int]]:
+    """Cut audio into speech segments of at most ``max_seconds``.
+
+    Returns:
+        (start, end) sample indices, in order and non-overlapping. Empty for silence.
+    """
+    frame = int(FRAME_SECONDS * sample_rate)
+    speech = speech_frames(frame_energy_db(samples, frame))
+    regions = _runs(speech, min_gap=int(min_pause_seconds / FRAME_SECONDS))
+    regions = [(s, e) for s, e in regions if (e - s) * FRAME_SECONDS >= MIN_SPEECH_SECONDS]
+    max_frames = int(max_seconds / FRAME_SECONDS)
+    pad = int(PAD_SECONDS / FRAME_SECONDS)
+    segments = []
+    for start, end in regions:
+        while end - start > max_frames:  # a long stretch without a pause: cut at its quietest frame
+            window = frame_energy_db(samples[start * frame:(start + max_frames) * frame], frame)
+            cut = start + max_frames // 2 + int(np.argmin(window[max_frames // 2:]))
+            segments.append((start, cut))
+            start = cut
+        segments.append((start, end))
+    padded = []
+    for i, (start, end) in enumerate(segments):
+        lo = max(start - pad, padded[-1][1] if padded else 0)
+        hi = min(end + pad, segments[i + 1][0] if i + 1 < len(segments) else len(speech))
+        padded.append((lo, hi))
+    return [(s * frame, min(e * frame, samples.size)) for s, e in padded]
+
+
+def _runs(flags: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
+    """Runs of True, merging runs separated by fewer than ``min_gap`` False frames."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    runs = list(zip(edges[::2], edges[1::2]))
+    merged: list[tuple[int, int]] = []
+    for start, end in runs:
+        if merged and start - merged[-1][1] < min_gap:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((int(start), int(end)))
+    return merged

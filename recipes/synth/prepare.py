@@ -1,0 +1,285 @@
+"""Build an English speech corpus offline from speech synthesizers.
+
+Usage:
+    python recipes/synth/prepare.py --out data/synth            # all stages
+    python recipes/synth/prepare.py --out data/synth --stage 3  # from stage 3 on
+    python recipes/synth/prepare.py --out data/synth --train-utterances 2000 --heldout-utterances 200  # a small one
+
+Stages (each skips work already done, so a killed run just restarts):
+    1. text       sentences from fortunes, word strings from wamerican, generated
+                  everyday phrases; normalised; split into disjoint train/dev/test
+    2. babble     a bank of speech used as crowd noise (from word strings, not corpus sentences)
+    3. audio      synthesize + augment every utterance, in parallel on all cores
+    4. manifests  train.jsonl, dev.jsonl, test.jsonl (audio_filepath, duration, text, voice)
+
+Dev is spoken by training voices; test only by voices.HELD_OUT_VOICES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import phrases  # noqa: E402
+import voices  # noqa: E402
+from asr import augment  # noqa: E402
+from asr.audio import SAMPLE_RATE, to_mono_16k, write_wav  # noqa: E402
+from asr.text import normalize_text  # noqa: E402
+
+FORTUNE_DIR = Path("/usr/share/games/fortunes")
+WORDLIST = Path("/usr/share/dict/american-english")
+SKIP_FORTUNE_FILES = {"ascii-art", "art", "translate-me", "ethnic", "men-women", "drugs"}
+# An easy filter for the rare crude cookie that is not in the separate offensive package.
+BLOCKLIST = {"fuck", "shit", "cunt", "nigger", "fag", "faggot", "rape", "whore", "slut", "bitch", "dick",
+             "cock", "pussy", "tits", "bastard", "retard"}
+MAX_UTTERANCE_SECONDS = 16.0
+MIN_WORDS, MAX_WORDS = 2, 24
+BABBLE_BANK_SIZE = 120
+
+
+def fortune_sentences() -> list[str]:
+    sentences = []
+    for path in sorted(FORTUNE_DIR.iterdir()):
+        if path.suffix or path.name in SKIP_FORTUNE_FILES or not path.is_file():
+            continue
+        for cookie in path.read_text(errors="ignore").split("\n%\n"):
+            lines = [ln.strip() for ln in cookie.splitlines() if not ln.strip().startswith("--")]
+            body = " ".join(lines)
+            for raw in _split_sentences(body):
+                if sum(c.isalpha() or c.isspace() for c in raw) < 0.85 * len(raw):
+                    continue  # code, ascii art, tables
+                text = normalize_text(raw)
+                words = text.split()
+                if MIN_WORDS + 1 <= len(words) <= MAX_WORDS and not BLOCKLIST & set(words):
+                    sentences.append(text)
+    return sorted(set(sentences))
+
+
+def _split_sentences(text: str) -> list[str]:
+    import re
+
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
+def dictionary_words() -> list[str]:
+    words = set()
+    for line in WORDLIST.read_text(errors="ignore").splitlines():
+        text = normalize_text(line)
+        if text and " " not in text and line.islower() and not line.endswith("'s") and 2 <= len(text) <= 14 and not BLOCKLIST & {text}:
+            words.add(text)
+    return sorted(words)
+
+
+def stage_text(out: Path, seed: int, heldout_sentences: int) -> None:
+    text_dir = out / "text"
+    if all((text_dir / f"{split}.txt").exists() for split in ("train", "dev", "test")):
+        print("stage 1 (text): done already")
+        return
+    rng = random.Random(seed)
+    words = dictionary_words()
+    sources = {
+        "fortune": fortune_sentences(),
+        "words": sorted({" ".join(rng.sample(words, rng.randint(3, 8))) for _ in range(12_000)}),
+        "phrase": sorted(set(phrases.generate(rng, 16_000))),
+    }
+    splits = {"train": [], "dev": [], "test": []}
+    total = sum(len(v) for v in sources.values())
+    for name, pool in sources.items():
+        rng.shuffle(pool)
+        # Dev and test draw from each source in proportion, and share no sentence with train.
+        take = max(1, round(heldout_sentences * len(pool) / total))
+        splits["test"] += pool[:take]
+        splits["dev"] += pool[take:2 * take]
+        splits["train"] += pool[2 * take:]
+        print(f"  {name}: {len(pool)} texts")
+    taken = set(splits["test"]) | set(splits["dev"])
+    splits["train"] = [s for s in splits["train"] if s not in taken]
+    text_dir.mkdir(parents=True, exist_ok=True)
+    for split, lines in splits.items():
+        rng.shuffle(lines)
+        _write_atomic(text_dir / f"{split}.txt", "\n".join(lines) + "\n")
+        print(f"  {split}: {len(lines)} texts")
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(content)
+    os.replace(tmp, path)
+
+
+def _render(voice: str, text: str, rng: np.random.Generator) -> np.ndarray:
+    samples, rate = voices.synthesize(voice, text, speed=float(rng.uniform(0.85, 1.2)), pitch=float(rng.uniform(0, 1)))
+    return to_mono_16k(samples, rate)
+
+
+def stage_babble(out: Path, seed: int) -> None:
+    path = out / "babble.npz"
+    if path.exists():
+        print("stage 2 (babble): done already")
+        return
+    rng = np.random.default_rng(seed)
+    pool = [v for vs in voices.training_voices().values() for v in vs]
+    words = dictionary_words()
+    bank = []
+    for i in tqdm(range(BABBLE_BANK_SIZE), desc="stage 2 (babble)"):
+        text = " ".join(rng.choice(words, size=8))
+        bank.append(_render(pool[rng.integers(len(pool))], text, rng))
+    tmp = out / ".babble.tmp.npz"
+    np.savez(tmp, *bank)
+    os.replace(tmp, path)
+
+
+_BABBLE: list[np.ndarray] = []
+
+
+def _init_worker(babble_path: str) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    with np.load(babble_path) as bank:
+        _BABBLE.extend(bank[k] for k in bank.files)
+
+
+def augment_like_real_life(samples: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """A random chain of the distortions a real microphone adds. About a third stays clean."""
+    applied = []
+    pad = lambda: np.zeros(int(rng.uniform(0.05, 0.5) * SAMPLE_RATE), np.float32)  # noqa: E731
+    samples = np.concatenate([pad(), samples, pad()])
+    if rng.random() < 0.35:
+        return samples * np.float32(10 ** (rng.uniform(-15, 0) / 20)), ["clean"]
+    if rng.random() < 0.5:
+        samples = augment.speed_perturb(samples, float(rng.uniform(0.9, 1.1)))
+        applied.append("speed")
+    if rng.random() < 0.35:
+        samples = augment.reverberate(samples, float(rng.uniform(0.15, 0.7)), rng)
+        applied.append("reverb")
+    if rng.random() < 0.6:
+        if rng.random() < 0.4 and _BABBLE:
+            picks = [_BABBLE[i] for i in rng.choice(len(_BABBLE), size=int(rng.integers(3, 8)), replace=False)]
+            noise = augment.babble(picks, samples.size, rng)
+            applied.append("babble")
+        else:
+            noise = augment.colored_noise(samples.size, float(rng.choice([0.0, 1.0, 2.0])), rng)
+            applied.append("noise")
+        samples = augment.add_noise(samples, noise, float(rng.uniform(5, 30)))
+    if rng.random() < 0.08:
+        samples = augment.telephone(samples)
+        applied.append("telephone")
+    samples = samples / (np.abs(samples).max() + 1e-9) * np.float32(10 ** (rng.uniform(-18, -1) / 20))
+    return samples.astype(np.float32), applied or ["clean"]
+
+
+def _job(job: dict) -> dict | None:
+    rng = np.random.default_rng(job["seed"])
+    try:
+        samples = _render(job["voice"], job["text"], rng)
+    except Exception as error:  # a synthesizer that chokes on one sentence should not stop the corpus
+        return {"id": job["id"], "error": str(error).splitlines()[0][:200] if str(error) else type(error).__name__}
+    samples, applied = augment_like_real_life(samples, rng)
+    duration = samples.size / SAMPLE_RATE
+    if duration > MAX_UTTERANCE_SECONDS:
+        return {"id": job["id"], "error": f"too long ({duration:.1f} s)"}
+    path = Path(job["path"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(path, samples)
+    return {"id": job["id"], "audio_filepath": str(path.resolve()), "duration": round(duration, 3),
+            "text": job["text"], "voice": job["voice"], "augment": "+".join(applied)}
+
+
+def plan_jobs(out: Path, split: str, count: int, seed: int) -> list[dict]:
+    texts = (out / "text" / f"{split}.txt").read_text().split("\n")
+    texts = [t for t in texts if t]
+    if split == "test":
+        engine_voices = {"heldout": list(voices.HELD_OUT_VOICES)}
+        mix = {"heldout": 1.0}
+    else:
+        engine_voices, mix = voices.training_voices(), voices.ENGINE_MIX
+    jobs = []
+    for i in range(count):
+        # Each job is a pure function of (seed, split, i): growing --train-utterances keeps earlier jobs.
+        rng = random.Random(f"{seed}/{split}/{i}")
+        engine = rng.choices(list(mix), weights=list(mix.values()))[0]
+        voice = rng.choice(engine_voices[engine])
+        utt_id = f"{split}-{i:06d}"
+        jobs.append({"id": utt_id, "text": texts[i % len(texts)], "voice": voice, "seed": rng.getrandbits(32),
+                     "path": str(out / "audio" / split / utt_id[-3:] / f"{utt_id}.wav")})
+    return jobs
+
+
+def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int) -> None:
+    for split, count in counts.items():
+        rows_path = out / f"{split}.rows.jsonl"
+        done = set()
+        if rows_path.exists():
+            for line in rows_path.read_text().splitlines():
+                try:
+                    done.add(json.loads(line)["id"])
+                except (json.JSONDecodeError, KeyError):
+                    pass  # a line cut short by a kill; its utterance is redone
+        todo = [job for job in plan_jobs(out, split, count, seed) if job["id"] not in done]
+        if not todo:
+            print(f"stage 3 (audio/{split}): done already")
+            continue
+        start = time.time()
+        with Pool(workers, initializer=_init_worker, initargs=(str(out / "babble.npz"),)) as pool, \
+                open(rows_path, "a") as rows:
+            for row in tqdm(pool.imap_unordered(_job, todo, chunksize=8), total=len(todo),
+                            desc=f"stage 3 (audio/{split})", initial=0):
+                rows.write(json.dumps(row) + "\n")
+                rows.flush()
+        print(f"  {split}: {len(todo)} utterances in {time.time() - start:.0f} s")
+
+
+def stage_manifests(out: Path, counts: dict[str, int]) -> None:
+    for split in counts:
+        rows = {}
+        for line in (out / f"{split}.rows.jsonl").read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[row["id"]] = row
+        good = [r for _, r in sorted(rows.items()) if "error" not in r and Path(r["audio_filepath"]).exists()]
+        failed = len(rows) - len(good)
+        _write_atomic(out / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in good))
+        hours = sum(r["duration"] for r in good) / 3600
+        voice_count = len({r["voice"] for r in good})
+        print(f"stage 4 (manifests): {split}: {len(good)} utterances, {hours:.2f} h, {voice_count} voices"
+              + (f", {failed} failed" if failed else ""))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("data/synth"), help="corpus directory")
+    parser.add_argument("--stage", type=int, default=1, help="first stage to run")
+    parser.add_argument("--stop-stage", type=int, default=4, help="last stage to run")
+    parser.add_argument("--train-utterances", type=int, default=21_000, help="training utterances (~3.6 s each)")
+    parser.add_argument("--heldout-utterances", type=int, default=600, help="dev and test utterances each")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel synthesis processes")
+    parser.add_argument("--seed", type=int, default=1234, help="seed for texts, voices and augmentation")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    counts = {"train": args.train_utterances, "dev": args.heldout_utterances, "test": args.heldout_utterances}
+    started = time.time()
+    stages = {1: lambda: stage_text(args.out, args.seed, args.heldout_utterances),
+              2: lambda: stage_babble(args.out, args.seed),
+              3: lambda: stage_audio(args.out, counts, args.seed, args.workers),
+              4: lambda: stage_manifests(args.out, counts)}
+    for number in range(args.stage, args.stop_stage + 1):
+        stages[number]()
+    print(f"done in {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
