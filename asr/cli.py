@@ -1,0 +1,43 @@
+"""The ``asr`` command: a thin argparse layer over the library.
+
+Each subcommand lives in ``asr/commands/<name>.py`` with two functions,
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit status), and is
+imported only when used, so ``asr listen`` never loads the trainer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "transcribe": "transcribe audio files, directories, globs, manifests or stdin",
+    "listen": "transcribe speech from a microphone as you speak",
+    "train": "train a model from a recipe config",
+    "eval": "score a checkpoint on a manifest: CER, WER, hypotheses, alignment plots",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asr", description="A listen-attend-spell speech recognizer.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, help_text in COMMANDS.items():
+        module = _command_module(name)
+        command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        module.add_arguments(command)
+    return parser
+
+
+def _command_module(name: str):
+    return importlib.import_module(f"asr.commands.{'evaluate' if name == 'eval' else name}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        status = _command_module(args.command).run(args)
+    except KeyboardInterrupt:
+        status = 130
+    sys.exit(status or 0)
