@@ -45,7 +45,39 @@ def split_on_pauses(samples: np.ndarray, max_seconds: float = 20.0, min_pause_se
         (start, end) sample indices, in order and non-overlapping. Empty for silence.
     """
     frame = int(FRAME_SECONDS * sample_rate)
-    speech = speech_frames(frame_energy_db(samples, frame))
+    return segments_from_energy(frame_energy_db(samples, frame), samples.size, max_seconds, min_pause_seconds,
+                                sample_rate)
+
+
+def stream_energy_db(blocks, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
+    """:func:`frame_energy_db` of audio that arrives in blocks of any size, holding one block at a time.
+
+    Returns:
+        the per-frame levels (exactly those of the concatenated blocks) and the total sample count.
+    """
+    frame = int(FRAME_SECONDS * sample_rate)
+    levels, carry, total = [], np.zeros(0, dtype=np.float32), 0
+    for block in blocks:
+        total += block.size
+        block = np.concatenate([carry, block]) if carry.size else block
+        whole = block.size // frame * frame
+        if whole:
+            levels.append(frame_energy_db(block[:whole], frame))
+        carry = block[whole:]
+    if carry.size:
+        levels.append(frame_energy_db(carry, frame))  # the last partial frame, zero padded
+    return (np.concatenate(levels) if levels else np.zeros(0)), total
+
+
+def segments_from_energy(energy_db: np.ndarray, num_samples: int, max_seconds: float = 20.0,
+                         min_pause_seconds: float = 0.25, sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int]]:
+    """The segments of :func:`split_on_pauses`, from frame levels alone.
+
+    Long audio is planned from its levels (one number per 30 ms frame, 480 KB for an
+    hour), so the samples themselves never need to be in memory at once.
+    """
+    frame = int(FRAME_SECONDS * sample_rate)
+    speech = speech_frames(energy_db)
     regions = _runs(speech, min_gap=int(min_pause_seconds / FRAME_SECONDS))
     regions = [(s, e) for s, e in regions if (e - s) * FRAME_SECONDS >= MIN_SPEECH_SECONDS]
     max_frames = int(max_seconds / FRAME_SECONDS)
@@ -53,7 +85,7 @@ def split_on_pauses(samples: np.ndarray, max_seconds: float = 20.0, min_pause_se
     segments = []
     for start, end in regions:
         while end - start > max_frames:  # a long stretch without a pause: cut at its quietest frame
-            window = frame_energy_db(samples[start * frame:(start + max_frames) * frame], frame)
+            window = energy_db[start:start + max_frames]
             cut = start + max_frames // 2 + int(np.argmin(window[max_frames // 2:]))
             segments.append((start, cut))
             start = cut
@@ -63,7 +95,7 @@ def split_on_pauses(samples: np.ndarray, max_seconds: float = 20.0, min_pause_se
         lo = max(start - pad, padded[-1][1] if padded else 0)
         hi = min(end + pad, segments[i + 1][0] if i + 1 < len(segments) else len(speech))
         padded.append((lo, hi))
-    return [(s * frame, min(e * frame, samples.size)) for s, e in padded]
+    return [(int(s * frame), int(min(e * frame, num_samples))) for s, e in padded]
 
 
 def _runs(flags: np.ndarray, min_gap: int) -> list[tuple[int, int]]:

@@ -1,23 +1,33 @@
 """Transcription: audio of any length in, text with attention timings out.
 
-Short audio (up to ``max_segment_seconds``) is decoded whole.  Longer audio
+Short audio (up to ``MAX_SEGMENT_SECONDS``) is decoded whole.  Longer audio
 is cut at pauses (:mod:`asr.segment`), the pieces are decoded in batches,
 and their results are stitched with global timestamps.  Audio with no speech
 at all gives empty text.
+
+Inputs are read in blocks (:mod:`asr.audio_blocks`) in two passes: the
+first measures the level of every 30 ms frame and plans the segments, the
+second cuts them out.  :func:`transcribe_many` batches the segments of many
+inputs together, so memory holds a few batches of segments whatever the
+length or number of the inputs.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, replace
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, load_audio
+from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.audio_blocks import open_audio
 from asr.decoding import DecodeOptions, DecodeResult, decode
-from asr.segment import split_on_pauses
+from asr.segment import FRAME_SECONDS, frame_energy_db, segments_from_energy, stream_energy_db
 
-MAX_SEGMENT_SECONDS = 20.0
+MAX_SEGMENT_SECONDS = 20.0  # longer audio is cut at pauses into pieces at most this long
+SORT_POOL_BATCHES = 4  # segments are pooled this many batches deep and sorted by length, to pad less
 
 
 @dataclass
@@ -101,15 +111,113 @@ def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch
 
 def plan_segments(samples: np.ndarray, max_segment_seconds: float = MAX_SEGMENT_SECONDS) -> list[tuple[int, int]]:
     """Sample ranges to decode: the whole clip when short, pause-delimited pieces when long, none for silence."""
-    segments = split_on_pauses(samples, max_seconds=max_segment_seconds)
+    frame = int(FRAME_SECONDS * SAMPLE_RATE)
+    return plan_from_energy(frame_energy_db(samples, frame), samples.size, max_segment_seconds)
+
+
+def plan_from_energy(energy_db: np.ndarray, num_samples: int,
+                     max_segment_seconds: float = MAX_SEGMENT_SECONDS) -> list[tuple[int, int]]:
+    """:func:`plan_segments` from the 30 ms frame levels of the audio (see :func:`asr.segment.stream_energy_db`)."""
+    segments = segments_from_energy(energy_db, num_samples, max_seconds=max_segment_seconds)
     if not segments:
         return []
-    if samples.size <= max_segment_seconds * SAMPLE_RATE:
-        return [(0, samples.size)]  # short: keep the natural margins the model was trained with
+    if num_samples <= max_segment_seconds * SAMPLE_RATE:
+        return [(0, num_samples)]  # short: keep the natural margins the model was trained with
     return segments
 
 
-@torch.no_grad()
+@dataclass
+class _Job:
+    """One input on its way through :func:`transcribe_many`."""
+
+    ranges: list[tuple[int, int]]  # sample ranges to decode
+    num_samples: int
+    results: list[DecodeResult | None]
+
+    @property
+    def done(self) -> bool:
+        return all(r is not None for r in self.results)
+
+    def finish(self) -> Transcription:
+        offsets = [s / SAMPLE_RATE for s, _ in self.ranges]
+        segments = [_shift(r, off) for r, off in zip(self.results, offsets)]
+        text = " ".join(s.text for s in segments if s.text)
+        return Transcription(text=text, segments=segments, offsets=offsets, duration=self.num_samples / SAMPLE_RATE)
+
+
+def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = None, batch_size: int = 8,
+                    keep_attention: bool = True, on_planned: Callable[[float], None] | None = None,
+                    on_decoded: Callable[[float], None] | None = None
+                    ) -> Iterator[tuple[int, Transcription | AudioError]]:
+    """Transcribe many inputs, batching segments across them.
+
+    Args:
+        model: a loaded :class:`asr.model.LAS`.
+        sources: paths, encoded bytes, 16 kHz arrays, or ``(name, source)`` pairs
+            (the name is what error messages call the input).
+        options: decoding options (default :class:`DecodeOptions`).
+        batch_size: segments decoded together.
+        keep_attention: keep each segment's attention matrix; without it the results
+            hold only timings, which is what bounds memory on hour-long inputs.
+        on_planned: called with an input's duration in seconds once it has been measured.
+        on_decoded: called with the seconds of audio each step finished (decoded, or skipped as silence).
+    Yields:
+        ``(index, Transcription)`` or ``(index, AudioError)`` per input, in input order.
+    """
+    options = options or DecodeOptions()
+    pool_size = batch_size * SORT_POOL_BATCHES
+    jobs: dict[int, _Job | AudioError] = {}
+    pool: list[tuple[int, int, np.ndarray]] = []  # (input, segment, samples) waiting to be decoded
+    next_out = 0
+
+    def decode_pool():
+        results = decode_pieces(model, [piece for _, _, piece in pool], options, batch_size)
+        for (index, k, piece), result in zip(pool, results):
+            job = jobs[index]
+            if isinstance(job, _Job):  # not an input that failed after its first segments
+                job.results[k] = result if keep_attention else replace(
+                    result, attention=np.zeros((len(result.tokens), 0), dtype=np.float32))
+            if on_decoded:
+                on_decoded(piece.size / SAMPLE_RATE)
+        pool.clear()
+
+    def finished():
+        nonlocal next_out
+        while next_out in jobs and (isinstance(jobs[next_out], AudioError) or jobs[next_out].done):
+            job = jobs.pop(next_out)
+            yield next_out, job if isinstance(job, AudioError) else job.finish()
+            next_out += 1
+
+    was_training = model.training
+    model.eval()
+    try:
+        for index, source in enumerate(sources):
+            name, source = source if isinstance(source, tuple) else (None, source)
+            try:
+                audio = open_audio(source, name)
+                energy_db, num_samples = stream_energy_db(audio)
+                if num_samples == 0:
+                    raise AudioError(f"{audio.name}: contains no audio samples")
+                ranges = plan_from_energy(energy_db, num_samples)
+                jobs[index] = _Job(ranges, num_samples, [None] * len(ranges))
+                if on_planned:
+                    on_planned(num_samples / SAMPLE_RATE)
+                if on_decoded:  # the silence between segments needs no decoding
+                    on_decoded((num_samples - sum(e - s for s, e in ranges)) / SAMPLE_RATE)
+                for k, piece in enumerate(audio.slices(ranges)):
+                    pool.append((index, k, piece))
+                    if len(pool) >= pool_size:
+                        decode_pool()
+            except AudioError as error:
+                jobs[index] = error
+            yield from finished()
+        if pool:
+            decode_pool()
+        yield from finished()
+    finally:
+        model.train(was_training)
+
+
 def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: int = 8,
                **overrides) -> Transcription:
     """Transcribe one input.
@@ -124,16 +232,9 @@ def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: i
         asr.audio.AudioError: the input is not usable audio.
     """
     options = _options(options, overrides)
-    samples = load_audio(audio)
-    duration = samples.size / SAMPLE_RATE
-    was_training = model.training
-    model.eval()
-    try:
-        ranges = plan_segments(samples)
-        results = decode_pieces(model, [samples[s:e] for s, e in ranges], options, batch_size)
-    finally:
-        model.train(was_training)
-    offsets = [s / SAMPLE_RATE for s, _ in ranges]
-    segments = [_shift(r, off) for r, off in zip(results, offsets)]
-    text = " ".join(s.text for s in segments if s.text)
-    return Transcription(text=text, segments=segments, offsets=offsets, duration=duration)
+    if not isinstance(audio, (str, bytes, bytearray, os.PathLike)):
+        audio = load_audio(audio)  # arrays and tensors: downmix and validate as before
+    (_, result), = transcribe_many(model, [audio], options, batch_size)
+    if isinstance(result, AudioError):
+        raise result
+    return result

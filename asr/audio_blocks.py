@@ -1,0 +1,182 @@
+"""Reading audio in blocks, so an hour-long file never has to fit in memory.
+
+    audio = open_audio("lecture.mp3")
+    levels, total = stream_energy_db(audio)        # pass 1: one block at a time
+    for piece in audio.slices([(0, 48_000)]):        # pass 2: only the ranges asked for
+        ...
+
+:func:`open_audio` checks the input the way :func:`asr.audio.load_audio`
+does (same one-line :class:`AudioError` messages) and returns an
+:class:`AudioBlocks` that can be iterated any number of times, each pass
+decoding the source afresh: mono float32 at 16 kHz in blocks of
+``BLOCK_SECONDS``.  soundfile reads wav, flac, ogg and mp3 and a streaming
+soxr resampler converts the rate; anything else (m4a, aac, wma...) is
+decoded by an ``ffmpeg`` subprocess.  Memory per pass is one block plus
+whatever the caller keeps.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE, AudioError, to_mono_16k
+
+BLOCK_SECONDS = 30.0  # audio decoded per read: 1.9 MB at 16 kHz float32
+RESAMPLE_QUALITY = "HQ"  # soxr's "HQ", the quality librosa's "soxr_hq" in asr.audio uses
+
+
+class AudioBlocks:
+    """A re-readable source of mono 16 kHz float32 audio, yielded in blocks.
+
+    Args:
+        source: an array of 16 kHz samples, a path, or the bytes of an encoded file.
+        name: how the source is named in error messages.
+    """
+
+    def __init__(self, source, name: str):
+        self.source = source
+        self.name = name
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if isinstance(self.source, np.ndarray):
+            step = int(BLOCK_SECONDS * SAMPLE_RATE)
+            for start in range(0, self.source.size, step):
+                yield self.source[start:start + step]
+            return
+        try:
+            import soundfile as sf
+
+            sf.info(self._file())
+        except Exception:  # a format libsndfile doesn't know (m4a, wma...): let ffmpeg try
+            yield from self._ffmpeg_blocks()
+            return
+        yield from self._soundfile_blocks()
+
+    def slices(self, ranges: list[tuple[int, int]]) -> Iterator[np.ndarray]:
+        """The samples of each (start, end) range, in order; ranges must be sorted and non-overlapping.
+
+        Holds at most one range plus one block, however long the source.
+        """
+        pending = iter(ranges)
+        current = next(pending, None)
+        buffer, buffer_start = np.zeros(0, dtype=np.float32), 0  # samples not yet passed, and where they start
+        for block in self:
+            if current is None:
+                return
+            buffer = np.concatenate([buffer, block])
+            while current is not None and current[1] <= buffer_start + buffer.size:
+                # A copy, so the piece does not keep the whole buffer alive.
+                yield buffer[current[0] - buffer_start:current[1] - buffer_start].copy()
+                current = next(pending, None)
+            if current is not None:  # drop what lies before the next range
+                drop = min(max(0, current[0] - buffer_start), buffer.size)
+                buffer, buffer_start = buffer[drop:], buffer_start + drop
+        if current is not None:
+            raise AudioError(f"{self.name}: audio ended early (did the file change while it was read?)")
+
+    def _file(self):
+        return io.BytesIO(self.source) if isinstance(self.source, (bytes, bytearray)) else self.source
+
+    def _soundfile_blocks(self) -> Iterator[np.ndarray]:
+        import soundfile as sf
+        import soxr
+
+        try:
+            with sf.SoundFile(self._file()) as f:
+                resampler = None
+                if f.samplerate != SAMPLE_RATE:
+                    resampler = soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32",
+                                                    quality=RESAMPLE_QUALITY)
+                frames = int(BLOCK_SECONDS * f.samplerate)
+                for block in f.blocks(blocksize=frames, dtype="float32", always_2d=True):
+                    mono = block.mean(axis=1)
+                    yield self._checked(resampler.resample_chunk(mono) if resampler else mono)
+                if resampler is not None:
+                    yield self._checked(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        except AudioError:
+            raise
+        except Exception as error:  # libsndfile read errors: truncated or damaged data
+            raise AudioError(f"{self.name}: corrupt audio ({_first_line(error)})") from None
+
+    def _ffmpeg_blocks(self) -> Iterator[np.ndarray]:
+        from_bytes = isinstance(self.source, (bytes, bytearray))
+        command = ["ffmpeg", "-nostdin" if not from_bytes else "-hide_banner", "-v", "error",
+                   "-i", "pipe:0" if from_bytes else os.fspath(self.source),
+                   "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE if from_bytes else subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            raise AudioError(f"{self.name}: not a readable audio file (and ffmpeg is not installed)") from None
+        if from_bytes:  # fed from a thread: ffmpeg may fill stdout before it has read all its input
+            threading.Thread(target=_feed, args=(process.stdin, self.source), daemon=True).start()
+        block_bytes = int(BLOCK_SECONDS * SAMPLE_RATE) * 4
+        try:
+            while chunk := process.stdout.read(block_bytes):
+                yield self._checked(np.frombuffer(chunk[: len(chunk) // 4 * 4], dtype="<f4"))
+        finally:
+            process.stdout.close()
+            errors = process.stderr.read().decode(errors="replace")
+            process.stderr.close()
+            status = process.wait()
+        if status != 0:
+            reason = _first_line(errors).removeprefix(f"{command[command.index('-i') + 1]}: ")
+            raise AudioError(f"{self.name}: not a readable audio file ({reason or 'ffmpeg failed'})")
+
+    def _checked(self, samples: np.ndarray) -> np.ndarray:
+        if not np.all(np.isfinite(samples)):
+            raise AudioError(f"{self.name}: audio contains NaN or infinite samples")
+        return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def open_audio(source, name: str | None = None) -> AudioBlocks:
+    """Check an input and return its :class:`AudioBlocks`.
+
+    Args:
+        source: a path, ``bytes`` of an encoded file (e.g. stdin), or an array of 16 kHz samples.
+        name: the name used in messages (default: the path, or ``<stdin>`` for bytes).
+    Raises:
+        AudioError: a missing path, a directory, an empty file or empty bytes. Corrupt or
+            non-audio content is only found when the blocks are read.
+    """
+    if isinstance(source, np.ndarray) or hasattr(source, "numpy"):
+        return AudioBlocks(to_mono_16k(source.numpy() if hasattr(source, "numpy") else source, SAMPLE_RATE),
+                           name or "<array>")
+    if isinstance(source, (bytes, bytearray)):
+        name = name or "<stdin>"
+        if not source:
+            raise AudioError(f"{name}: no audio data (empty input)")
+        return AudioBlocks(bytes(source), name)
+    path = Path(os.fspath(source))
+    name = name or str(path)
+    if not path.exists():
+        raise AudioError(f"{name}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{name}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{name}: file is empty")
+    return AudioBlocks(path, name)
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, ValueError):
+        pass  # ffmpeg gave up on the input; its exit status says why
+    finally:
+        try:
+            pipe.close()
+        except BrokenPipeError:
+            pass
+
+
+def _first_line(error) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:160] if lines else type(error).__name__

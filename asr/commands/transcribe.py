@@ -1,0 +1,185 @@
+"""Transcribe audio files, directories, globs, JSONL manifests or stdin, with timestamps from attention.
+
+Usage:
+    asr transcribe talk.mp3                               # the text on stdout
+    asr transcribe talk.mp3 --format srt > talk.srt       # subtitles from the attention word timings
+    asr transcribe corpus/ "extra/*.flac" --format all --output-dir out/
+    asr transcribe dev.jsonl --beam-size 5 --format jsonl > hypotheses.jsonl
+    sox talk.wav -t wav - | asr transcribe -
+
+A file that cannot be read gets one line on stderr and the others go on; the
+exit status is 1 if any input failed.  Silence gives an empty transcript and
+a warning, not a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from asr.audio import AudioError
+from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, CheckpointError, load_model
+from asr.decoding import DecodeOptions
+from asr.formats import FORMATS, AtomicWriter, render, write_atomic
+from asr.inputs import expand_inputs
+from asr.transcribe import transcribe_many
+
+ALL = "all"
+PER_INPUT_FORMATS = ("txt", "json", "srt", "vtt")  # one file per input; jsonl collects every input in one file
+JSONL_NAME = "transcripts.jsonl"
+DEFAULT_BATCH_SIZE = 8
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="PATH",
+                        help="audio files (wav, flac, ogg, mp3, m4a...; any rate and channel count), directories "
+                             "(searched recursively), glob patterns, .jsonl manifests, or - for one file on stdin")
+    parser.add_argument("-f", "--format", choices=FORMATS + (ALL,), default="txt",
+                        help="txt: the text; json: text, words with start/end/confidence, character times and the "
+                             "n-best; jsonl: one manifest line per input; srt/vtt: subtitles; all: every format "
+                             "(needs --output-dir)")
+    parser.add_argument("-o", "--output-dir", type=Path, default=None,
+                        help="write <name>.<format> per input here (and transcripts.jsonl for jsonl), keeping the "
+                             "layout of input directories, instead of printing to stdout")
+    parser.add_argument("--beam-size", type=int, default=DecodeOptions.beam_size,
+                        help="1 decodes greedily (fastest); more runs beam search and fills the n-best")
+    parser.add_argument("--ctc-weight", type=float, default=DecodeOptions.ctc_weight,
+                        help="weight in [0, 1] of the CTC prefix score in joint decoding (runs beam search)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device to run the model on, e.g. cpu, cuda, cuda:1")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help="speech segments decoded together, across files")
+    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME,
+                        help="model checkpoint to load (the bundled one by default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight)
+    except ValueError as error:
+        return _usage_error(str(error))
+    if args.batch_size < 1:
+        return _usage_error(f"--batch-size must be at least 1, got {args.batch_size}")
+    inputs = expand_inputs(args.inputs)
+    readable = [item for item in inputs if item.error is None]
+    if args.output_dir is None and args.format == ALL:
+        return _usage_error("--format all writes several files per input: give --output-dir")
+    if args.output_dir is None and args.format in ("srt", "vtt") and len(readable) > 1:
+        return _usage_error(f"{len(readable)} inputs would print {args.format} files one after another on stdout: "
+                            "give --output-dir")
+
+    failed = 0
+    for item in inputs:
+        if item.error is not None:
+            _report(f"error: {item.error}")
+            failed += 1
+    model = _load(args.checkpoint, args.device)
+    if model is None:
+        return 1
+    output = _DirectoryOutput(args.output_dir, args.format) if args.output_dir else _StdoutOutput(args.format,
+                                                                                                   len(readable))
+    bar = tqdm(total=0, unit="s", desc="transcribing", file=sys.stderr, disable=None, dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]")
+
+    def planned(seconds: float) -> None:
+        bar.total += seconds
+        bar.refresh()
+
+    with output, bar:
+        results = transcribe_many(model, [(item.name, item.audio) for item in readable], options, args.batch_size,
+                                  keep_attention=False, on_planned=planned, on_decoded=bar.update)
+        for index, result in results:
+            item = readable[index]
+            if isinstance(result, AudioError):
+                _report(f"error: {result}")
+                failed += 1
+                continue
+            if not result.text:
+                _report(f"warning: {item.name}: no speech found, the transcript is empty")
+            output.add(item, result)
+    return 1 if failed else 0
+
+
+def _load(checkpoint: Path, device: str):
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        _report(f"error: {device!r} is not a torch device (try cpu or cuda)")
+        return None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        _report("error: --device cuda, but no CUDA GPU is available (use --device cpu)")
+        return None
+    try:
+        return load_model(checkpoint, device)
+    except CheckpointError as error:
+        _report(f"error: {error}")
+        return None
+
+
+class _StdoutOutput:
+    """Prints each result as it comes; json for several inputs is printed as one list at the end."""
+
+    def __init__(self, format: str, count: int):
+        self.format, self.count = format, count
+        self.documents: list[dict] = []
+
+    def add(self, item, result) -> None:
+        if self.format == "json" and self.count > 1:
+            self.documents.append(json.loads(render(result, "json", item.name)))
+        elif self.format == "txt" and self.count > 1:
+            print(f"{item.name}\t{result.text}", flush=True)  # name, tab, text: easy to cut -f2
+        else:
+            sys.stdout.write(render(result, self.format, item.name, item.reference))
+            sys.stdout.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.documents:
+            print(json.dumps(self.documents))
+
+
+class _DirectoryOutput:
+    """Writes <output-dir>/<stem>.<format> per input, each atomically, and one transcripts.jsonl."""
+
+    def __init__(self, directory: Path, format: str):
+        self.directory = directory
+        formats = PER_INPUT_FORMATS + ("jsonl",) if format == ALL else (format,)
+        self.per_input = [f for f in formats if f != "jsonl"]
+        self.jsonl = AtomicWriter(directory / JSONL_NAME) if "jsonl" in formats else None
+        self.used_stems: set[str] = set()
+
+    def add(self, item, result) -> None:
+        stem = item.output_stem
+        for n in range(2, len(self.used_stems) + 2):  # same name from two places: don't overwrite
+            if stem not in self.used_stems:
+                break
+            stem = f"{item.output_stem}_{n}"
+        self.used_stems.add(stem)
+        for format in self.per_input:
+            write_atomic(self.directory / f"{stem}.{format}", render(result, format, item.name))
+        if self.jsonl:
+            self.jsonl.write(render(result, "jsonl", item.name, item.reference))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.jsonl:
+            self.jsonl.__exit__(*exc_info)
+
+
+def _report(message: str) -> None:
+    """One line on stderr, printed above the progress bar if there is one."""
+    tqdm.write(f"asr transcribe: {message}", file=sys.stderr)
+
+
+def _usage_error(message: str) -> int:
+    print(f"asr transcribe: error: {message}", file=sys.stderr)
+    return 2

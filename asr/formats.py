@@ -1,0 +1,186 @@
+"""Output formats for transcriptions: txt, json, jsonl, srt and vtt.
+
+Every writer takes a :class:`asr.transcribe.Transcription` and returns text.
+Times are seconds from the start of the input, rounded to milliseconds.
+Subtitle cues are cut from the attention word timings: a new cue starts at a
+segment boundary, after a pause, or when the cue would grow past
+``MAX_CUE_SECONDS`` or ``MAX_CUE_CHARACTERS``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMATS = ("txt", "json", "jsonl", "srt", "vtt")
+MAX_CUE_SECONDS = 5.0  # a cue longer than this is hard to read along with
+MAX_CUE_CHARACTERS = 42  # one subtitle line, the usual broadcast limit
+CUE_PAUSE_SECONDS = 0.8  # a silence this long between words ends the cue
+MIN_CUE_SECONDS = 0.5  # short cues are stretched into the following silence, where there is room
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float  # seconds
+    end: float  # seconds
+    text: str
+
+
+def _ms(seconds: float) -> float:
+    return round(float(seconds), 3)
+
+
+def to_dict(transcription, name: str | None = None) -> dict:
+    """The JSON document: text, words, segments with character times, and the n-best."""
+    segments = []
+    for i, (segment, offset) in enumerate(zip(transcription.segments, transcription.offsets)):
+        segments.append({
+            "id": i,
+            "start": _ms(offset),
+            "end": _ms(offset + segment.duration),
+            "text": segment.text,
+            "confidence": _ms(segment.confidence),
+            "score": _ms(segment.score),  # log-probability, length-normalised for beam search
+            # characters[i] is text[i], with its attention time and probability
+            "characters": [{"char": c, "start": _ms(s), "end": _ms(e), "confidence": _ms(math.exp(lp))}
+                           for c, s, e, lp in zip(segment.text, segment.char_starts, segment.char_ends,
+                                                  segment.token_log_probs)],
+            "nbest": [{"text": text, "score": _ms(score)} for text, score in segment.nbest],
+        })
+    document = {"source": name} if name is not None else {}
+    document.update({
+        "text": transcription.text,
+        "duration": _ms(transcription.duration),
+        "confidence": _ms(transcription.confidence),
+        "words": _words(transcription),
+        "segments": segments,
+        "nbest": [{"text": text, "score": _ms(score)} for text, score in transcription.nbest],
+    })
+    return document
+
+
+def _words(transcription) -> list[dict]:
+    return [{"word": w.word, "start": _ms(w.start), "end": _ms(w.end), "confidence": _ms(w.confidence)}
+            for w in transcription.words]
+
+
+def to_txt(transcription) -> str:
+    return transcription.text + "\n"
+
+
+def to_json(transcription, name: str | None = None) -> str:
+    return json.dumps(to_dict(transcription, name)) + "\n"  # compact: an hour of character times is large
+
+
+def to_jsonl_row(transcription, name: str, reference: str | None = None) -> str:
+    """One manifest line (``audio_filepath``, ``duration``, ``text``...), so the output is itself a manifest."""
+    row = {"audio_filepath": name, "duration": _ms(transcription.duration), "text": transcription.text,
+           "confidence": _ms(transcription.confidence), "words": _words(transcription)}
+    if reference is not None:
+        row["reference"] = reference
+    return json.dumps(row) + "\n"
+
+
+def subtitle_cues(transcription) -> list[Cue]:
+    """Group the attention word timings into ordered, non-overlapping cues inside the audio."""
+    groups: list[list] = []
+    for segment in transcription.segments:
+        current: list = []
+        for word in segment.words:
+            if current and _breaks(current, word):
+                groups.append(current)
+                current = []
+            current.append(word)
+        if current:
+            groups.append(current)  # a segment boundary always ends a cue
+    cues: list[Cue] = []
+    duration = transcription.duration
+    for i, words in enumerate(groups):
+        start = max(words[0].start, cues[-1].end if cues else 0.0)
+        next_start = groups[i + 1][0].start if i + 1 < len(groups) else duration
+        end = min(max(words[-1].end, start + MIN_CUE_SECONDS), max(next_start, words[-1].end), duration)
+        if end <= start:  # a word squeezed against the previous cue or the end: give it a millisecond
+            start = max(cues[-1].end if cues else 0.0, end - 0.001)
+        cues.append(Cue(start, end, " ".join(w.word for w in words)))
+    return cues
+
+
+def _breaks(current: list, word) -> bool:
+    length = sum(len(w.word) + 1 for w in current) + len(word.word)
+    return (word.start - current[-1].end >= CUE_PAUSE_SECONDS or word.end - current[0].start > MAX_CUE_SECONDS
+            or length > MAX_CUE_CHARACTERS)
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = int(round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def to_srt(transcription) -> str:
+    return "".join(f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n{c.text}\n\n"
+                   for i, c in enumerate(subtitle_cues(transcription), 1))
+
+
+def to_vtt(transcription) -> str:
+    return "WEBVTT\n\n" + "".join(f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n{c.text}\n\n"
+                                  for c in subtitle_cues(transcription))
+
+
+def render(transcription, format: str, name: str, reference: str | None = None) -> str:
+    """The text of ``transcription`` in one of :data:`FORMATS`."""
+    if format == "txt":
+        return to_txt(transcription)
+    if format == "json":
+        return to_json(transcription, name)
+    if format == "jsonl":
+        return to_jsonl_row(transcription, name, reference)
+    if format == "srt":
+        return to_srt(transcription)
+    if format == "vtt":
+        return to_vtt(transcription)
+    raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+
+
+class AtomicWriter:
+    """A text file that appears at ``path`` only when closed without error (temp file + ``os.replace``).
+
+    Readers never see half a transcript, and a crash leaves any earlier file in place.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.file = os.fdopen(fd, "w", encoding="utf-8")
+
+    def write(self, text: str) -> None:
+        self.file.write(text)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        self.file.close()
+        if kind is None:
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+            os.replace(self._tmp, self.path)
+        else:
+            Path(self._tmp).unlink(missing_ok=True)
+
+
+def write_atomic(path, text: str) -> None:
+    with AtomicWriter(path) as writer:
+        writer.write(text)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
