@@ -1,0 +1,437 @@
+"""The microphone loop: capture audio blocks, cut them into utterances at pauses, transcribe each one.
+
+Two threads share the work so that neither waits on the other.  PortAudio's
+callback only copies each block into a :class:`BlockQueue`, because a callback
+that returns late makes the device overrun.  A consumer thread passes the
+blocks to an :class:`Endpointer` and decodes each utterance that it closes.
+While an utterance is being decoded, the queue holds the audio that keeps
+arriving, up to ``MAX_QUEUE_SECONDS``.  Blocks are dropped only when the queue
+is that far behind, and every dropped block is counted.
+
+The endpointer makes the same per-frame decision as :mod:`asr.segment`: a
+frame is speech if it is above an absolute floor and ``SPEECH_ABOVE_NOISE_DB``
+above the noise floor.  Here the noise floor is a low percentile of the last
+``NOISE_WINDOW_SECONDS``, not of the whole recording, which a live stream
+does not have.  Both classes work on plain arrays, so the tests need
+no sound device.  Only :func:`listen` and the device helpers import
+sounddevice.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE, to_mono_16k
+from asr.segment import FRAME_SECONDS, MIN_SPEECH_SECONDS, SILENCE_FLOOR_DB, SPEECH_ABOVE_NOISE_DB, frame_energy_db
+from asr.transcribe import MAX_SEGMENT_SECONDS
+
+BLOCK_SECONDS = 0.050  # audio per PortAudio callback
+MAX_QUEUE_SECONDS = 120.0  # how far decoding may fall behind capture before blocks are dropped
+NOISE_WINDOW_SECONDS = 20.0  # the noise floor is estimated over this much recent audio
+NOISE_PERCENTILE = 5.0  # of recent frame levels; low, so that a long monologue doesn't raise the floor
+MIN_PAUSE_SECONDS = 0.5  # this much silence after speech ends an utterance
+MARGIN_SECONDS = 0.25  # silence kept before and after the speech, like the margins of training clips
+TICK_SECONDS = 0.1  # how often the status callback runs
+STREAM_DTYPE = "int16"  # what every capture device can give; converted to float32 in the callback
+
+
+class MicrophoneError(RuntimeError):
+    """No usable input device, or a device that won't open; the message is one line for the user."""
+
+
+@dataclass
+class Utterance:
+    """One stretch of speech between pauses, as captured (not yet resampled)."""
+
+    start: float  # seconds since capture began
+    samples: np.ndarray  # (T,) float32 at ``sample_rate``
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return self.samples.size / self.sample_rate
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+class Endpointer:
+    """Cut a stream of audio blocks into utterances at pauses.
+
+    Feed blocks of any size with :meth:`push`.  It returns the utterances that
+    those blocks completed.  :meth:`flush` closes the utterance still open at
+    the end of the stream.
+
+    Args:
+        sample_rate: rate of the blocks, in Hz.
+        min_pause_seconds: silence that ends an utterance.
+        max_utterance_seconds: longer speech without a pause is cut at its quietest frame
+            (the speller was trained on clips of a few seconds).
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, min_pause_seconds: float = MIN_PAUSE_SECONDS,
+                 max_utterance_seconds: float = MAX_SEGMENT_SECONDS):
+        self.sample_rate = sample_rate
+        self.frame = round(FRAME_SECONDS * sample_rate)  # samples per frame
+        self.frame_seconds = self.frame / sample_rate
+        self.pause_frames = max(1, round(min_pause_seconds / self.frame_seconds))
+        self.margin_frames = round(MARGIN_SECONDS / self.frame_seconds)
+        self.min_speech_frames = max(1, round(MIN_SPEECH_SECONDS / self.frame_seconds))
+        self.max_frames = max(2 * self.pause_frames, round(max_utterance_seconds / self.frame_seconds))
+        self._levels = collections.deque(maxlen=round(NOISE_WINDOW_SECONDS / self.frame_seconds))
+        self._carry = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
+        self._frames_seen = 0
+        self._before = collections.deque(maxlen=self.margin_frames)  # recent silent frames, for the lead-in
+        self._frames: list[np.ndarray] | None = None  # the open utterance's frames, None between utterances
+        self._frame_levels: list[float] = []
+        self._start_frame = 0  # stream frame index of self._frames[0]
+        self._first_speech = 0  # index in self._frames of the first and last frame past the threshold + 1
+        self._last_speech = 0
+        self.level_db = -120.0  # level of the latest frame, for meters
+
+    @property
+    def in_speech(self) -> bool:
+        return self._frames is not None
+
+    @property
+    def seconds(self) -> float:
+        """Audio endpointed so far (whole frames)."""
+        return self._frames_seen * self.frame_seconds
+
+    def threshold_db(self) -> float:
+        noise_floor = float(np.percentile(self._levels, NOISE_PERCENTILE)) if self._levels else SILENCE_FLOOR_DB
+        return max(SILENCE_FLOOR_DB, noise_floor + SPEECH_ABOVE_NOISE_DB)
+
+    def push(self, block: np.ndarray) -> list[Utterance]:
+        """Add (T,) float32 samples; returns the utterances completed by them, in order."""
+        samples = np.concatenate([self._carry, np.asarray(block, dtype=np.float32).reshape(-1)])
+        whole = samples.size // self.frame * self.frame
+        self._carry = samples[whole:]
+        done = []
+        for frame in samples[:whole].reshape(-1, self.frame):
+            utterance = self._add_frame(frame)
+            if utterance is not None:
+                done.append(utterance)
+        return done
+
+    def flush(self) -> list[Utterance]:
+        """End of stream: the open utterance, if it holds enough speech."""
+        if self._frames is None:
+            return []
+        utterance = self._close(min(len(self._frames), self._last_speech + self.margin_frames))
+        return [utterance] if utterance is not None else []
+
+    def _add_frame(self, frame: np.ndarray) -> Utterance | None:
+        level = float(frame_energy_db(frame, self.frame)[0])
+        self._levels.append(level)
+        self.level_db = level
+        speech = level > self.threshold_db()
+        self._frames_seen += 1
+        if self._frames is None:
+            if not speech:
+                self._before.append(frame)
+                return None
+            self._frames, self._frame_levels = list(self._before), [-120.0] * len(self._before)
+            self._start_frame = self._frames_seen - 1 - len(self._before)
+            self._first_speech = len(self._frames)
+            self._before.clear()
+        self._frames.append(frame)
+        self._frame_levels.append(level)
+        if speech:
+            self._last_speech = len(self._frames)
+        if len(self._frames) - self._last_speech >= self.pause_frames:
+            return self._close(self._last_speech + self.margin_frames)
+        if len(self._frames) >= self.max_frames:
+            return self._cut_long()
+        return None
+
+    def _close(self, end: int) -> Utterance | None:
+        """End the open utterance after frame ``end``; the frames after it become the next lead-in."""
+        frames, start, speech = self._frames, self._start_frame, self._last_speech - self._first_speech
+        self._frames = None
+        self._before.extend(frames[end:])
+        if speech < self.min_speech_frames:  # a click or a cough of a frame or two, not words
+            return None
+        return Utterance(start=start * self.frame_seconds, samples=np.concatenate(frames[:end]),
+                         sample_rate=self.sample_rate)
+
+    def _cut_long(self) -> Utterance:
+        """Speech too long without a pause: cut at the quietest frame of its second half, keep the rest open."""
+        half = len(self._frames) // 2
+        cut = half + int(np.argmin(self._frame_levels[half:]))
+        utterance = Utterance(start=self._start_frame * self.frame_seconds, samples=np.concatenate(self._frames[:cut]),
+                              sample_rate=self.sample_rate)
+        self._frames, self._frame_levels = self._frames[cut:], self._frame_levels[cut:]
+        self._start_frame += cut
+        self._first_speech = 0
+        self._last_speech = max(0, self._last_speech - cut)
+        return utterance
+
+
+class BlockQueue:
+    """The hand-over from the audio callback to the consumer: bounded, and never blocks the producer.
+
+    ``put`` runs in PortAudio's callback and only appends.  When the consumer is
+    ``max_seconds`` behind, a block is dropped and counted instead.  ``get``
+    returns None once the queue is closed and empty.
+    """
+
+    def __init__(self, sample_rate: int, max_seconds: float = MAX_QUEUE_SECONDS):
+        self.sample_rate = sample_rate
+        self.max_samples = int(max_seconds * sample_rate)
+        self.overruns = 0  # blocks the device reported as overflowed (audio lost before it reached us)
+        self.dropped_blocks = 0
+        self.dropped_samples = 0
+        self.level_db = -120.0  # level of the latest block, for a meter that moves while decoding runs
+        self._blocks: collections.deque[np.ndarray] = collections.deque()
+        self._queued = 0
+        self._closed = False
+        self._ready = threading.Condition()
+
+    @property
+    def dropped_seconds(self) -> float:
+        return self.dropped_samples / self.sample_rate
+
+    @property
+    def queued_seconds(self) -> float:
+        return self._queued / self.sample_rate
+
+    def put(self, block: np.ndarray, overflowed: bool = False) -> None:
+        self.overruns += bool(overflowed)
+        if block.size:
+            self.level_db = float(10 * np.log10(np.mean(np.square(block, dtype=np.float64)) + 1e-12))
+        with self._ready:
+            if self._closed:
+                return
+            if self._queued + block.size > self.max_samples:
+                self.dropped_blocks += 1
+                self.dropped_samples += block.size
+                return
+            self._blocks.append(block)
+            self._queued += block.size
+            self._ready.notify()
+
+    def get(self, timeout: float | None = None) -> np.ndarray | None:
+        """The oldest block; None when closed and drained.  Raises TimeoutError after ``timeout`` seconds."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._blocks or self._closed, timeout):
+                raise TimeoutError
+            if not self._blocks:
+                return None
+            block = self._blocks.popleft()
+            self._queued -= block.size
+            return block
+
+    def close(self) -> None:
+        """No more blocks: ``get`` drains what is queued, then returns None."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+
+class UtteranceDecoder(threading.Thread):
+    """The consumer thread: blocks from a :class:`BlockQueue` in, transcribed utterances out.
+
+    Runs until the queue is closed and drained, ``max_utterances`` are done or
+    ``max_seconds`` of audio have been endpointed.  ``on_utterance(utterance,
+    transcription)`` is called in order from this thread.  The utterance is
+    resampled to 16 kHz, and the transcription's times are relative to its
+    start.  An exception raised here is kept in ``error`` for the caller.
+    """
+
+    def __init__(self, model, blocks: BlockQueue, endpointer: Endpointer, on_utterance, beam_size: int = 5,
+                 max_utterances: int | None = None, max_seconds: float | None = None):
+        super().__init__(name="asr-listen-decoder", daemon=True)
+        self.model, self.blocks, self.endpointer, self.on_utterance = model, blocks, endpointer, on_utterance
+        self.beam_size, self.max_utterances = beam_size, max_utterances
+        self.max_samples = None if max_seconds is None else round(max_seconds * endpointer.sample_rate)
+        self.count = 0
+        self.decoding = False
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    @property
+    def state(self) -> str:
+        """``transcribing``, ``speech`` (inside an utterance) or ``listening``."""
+        return "transcribing" if self.decoding else "speech" if self.endpointer.in_speech else "listening"
+
+    def run(self) -> None:
+        try:
+            self._consume()
+        except BaseException as error:  # reported by listen() in the caller's thread
+            self.error = error
+        finally:
+            self.done.set()
+
+    def _consume(self) -> None:
+        consumed = 0
+        while not self._enough():
+            try:
+                block = self.blocks.get(timeout=TICK_SECONDS)
+            except TimeoutError:
+                continue
+            if block is None:
+                break
+            if self.max_samples is not None:
+                block = block[: self.max_samples - consumed]
+            consumed += block.size
+            for utterance in self.endpointer.push(block):
+                self._decode(utterance)
+                if self._enough():
+                    return
+            if self.max_samples is not None and consumed >= self.max_samples:
+                break
+        for utterance in self.endpointer.flush():
+            if not self._enough():
+                self._decode(utterance)
+
+    def _enough(self) -> bool:
+        return self.max_utterances is not None and self.count >= self.max_utterances
+
+    def _decode(self, utterance: Utterance) -> None:
+        self.decoding = True
+        try:
+            audio = to_mono_16k(utterance.samples, utterance.sample_rate)
+            transcription = self.model.transcribe(audio, beam_size=self.beam_size)
+        finally:
+            self.decoding = False
+        self.count += 1
+        self.on_utterance(Utterance(utterance.start, audio, SAMPLE_RATE), transcription)
+
+
+@dataclass
+class ListenStats:
+    """How a :func:`listen` session went."""
+
+    device: str
+    sample_rate: int  # the rate captured at (resampled to 16 kHz when it differs)
+    utterances: int = 0
+    seconds: float = 0.0  # audio endpointed
+    overruns: int = 0  # blocks the device reported as overflowed
+    dropped_blocks: int = 0  # blocks dropped because decoding was MAX_QUEUE_SECONDS behind
+    dropped_seconds: float = 0.0
+    interrupted: bool = False  # stopped by Ctrl-C
+
+
+def listen(model, device=None, *, on_utterance, on_tick=None, beam_size: int = 5, max_utterances: int | None = None,
+           max_seconds: float | None = None, min_pause_seconds: float = MIN_PAUSE_SECONDS) -> ListenStats:
+    """Transcribe speech from an input device until a limit is reached, the stream ends, or Ctrl-C.
+
+    Args:
+        model: a loaded :class:`asr.model.LAS`.
+        device: None (the default input), an index, a name or part of one, or a dict from :func:`find_device`.
+        on_utterance: ``f(utterance, transcription)``, called for each utterance from the decoding thread.
+        on_tick: ``f(state, level_db)``, called about every ``TICK_SECONDS`` from this thread, for a meter.
+        max_utterances, max_seconds: stop after this many utterances or seconds of audio.
+    Raises:
+        MicrophoneError: no such device, or it won't open at 16 kHz or at its own rate.
+    """
+    sd = _sounddevice()
+    info = device if isinstance(device, dict) else find_device(device)
+    rate, channels = _stream_settings(sd, info)
+    blocks = BlockQueue(rate)
+    decoder = UtteranceDecoder(model, blocks, Endpointer(rate, min_pause_seconds), on_utterance, beam_size,
+                               max_utterances, max_seconds)
+
+    def callback(indata, frames, time, status):  # PortAudio's thread: copy and return, nothing else
+        blocks.put(indata.mean(axis=1, dtype=np.float32) * (1 / 32768), bool(status.input_overflow))
+
+    try:
+        stream = sd.InputStream(device=info["index"], samplerate=rate, channels=channels, dtype=STREAM_DTYPE,
+                                blocksize=round(BLOCK_SECONDS * rate), callback=callback,
+                                finished_callback=blocks.close)
+        stream.start()
+    except (sd.PortAudioError, ValueError) as error:
+        raise MicrophoneError(f"cannot open input device {info['name']!r} ({_first_line(error)}); "
+                              f"{describe_devices(input_devices())}") from None
+    stats = ListenStats(device=info["name"], sample_rate=rate)
+    decoder.start()
+    try:
+        while not decoder.done.wait(TICK_SECONDS):
+            if on_tick is not None:
+                on_tick(decoder.state, blocks.level_db)
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    finally:
+        stream.close(ignore_errors=True)  # stops capture; the decoder drains what was queued
+        blocks.close()
+    decoder.join()
+    if decoder.error is not None:
+        raise decoder.error
+    stats.utterances, stats.seconds = decoder.count, decoder.endpointer.seconds
+    stats.overruns, stats.dropped_blocks, stats.dropped_seconds = (blocks.overruns, blocks.dropped_blocks,
+                                                                   blocks.dropped_seconds)
+    return stats
+
+
+def _sounddevice():
+    try:
+        import sounddevice
+    except OSError as error:  # the Python package is there but the PortAudio library is not
+        raise MicrophoneError(f"PortAudio is not available ({_first_line(error)}); install libportaudio2") from None
+    return sounddevice
+
+
+def input_devices() -> list[dict]:
+    """Every device with input channels, as sounddevice describes it (``index``, ``name``, ``default_samplerate``...)."""
+    return [dict(d) for d in _sounddevice().query_devices() if d["max_input_channels"] > 0]
+
+
+def describe_devices(devices: list[dict]) -> str:
+    """One line naming the input devices, for error messages."""
+    if not devices:
+        return "no input devices are available"
+    return "input devices: " + ", ".join(f"[{d['index']}] {d['name']} ({d['default_samplerate']:.0f} Hz)"
+                                         for d in devices)
+
+
+def find_device(spec: str | int | None = None) -> dict:
+    """The input device for ``--device``: None is the default input, digits an index, text (part of) a name."""
+    devices = input_devices()
+    if not devices:
+        raise MicrophoneError("no input device found: connect a microphone, or check that PortAudio can see it")
+    if spec is None:
+        sd = _sounddevice()
+        try:
+            return dict(sd.query_devices(kind="input"))
+        except sd.PortAudioError:
+            raise MicrophoneError(f"no default input device; choose one with --device: "
+                                  f"{describe_devices(devices)}") from None
+    if isinstance(spec, int) or str(spec).strip().isdigit():
+        found = [d for d in devices if d["index"] == int(spec)]
+        if not found:
+            raise MicrophoneError(f"no input device with index {int(spec)}; {describe_devices(devices)}")
+        return found[0]
+    matches = [d for d in devices if spec.lower() in d["name"].lower()]
+    exact = [d for d in matches if d["name"].lower() == spec.lower()]
+    if len(exact) == 1 or len(matches) == 1:
+        return (exact or matches)[0]
+    if not matches:
+        raise MicrophoneError(f"no input device named {spec!r}; {describe_devices(devices)}")
+    raise MicrophoneError(f"{spec!r} matches several input devices, choose one by index: {describe_devices(matches)}")
+
+
+def _stream_settings(sd, info: dict) -> tuple[int, int]:
+    """(sample rate, channels) the device accepts: 16 kHz mono if it can, else its own rate and/or stereo."""
+    rates = dict.fromkeys([SAMPLE_RATE, int(info["default_samplerate"])])
+    channel_counts = dict.fromkeys([1, min(2, info["max_input_channels"])])
+    error = None
+    for rate in rates:
+        for channels in channel_counts:
+            try:
+                sd.check_input_settings(device=info["index"], samplerate=rate, channels=channels, dtype=STREAM_DTYPE)
+                return rate, channels
+            except (sd.PortAudioError, ValueError) as failure:
+                error = failure
+    raise MicrophoneError(f"input device {info['name']!r} can't record at {' or '.join(f'{r} Hz' for r in rates)} "
+                          f"({_first_line(error)}); {describe_devices(input_devices())}")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else type(error).__name__

@@ -1,0 +1,327 @@
+"""The microphone loop without a microphone: endpointing, the block queue, the decoding thread, device errors."""
+
+import argparse
+import shutil
+import subprocess
+import threading
+import time
+import types
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr import microphone
+from asr.commands import listen as listen_command
+from asr.microphone import BlockQueue, Endpointer, MicrophoneError, UtteranceDecoder
+
+RATE = 16_000
+NOISE_DB = -65.0
+SPEECH_DB = -25.0
+# (start, end) seconds of "speech" in the synthesized recording; the 0.2 s gap inside the
+# first is shorter than a pause, so it must not split the utterance.
+SPEECH = [(0.6, 1.2), (1.4, 2.0), (3.0, 3.8), (4.9, 6.2)]
+UTTERANCES = [(0.6, 2.0), (3.0, 3.8), (4.9, 6.2)]
+TOTAL_SECONDS = 7.5
+
+
+def _level(db: float) -> float:
+    return 10 ** (db / 20)
+
+
+def synthesize(path, regions=SPEECH, seconds=TOTAL_SECONDS, rate=RATE, seed=0):
+    """A wav of faint noise with louder, syllable-modulated noise bursts in ``regions``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    audio = rng.standard_normal(t.size) * _level(NOISE_DB)
+    for start, end in regions:
+        inside = (t >= start) & (t < end)
+        syllables = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t[inside])  # 4 Hz, like syllables, never silent
+        audio[inside] += rng.standard_normal(inside.sum()) * _level(SPEECH_DB) * syllables
+    sf.write(path, audio.astype(np.float32), rate, subtype="PCM_16")
+    return path
+
+
+def endpoint(samples, rate=RATE, block=800, **kwargs):
+    endpointer = Endpointer(rate, **kwargs)
+    found = []
+    for i in range(0, samples.size, block):
+        found += endpointer.push(samples[i:i + block])
+    return found + endpointer.flush()
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    samples, rate = sf.read(synthesize(tmp_path_factory.mktemp("mic") / "pauses.wav"), dtype="float32")
+    return samples, rate
+
+
+def test_endpointer_cuts_at_pauses_with_margins(recording):
+    samples, rate = recording
+    found = endpoint(samples, rate)
+    assert len(found) == len(UTTERANCES)
+    frame = microphone.FRAME_SECONDS
+    for utterance, (start, end) in zip(found, UTTERANCES):
+        assert utterance.sample_rate == rate
+        assert utterance.start == pytest.approx(start - microphone.MARGIN_SECONDS, abs=2 * frame)
+        assert utterance.end == pytest.approx(end + microphone.MARGIN_SECONDS, abs=2 * frame)
+        first = int(round(utterance.start * rate))  # the samples are exactly the recording's, not a copy of noise
+        np.testing.assert_array_equal(utterance.samples, samples[first:first + utterance.samples.size])
+
+
+def test_block_size_does_not_change_the_utterances(recording):
+    samples, rate = recording
+    reference = endpoint(samples, rate, block=800)
+    for block in (37, 481, 4096, samples.size):
+        found = endpoint(samples, rate, block=block)
+        assert [(u.start, u.samples.size) for u in found] == [(u.start, u.samples.size) for u in reference]
+
+
+def test_native_rate_gives_the_same_boundaries(tmp_path):
+    samples, rate = sf.read(synthesize(tmp_path / "44k.wav", rate=44_100), dtype="float32")
+    found = endpoint(samples, rate, block=2205)
+    assert len(found) == len(UTTERANCES)
+    for utterance, (start, _) in zip(found, UTTERANCES):
+        assert utterance.sample_rate == 44_100
+        assert utterance.start == pytest.approx(start - microphone.MARGIN_SECONDS, abs=0.06)
+
+
+def test_longer_min_pause_joins_utterances(recording):
+    samples, rate = recording
+    assert len(endpoint(samples, rate, min_pause_seconds=1.05)) == 2  # the 1.0 s pause no longer ends one
+
+
+def test_silence_and_clicks_give_no_utterance(tmp_path):
+    silence, rate = sf.read(synthesize(tmp_path / "quiet.wav", regions=[]), dtype="float32")
+    assert endpoint(silence, rate) == []
+    clicks, rate = sf.read(synthesize(tmp_path / "clicks.wav", regions=[(1.0, 1.05), (3.0, 3.06)]), dtype="float32")
+    assert endpoint(clicks, rate) == []
+
+
+def test_flush_closes_speech_at_the_end_of_the_stream(tmp_path):
+    samples, rate = sf.read(synthesize(tmp_path / "cut.wav", regions=[(1.0, 3.0)], seconds=3.0), dtype="float32")
+    endpointer = Endpointer(rate)
+    assert endpointer.push(samples) == []
+    assert endpointer.in_speech
+    (utterance,) = endpointer.flush()
+    assert utterance.start == pytest.approx(1.0 - microphone.MARGIN_SECONDS, abs=0.06)
+    assert utterance.end == pytest.approx(3.0, abs=0.06)
+    assert not endpointer.in_speech and endpointer.flush() == []
+
+
+def test_speech_without_pause_is_cut_into_contiguous_pieces(tmp_path):
+    words = [(0.5 + 1.2 * i, 0.5 + 1.2 * i + 1.05) for i in range(8)]  # 0.15 s gaps: shorter than a pause
+    samples, rate = sf.read(synthesize(tmp_path / "long.wav", regions=words, seconds=10.5), dtype="float32")
+    found = endpoint(samples, rate, max_utterance_seconds=4.0)
+    assert len(found) >= 3
+    assert all(u.duration <= 4.0 + 1e-9 for u in found)
+    for before, after in zip(found, found[1:]):
+        assert after.start == pytest.approx(before.end)  # nothing lost or repeated at a cut
+    assert found[0].start == pytest.approx(0.5 - microphone.MARGIN_SECONDS, abs=0.06)
+    assert found[-1].end == pytest.approx(words[-1][1] + microphone.MARGIN_SECONDS, abs=0.06)
+
+
+def test_endpointer_adapts_to_a_noisy_room(tmp_path):
+    """Noise at -45 dBFS is above the absolute floor; only the louder bursts are speech."""
+    rng = np.random.default_rng(1)
+    samples, rate = sf.read(synthesize(tmp_path / "room.wav"), dtype="float32")
+    samples = samples + rng.standard_normal(samples.size).astype(np.float32) * _level(-45.0)
+    assert len(endpoint(samples, rate)) == len(UTTERANCES)
+
+
+# The queue between the audio callback and the decoder.
+
+def test_block_queue_keeps_order_and_drains_after_close():
+    blocks = BlockQueue(RATE, max_seconds=1.0)
+    for i in range(3):
+        blocks.put(np.full(800, i, dtype=np.float32))
+    blocks.close()
+    blocks.put(np.zeros(800, dtype=np.float32))  # after close: ignored
+    assert [int(blocks.get(0)[0]) for _ in range(3)] == [0, 1, 2]
+    assert blocks.get(0) is None
+
+
+def test_block_queue_never_blocks_the_producer_and_counts_what_it_drops():
+    blocks = BlockQueue(RATE, max_seconds=0.5)  # ten 50 ms blocks
+    started = time.perf_counter()
+    for _ in range(15):
+        blocks.put(np.ones(800, dtype=np.float32), overflowed=False)
+    blocks.put(np.ones(800, dtype=np.float32), overflowed=True)
+    assert time.perf_counter() - started < 0.5
+    assert blocks.queued_seconds == pytest.approx(0.5)
+    assert blocks.dropped_blocks == 6 and blocks.dropped_seconds == pytest.approx(0.3)
+    assert blocks.overruns == 1
+    assert blocks.level_db == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(TimeoutError):
+        BlockQueue(RATE).get(timeout=0.01)
+
+
+class SlowModel:
+    """Stands in for LAS: takes its time, records what it was given."""
+
+    def __init__(self, seconds=0.3):
+        self.seconds, self.heard = seconds, []
+
+    def transcribe(self, audio, beam_size=1):
+        self.heard.append(audio)
+        time.sleep(self.seconds)
+        return types.SimpleNamespace(text=f"utterance {len(self.heard)}", words=[], confidence=1.0)
+
+
+def _run_decoder(samples, rate, model, **limits):
+    blocks, results = BlockQueue(rate), []
+    decoder = UtteranceDecoder(model, blocks, Endpointer(rate), lambda u, t: results.append((u, t)), **limits)
+    decoder.start()
+    block = rate // 20
+    for i in range(0, samples.size, block):  # the "callback": real time, 20x faster than real time
+        blocks.put(samples[i:i + block])
+        time.sleep(0.0025)
+    blocks.close()
+    decoder.join(timeout=30)
+    assert not decoder.is_alive() and decoder.error is None
+    return decoder, blocks, results
+
+
+def test_decoding_does_not_hold_up_capture(recording):
+    samples, rate = recording
+    decoder, blocks, results = _run_decoder(samples, rate, SlowModel(0.3))
+    assert blocks.dropped_blocks == 0
+    assert [t.text for _, t in results] == ["utterance 1", "utterance 2", "utterance 3"]
+    assert [u.start for u, _ in results] == sorted(u.start for u, _ in results)
+    assert decoder.count == 3
+
+
+def test_decoder_stops_after_max_utterances_and_max_seconds(recording):
+    samples, rate = recording
+    _, _, results = _run_decoder(samples, rate, SlowModel(0.0), max_utterances=2)
+    assert len(results) == 2
+    _, _, results = _run_decoder(samples, rate, SlowModel(0.0), max_seconds=3.5)
+    assert len(results) == 2  # the second utterance is open at 3.5 s and flushed there
+    assert results[-1][0].end == pytest.approx(3.5, abs=0.06)
+
+
+def test_decoder_resamples_native_rate_audio_to_16k(tmp_path):
+    samples, rate = sf.read(synthesize(tmp_path / "48k.wav", rate=48_000), dtype="float32")
+    model = SlowModel(0.0)
+    _, _, results = _run_decoder(samples, rate, model)
+    assert len(results) == len(UTTERANCES)
+    for (utterance, _), heard in zip(results, model.heard):
+        assert utterance.sample_rate == RATE and heard.dtype == np.float32
+        assert heard.size == pytest.approx(utterance.duration * RATE, abs=2)
+
+
+# Devices, through a stand-in for the sounddevice module.
+
+class PortAudioError(Exception):
+    pass
+
+
+def fake_sounddevice(devices, default=None, rates=None):
+    """A sounddevice module with these devices; ``rates`` limits what check_input_settings accepts."""
+    def query_devices(kind=None):
+        if kind is None:
+            return devices
+        if default is None:
+            raise PortAudioError("Error querying device -1")
+        return devices[default]
+
+    def check_input_settings(device, samplerate, channels, dtype):
+        if rates is not None and samplerate not in rates:
+            raise PortAudioError("Invalid sample rate [PaErrorCode -9997]")
+
+    return types.SimpleNamespace(query_devices=query_devices, check_input_settings=check_input_settings,
+                                 PortAudioError=PortAudioError)
+
+
+def device(index, name, rate=44_100.0, inputs=2):
+    return {"index": index, "name": name, "max_input_channels": inputs, "default_samplerate": rate}
+
+
+@pytest.fixture
+def devices(monkeypatch):
+    def install(*args, **kwargs):
+        sd = fake_sounddevice(*args, **kwargs)
+        monkeypatch.setattr(microphone, "_sounddevice", lambda: sd)
+        return sd
+    return install
+
+
+def test_no_input_device_is_one_clear_error(devices):
+    devices([device(0, "HDMI out", inputs=0)])
+    with pytest.raises(MicrophoneError, match="no input device found"):
+        microphone.find_device(None)
+
+
+def test_device_by_index_or_name(devices):
+    devices([device(0, "HDMI out", inputs=0), device(1, "USB Audio Mic"), device(2, "Built-in Mic")], default=2)
+    assert microphone.find_device(None)["name"] == "Built-in Mic"
+    assert microphone.find_device("1")["name"] == "USB Audio Mic"
+    assert microphone.find_device("usb")["index"] == 1
+    with pytest.raises(MicrophoneError, match=r"several input devices.*\[1\] USB Audio Mic.*\[2\] Built-in Mic"):
+        microphone.find_device("mic")
+    with pytest.raises(MicrophoneError, match=r"no input device named 'webcam'; input devices: \[1\] USB Audio Mic "
+                                              r"\(44100 Hz\), \[2\] Built-in Mic"):
+        microphone.find_device("webcam")
+    with pytest.raises(MicrophoneError, match="no input device with index 0"):
+        microphone.find_device(0)  # an output-only device
+
+
+def test_no_default_input_names_the_devices(devices):
+    devices([device(3, "USB Audio Mic")], default=None)
+    with pytest.raises(MicrophoneError, match=r"no default input device.*\[3\] USB Audio Mic"):
+        microphone.find_device(None)
+
+
+def test_a_device_without_16k_is_captured_at_its_own_rate(devices):
+    sd = devices([device(0, "Pro Interface", rate=48_000.0)], rates={48_000})
+    assert microphone._stream_settings(sd, device(0, "Pro Interface", rate=48_000.0)) == (48_000, 1)
+    sd = devices([device(0, "Odd Interface", rate=96_000.0)], rates=set())
+    with pytest.raises(MicrophoneError, match=r"can't record at 16000 Hz or 96000 Hz \(Invalid sample rate.*"
+                                              r"input devices: \[0\] Odd Interface"):
+        microphone._stream_settings(sd, device(0, "Odd Interface", rate=96_000.0))
+
+
+def _args(**overrides):
+    parser = argparse.ArgumentParser()
+    listen_command.add_arguments(parser)
+    args = parser.parse_args([])
+    vars(args).update(overrides)
+    return args
+
+
+def test_listen_command_without_input_device_prints_one_line(devices, capsys):
+    devices([])
+    assert listen_command.run(_args()) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("asr listen: error: no input device found")
+    assert listen_command.run(_args(list_devices=True)) == 1
+    assert "no input devices are available" in capsys.readouterr().err
+
+
+def test_list_devices_marks_the_default(devices, capsys):
+    devices([device(0, "HDMI out", inputs=0), device(1, "USB Audio Mic"), device(2, "Built-in Mic")], default=2)
+    assert listen_command.run(_args(list_devices=True)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("*") and "Built-in Mic" in lines[1] and "USB" in lines[0]
+
+
+def test_clock_format():
+    assert listen_command._clock(3.214) == "00:03.21"
+    assert listen_command._clock(754.5) == "12:34.50"
+    assert listen_command._clock(3723.0) == "1:02:03.00"
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_endpointer_on_synthetic_speech(tmp_path):
+    """Real (synthesized) speech: two sentences with a second of silence between them are two utterances."""
+    for i, text in enumerate(["turn on the kitchen lights", "what time is it"]):
+        subprocess.run(["espeak-ng", "-w", str(tmp_path / f"{i}.wav"), text], check=True)
+    parts = [sf.read(tmp_path / f"{i}.wav", dtype="float32") for i in range(2)]
+    rate = parts[0][1]
+    pause = np.zeros(rate, dtype=np.float32)
+    samples = np.concatenate([pause, parts[0][0], pause, parts[1][0], pause])
+    found = endpoint(samples, rate, block=1024)
+    assert len(found) == 2
+    assert found[0].start == pytest.approx(1.0 - microphone.MARGIN_SECONDS, abs=0.2)
+    assert found[1].start > found[0].end
