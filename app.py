@@ -235,7 +235,7 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Audio",
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio",
                                  elem_id="audio-input")
                 gr.Examples(examples=[[p] for p in example_clips()], inputs=[audio], label="Example clips")
                 checkpoint = gr.Dropdown(models.names, value=models.names[0], label="Checkpoint",

@@ -1,0 +1,237 @@
+"""The Gradio demo: the handlers directly, then the running server through its API, a load test, and a browser.
+
+The model is a tiny random one whose ``<eos>`` is suppressed, so every clip with
+speech gets a non-empty (nonsense) transcript and the page's every output is filled.
+"""
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import app
+from asr.checkpoint import save_checkpoint
+from asr.model import LAS, ModelConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = str(ROOT / "examples" / "set_a_timer.wav")
+SERVER_START_SECONDS = 120
+CONCURRENT_REQUESTS = 20
+
+
+def _tiny_checkpoint(path: Path) -> Path:
+    torch.manual_seed(0)
+    model = LAS(ModelConfig(encoder_hidden=32, encoder_layers=2, decoder_hidden=32, attention_dim=32,
+                            embedding_dim=16)).eval()
+    with torch.no_grad():
+        model.speller.classify.bias[model.vocabulary.eos_id] = -50.0  # never stop early: always some text
+    save_checkpoint(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    return _tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def models(checkpoint) -> app.Models:
+    return app.Models([checkpoint])
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory) -> dict:
+    """Each kind of bad input, with a phrase its message must contain."""
+    folder = tmp_path_factory.mktemp("bad")
+    sf.write(folder / "silence.wav", np.zeros(2 * 16_000, dtype=np.float32), 16_000)
+    (folder / "notes.wav").write_text("these are meeting notes, not audio")
+    (folder / "empty.wav").write_bytes(b"")
+    long = np.random.default_rng(0).standard_normal(int((app.MAX_DEMO_SECONDS + 5) * 8_000)) * 0.01
+    sf.write(folder / "long.wav", long.astype(np.float32), 8_000)  # 8 kHz keeps the file small
+    return {
+        None: "No audio yet",
+        str(folder / "silence.wav"): "No speech found",
+        str(folder / "notes.wav"): "not audio we can read",
+        str(folder / "empty.wav"): "not audio we can read",
+        str(folder / "long.wav"): f"takes up to {app.MAX_DEMO_SECONDS:.0f} s",
+    }
+
+
+# --- the handlers, without a server -------------------------------------------------------------
+
+def test_example_clip_fills_every_output(models):
+    result = app.transcribe_clip(models, EXAMPLE, None, beam_size=2, ctc_weight=0.3)
+    assert result.status.startswith("✅"), result.status
+    assert result.transcript
+    assert result.image.ndim == 3 and result.image.shape[2] == 3
+    assert [w[0] for w in result.words] == result.transcript.split()
+    assert all(start <= end for _, start, end, _ in result.words)
+    assert result.nbest[0][:2] == [1, result.transcript]
+    assert result.alignment["attention"].shape[0] == len(result.transcript)
+
+
+def test_bad_inputs_give_a_friendly_message(models, bad_inputs):
+    for audio, phrase in bad_inputs.items():
+        result = app.transcribe_clip(models, audio, None, beam_size=1, ctc_weight=0.0)
+        assert phrase in result.status, (audio, result.status)
+        assert "Traceback" not in result.status and not result.transcript
+
+
+def test_a_failure_inside_decoding_becomes_a_message(models, monkeypatch):
+    model = models.get(None)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(model, "transcribe", broken)
+    result = app.transcribe_clip(models, EXAMPLE, None, beam_size=1, ctc_weight=0.0)
+    assert "Something went wrong" in result.status and "still running" in result.status
+
+
+def test_a_character_plays_the_audio_it_attended_to(models):
+    alignment = app.transcribe_clip(models, EXAMPLE, None, beam_size=1, ctc_weight=0.0).alignment
+    image, (rate, clip), info = app.show_character(alignment, 3)
+    assert image.ndim == 3 and rate == 16_000
+    assert clip.dtype == np.int16 and clip.size >= int(app.MIN_PLAY_SECONDS * rate) - 1
+    assert info.startswith("Character 3:")
+    assert app.show_character(None, 0)[2].startswith("Transcribe a clip first")
+
+
+def test_a_missing_checkpoint_stops_with_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        app.main(["--checkpoint", str(tmp_path / "nothing.pt")])
+    assert "no such checkpoint file" in str(stop.value.code)
+
+
+def test_checkpoints_are_offered_by_name(checkpoint, tmp_path):
+    other = tmp_path / "other.pt"
+    other.write_bytes(checkpoint.read_bytes())
+    models = app.Models([checkpoint, other])
+    assert models.names == ["tiny.pt", "other.pt"]
+    assert models.get("other.pt") is not models.get("tiny.pt")
+    assert models.get("unknown") is models.get("tiny.pt")  # the default
+
+
+# --- the running server ---------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _is_up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint, tmp_path_factory):
+    """``python app.py`` on a free loopback port; yields its URL and process."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoint", str(checkpoint),
+                                    "--host", "127.0.0.1", "--port", str(port), "--concurrency", "2"],
+                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while not _is_up(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the demo did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield url, process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server[0], verbose=False)
+
+
+def _predict(client, audio, beam_size=1, ctc_weight=0.0) -> tuple:
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight,
+                          api_name="/transcribe")
+
+
+@pytest.mark.slow
+def test_api_transcribes_an_example(client):
+    status, transcript, image, words, nbest, *_ = _predict(client, EXAMPLE, beam_size=3, ctc_weight=0.3)
+    assert status.startswith("✅") and transcript
+    assert Path(image).is_file() and Path(image).stat().st_size > 10_000
+    assert [row[0] for row in words["data"]] == transcript.split()
+    assert nbest["data"][0][1] == transcript
+
+
+@pytest.mark.slow
+def test_api_bad_inputs_get_messages_and_the_server_keeps_serving(client, server, bad_inputs):
+    for audio, phrase in bad_inputs.items():
+        status, transcript, *_ = _predict(client, audio)
+        assert phrase in status, (audio, status)
+        assert not transcript
+    assert server[1].poll() is None
+    assert _predict(client, EXAMPLE)[0].startswith("✅")
+
+
+@pytest.mark.slow
+def test_twenty_simultaneous_requests_all_complete(client, server):
+    from gradio_client import handle_file
+
+    jobs = [client.submit(handle_file(EXAMPLE), "tiny.pt", 1, 0.0, api_name="/transcribe")
+            for _ in range(CONCURRENT_REQUESTS)]
+    with ThreadPoolExecutor(CONCURRENT_REQUESTS) as pool:
+        results = list(pool.map(lambda job: job.result(timeout=300), jobs))
+    assert len(results) == CONCURRENT_REQUESTS
+    assert all(status.startswith("✅") and transcript for status, transcript, *_ in results)
+    assert len({transcript for _, transcript, *_ in results}) == 1  # same clip, same (deterministic) answer
+    assert server[1].poll() is None and _is_up(server[0])
+
+
+@pytest.mark.slow
+def test_browser_upload_shows_transcript_and_alignment(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server[0], wait_until="domcontentloaded")
+            page.locator("#audio-input input[type=file]").set_input_files(EXAMPLE)
+            transcript = page.locator("#transcript textarea")
+            sync_api.expect(transcript).not_to_have_value("", timeout=120_000)
+            alignment = page.locator("#alignment img")
+            sync_api.expect(alignment).to_be_visible(timeout=30_000)
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=alignment.element_handle())
+            sync_api.expect(page.locator("#status")).to_contain_text("✅")
+            screenshot = tmp_path / "demo.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"screenshot: {screenshot}")
+            assert screenshot.stat().st_size > 50_000
+            assert "Traceback" not in page.content()
+        finally:
+            browser.close()
