@@ -14,6 +14,7 @@ is kept.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -78,11 +79,15 @@ def mic(tmp_path_factory):
     return home, starts
 
 
-def asr_listen(home: Path, *args: str) -> subprocess.CompletedProcess:
+def _env(home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALSA_")}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "asr", "listen", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT_SECONDS)
+    return env
+
+
+def asr_listen(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "asr", "listen", *args], cwd=REPO, env=_env(home),
+                          capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
 
 
 def _records(result: subprocess.CompletedProcess) -> list[dict]:
@@ -124,6 +129,23 @@ def test_listen_cuts_two_utterances_from_the_device(mic, tiny_checkpoint, tmp_pa
         wav = Path(record["audio"])
         assert wav.is_file() and wav.with_suffix(".txt").read_text(encoding="utf-8") == record["text"] + "\n"
     assert records[0]["end"] < records[1]["start"]
+
+
+def test_ctrl_c_stops_cleanly(mic, tiny_checkpoint):
+    home, _ = mic
+    process = subprocess.Popen([sys.executable, "-m", "asr", "listen", "--device", DEVICE, "--format", "jsonl",
+                                "--beam-size", "1", "--checkpoint", str(tiny_checkpoint)], cwd=REPO, env=_env(home),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()  # no limit given: it would listen forever
+        process.send_signal(signal.SIGINT)
+        rest, err = process.communicate(timeout=TIMEOUT_SECONDS)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert json.loads(first)["utterance"] == 1
+    assert all(json.loads(line) for line in rest.splitlines())
 
 
 def test_unknown_device_is_one_line_naming_the_devices(mic):
