@@ -106,14 +106,14 @@ def _duration_if_known(path: str) -> float | None:
 
 
 def _too_long(seconds: float) -> str:
-    return (f"⚠️ This clip is {seconds:.0f} s long; the demo takes up to {MAX_DEMO_SECONDS:.0f} s. "
+    return (f"**Too long.** This clip is {seconds:.0f} s; the demo takes up to {MAX_DEMO_SECONDS:.0f} s. "
             "Trim it, or transcribe it with `asr transcribe FILE`, which takes any length.")
 
 
 def _load_clip(audio) -> np.ndarray:
     """16 kHz samples of the page's audio input (a file path); raises AudioError with the user's message."""
     if audio is None or (isinstance(audio, str) and not audio):
-        raise AudioError("No audio yet: record something, upload a file, or pick an example.")
+        raise AudioError("**No audio yet.** Record something, upload a file, or pick an example.")
     seconds = _duration_if_known(audio)
     if seconds is not None and seconds > MAX_DEMO_SECONDS:
         raise AudioError(_too_long(seconds))
@@ -122,7 +122,7 @@ def _load_clip(audio) -> np.ndarray:
     except AudioError as error:
         name = Path(audio).name
         detail = str(error).replace(str(audio), name)
-        raise AudioError(f"⚠️ That file is not audio we can read ({detail}). Try a wav, flac, ogg or mp3 file.")
+        raise AudioError(f"**That file is not audio we can read** ({detail}). Try a wav, flac, ogg or mp3 file.")
     if samples.size > MAX_DEMO_SECONDS * SAMPLE_RATE:
         raise AudioError(_too_long(samples.size / SAMPLE_RATE))
     return samples
@@ -133,9 +133,8 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
     """Everything the page shows for one clip; never raises (problems become the status message)."""
     try:
         samples = _load_clip(audio)
-    except AudioError as error:
-        message = str(error)
-        return PageResult(status=message if message.startswith(("⚠️", "No audio")) else f"⚠️ {message}")
+    except AudioError as error:  # _load_clip's messages are written for the page
+        return PageResult(status=str(error))
     try:
         model = models.get(checkpoint)
         result = model.transcribe(samples, beam_size=int(beam_size), ctc_weight=float(ctc_weight))
@@ -146,19 +145,19 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
                                   title=f"{name}: “{_shorten(text)}”" if text else f"{name}: no speech found")
         image = figure_to_image(figure)
     except CheckpointError as error:
-        return PageResult(status=f"⚠️ Could not load that checkpoint: {error}")
+        return PageResult(status=f"**Could not load that checkpoint.** {error}")
     except Exception as error:  # the page must keep working whatever one clip does
         log.exception("decoding failed")
-        return PageResult(status=f"⚠️ Something went wrong decoding this clip ({type(error).__name__}). "
+        return PageResult(status=f"**Something went wrong** decoding this clip ({type(error).__name__}). "
                                  "The demo is still running: try another clip or other settings.")
     if not text:
         quiet = "silent or very quiet" if not result.segments else "not recognisable as speech"
-        return PageResult(status=f"🔇 No speech found: the clip ({duration:.1f} s) is {quiet}. "
+        return PageResult(status=f"**No speech found.** The clip ({duration:.1f} s) is {quiet}. "
                                  "Speak closer to the microphone, or try an example.", image=image)
     words = [[w.word, round(w.start, 2), round(w.end, 2), round(w.confidence, 2)] for w in result.words]
     nbest = [[rank, hypothesis, round(score, 3)] for rank, (hypothesis, score) in enumerate(result.nbest, 1)]
     segments = len(result.segments)
-    status = (f"✅ {duration:.1f} s of audio, {len(text)} characters, confidence {result.confidence:.2f}"
+    status = (f"**Transcribed** {duration:.1f} s of audio, {len(text)} characters, confidence {result.confidence:.2f}"
               + (f", decoded in {segments} pieces" if segments > 1 else "") + ".")
     alignment = {"samples": samples, "text": text, "attention": attention, "frame_seconds": frame_seconds,
                  "title": f"{name}: “{_shorten(text)}”"}

@@ -116,7 +116,7 @@ def alignment_figure(samples: np.ndarray, text: str, attention: np.ndarray, fram
     steps, frames = attention.shape
     if len(text) != steps:
         raise ValueError(f"{len(text)} characters but {steps} attention rows")
-    heat_height = min(0.17 * max(steps, 4), 10.0)
+    heat_height = min(0.15 * max(steps, 4), 7.5)
     heights = [1.9, 0.45, heat_height]
     fig = Figure(figsize=(max(9.0, min(3.2 * duration + 2.0, 18.0)), sum(heights) + 1.1), dpi=DPI,
                  layout="constrained")

@@ -69,7 +69,7 @@ def bad_inputs(tmp_path_factory) -> dict:
 
 def test_example_clip_fills_every_output(models):
     result = app.transcribe_clip(models, EXAMPLE, None, beam_size=2, ctc_weight=0.3)
-    assert result.status.startswith("✅"), result.status
+    assert result.status.startswith("**Transcribed**"), result.status
     assert result.transcript
     assert result.image.ndim == 3 and result.image.shape[2] == 3
     assert [w[0] for w in result.words] == result.transcript.split()
@@ -177,7 +177,7 @@ def _predict(client, audio, beam_size=1, ctc_weight=0.0) -> tuple:
 @pytest.mark.slow
 def test_api_transcribes_an_example(client):
     status, transcript, image, words, nbest, *_ = _predict(client, EXAMPLE, beam_size=3, ctc_weight=0.3)
-    assert status.startswith("✅") and transcript
+    assert status.startswith("**Transcribed**") and transcript
     assert Path(image).is_file() and Path(image).stat().st_size > 10_000
     assert [row[0] for row in words["data"]] == transcript.split()
     assert nbest["data"][0][1] == transcript
@@ -190,7 +190,7 @@ def test_api_bad_inputs_get_messages_and_the_server_keeps_serving(client, server
         assert phrase in status, (audio, status)
         assert not transcript
     assert server[1].poll() is None
-    assert _predict(client, EXAMPLE)[0].startswith("✅")
+    assert _predict(client, EXAMPLE)[0].startswith("**Transcribed**")
 
 
 @pytest.mark.slow
@@ -202,7 +202,7 @@ def test_twenty_simultaneous_requests_all_complete(client, server):
     with ThreadPoolExecutor(CONCURRENT_REQUESTS) as pool:
         results = list(pool.map(lambda job: job.result(timeout=300), jobs))
     assert len(results) == CONCURRENT_REQUESTS
-    assert all(status.startswith("✅") and transcript for status, transcript, *_ in results)
+    assert all(status.startswith("**Transcribed**") and transcript for status, transcript, *_ in results)
     assert len({transcript for _, transcript, *_ in results}) == 1  # same clip, same (deterministic) answer
     assert server[1].poll() is None and _is_up(server[0])
 
@@ -227,7 +227,7 @@ def test_browser_upload_shows_transcript_and_alignment(server, tmp_path):
             alignment = page.locator("#alignment img")
             sync_api.expect(alignment).to_be_visible(timeout=30_000)
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=alignment.element_handle())
-            sync_api.expect(page.locator("#status")).to_contain_text("✅")
+            sync_api.expect(page.locator("#status")).to_contain_text("Transcribed")
             screenshot = tmp_path / "demo.png"
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"screenshot: {screenshot}")
