@@ -341,12 +341,15 @@ def listen(model, device=None, *, on_utterance, on_tick=None, beam_size: int = 5
     def callback(indata, frames, time, status):  # PortAudio's thread: copy and return, nothing else
         blocks.put(indata.mean(axis=1, dtype=np.float32) * (1 / 32768), bool(status.input_overflow))
 
-    try:
+    stream = None
+    try:  # a busy or vanished device fails here
         stream = sd.InputStream(device=info["index"], samplerate=rate, channels=channels, dtype=STREAM_DTYPE,
                                 blocksize=round(BLOCK_SECONDS * rate), callback=callback,
                                 finished_callback=blocks.close)
         stream.start()
     except (sd.PortAudioError, ValueError) as error:
+        if stream is not None:
+            stream.close(ignore_errors=True)
         raise MicrophoneError(f"cannot open input device {info['name']!r} ({_first_line(error)}); "
                               f"{describe_devices(input_devices())}") from None
     stats = ListenStats(device=info["name"], sample_rate=rate)
@@ -378,7 +381,7 @@ def _sounddevice():
 
 
 def input_devices() -> list[dict]:
-    """Every device with input channels, as sounddevice describes it (``index``, ``name``, ``default_samplerate``...)."""
+    """Every device with input channels, as sounddevice describes it: ``index``, ``name``, ``default_samplerate``..."""
     return [dict(d) for d in _sounddevice().query_devices() if d["max_input_channels"] > 0]
 
 

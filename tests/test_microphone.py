@@ -3,7 +3,6 @@
 import argparse
 import shutil
 import subprocess
-import threading
 import time
 import types
 
@@ -229,8 +228,11 @@ def fake_sounddevice(devices, default=None, rates=None):
         if rates is not None and samplerate not in rates:
             raise PortAudioError("Invalid sample rate [PaErrorCode -9997]")
 
+    def busy_stream(**kwargs):
+        raise PortAudioError("Error opening InputStream: Device unavailable [PaErrorCode -9985]")
+
     return types.SimpleNamespace(query_devices=query_devices, check_input_settings=check_input_settings,
-                                 PortAudioError=PortAudioError)
+                                 InputStream=busy_stream, PortAudioError=PortAudioError)
 
 
 def device(index, name, rate=44_100.0, inputs=2):
@@ -279,6 +281,14 @@ def test_a_device_without_16k_is_captured_at_its_own_rate(devices):
     with pytest.raises(MicrophoneError, match=r"can't record at 16000 Hz or 96000 Hz \(Invalid sample rate.*"
                                               r"input devices: \[0\] Odd Interface"):
         microphone._stream_settings(sd, device(0, "Odd Interface", rate=96_000.0))
+
+
+def test_a_busy_device_is_one_line_naming_the_devices(devices):
+    devices([device(0, "USB Audio Mic"), device(1, "Built-in Mic")], default=0)
+    with pytest.raises(MicrophoneError, match=r"^cannot open input device 'USB Audio Mic' \(Error opening InputStream: "
+                                              r"Device unavailable.*\); input devices: \[0\] USB Audio Mic .*"
+                                              r"\[1\] Built-in Mic \(44100 Hz\)$"):
+        microphone.listen(SlowModel(), None, on_utterance=print)
 
 
 def _args(**overrides):

@@ -9,6 +9,7 @@ Usage:
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import threading
@@ -58,11 +59,13 @@ def run(args) -> int:
     if args.save_dir is not None:
         args.save_dir.mkdir(parents=True, exist_ok=True)
     terminal = _Terminal(enabled=sys.stderr.isatty())
-    session = time.strftime("%Y%m%d-%H%M%S")
+    session, numbers = time.strftime("%Y%m%d-%H%M%S"), itertools.count(1)
 
     def on_utterance(utterance, transcription):
-        number = terminal.count = terminal.count + 1
-        saved = _save(args.save_dir, f"{session}_{number:03d}", utterance, transcription.text) if args.save_dir else None
+        number = next(numbers)
+        saved = None
+        if args.save_dir is not None:
+            saved = _save(args.save_dir, f"{session}_{number:03d}", utterance, transcription.text)
         with terminal.lock:  # the meter is drawn from the other thread
             terminal.clear()
             print(_format(args.format, number, utterance, transcription, saved), flush=True)
@@ -142,7 +145,6 @@ class _Terminal:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.count = 0
         self.lock = threading.Lock()
 
     def meter(self, state: str, level_db: float) -> None:
