@@ -35,7 +35,12 @@ JSONL_NAME = "transcripts.jsonl"
 DEFAULT_BATCH_SIZE = 8
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown, and the usage examples above kept line by line instead of reflowed."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = _HelpFormatter
     parser.add_argument("inputs", nargs="+", metavar="PATH",
                         help="audio files (wav, flac, ogg, mp3, m4a...; any rate and channel count), directories "
                              "(searched recursively), glob patterns, .jsonl manifests, or - for one file on stdin")
@@ -43,19 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="txt: the text; json: text, words with start/end/confidence, character times and the "
                              "n-best; jsonl: one manifest line per input; srt/vtt: subtitles; all: every format "
                              "(needs --output-dir)")
-    parser.add_argument("-o", "--output-dir", type=Path, default=None,
+    parser.add_argument("-o", "--output-dir", type=Path, default=None, metavar="DIR",
                         help="write <name>.<format> per input here (and transcripts.jsonl for jsonl), keeping the "
-                             "layout of input directories, instead of printing to stdout")
-    parser.add_argument("--beam-size", type=int, default=DecodeOptions.beam_size,
+                             "layout of input directories; None prints to stdout")
+    parser.add_argument("--beam-size", type=int, default=DecodeOptions.beam_size, metavar="N",
                         help="1 decodes greedily (fastest); more runs beam search and fills the n-best")
-    parser.add_argument("--ctc-weight", type=float, default=DecodeOptions.ctc_weight,
+    parser.add_argument("--ctc-weight", type=float, default=DecodeOptions.ctc_weight, metavar="W",
                         help="weight in [0, 1] of the CTC prefix score in joint decoding (runs beam search)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device to run the model on, e.g. cpu, cuda, cuda:1")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help="speech segments decoded together, across files")
-    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME,
-                        help="model checkpoint to load (the bundled one by default)")
+    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME, metavar="FILE",
+                        help="model checkpoint to load; the default is the bundled one")
 
 
 def run(args: argparse.Namespace) -> int:

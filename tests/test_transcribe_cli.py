@@ -1,0 +1,285 @@
+"""`asr transcribe` end to end: inputs, formats, bad input, batching, long audio, timestamps.
+
+Most tests only need *a* model and use a tiny random one; the timestamp test
+needs the bundled trained checkpoint.  Speech is made at test time by espeak-ng.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import asr
+from asr.audio import SAMPLE_RATE
+from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, save_checkpoint
+from asr.cli import main
+from asr.model import LAS, ModelConfig
+from asr.transcribe import MAX_SEGMENT_SECONDS, transcribe_many
+
+REPO = Path(__file__).resolve().parent.parent
+CUE_TIMES = re.compile(r"^(\d\d):(\d\d):(\d\d)[,.](\d\d\d) --> (\d\d):(\d\d):(\d\d)[,.](\d\d\d)$", re.M)
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng to make speech")
+
+
+def _espeak(path: Path, text: str) -> Path:
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = LAS(ModelConfig(encoder_hidden=32, encoder_layers=2, decoder_hidden=32, attention_dim=32,
+                            embedding_dim=16))
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(model.eval(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """Short speech in several formats, rates and channel counts, plus silence and broken files."""
+    root = tmp_path_factory.mktemp("clips")
+    hello = _espeak(root / "hello.wav", "hello")  # 22.05 kHz mono
+    _espeak(root / "yes.wav", "yes")
+    speech, rate = sf.read(hello, dtype="float32")
+    sf.write(root / "stereo.flac", np.stack([speech, 0.5 * speech], axis=1), rate)
+    sf.write(root / "narrow.ogg", speech[::2], rate // 2)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(hello), "-ar", "44100", str(root / "hello.mp3")], check=True)
+    sf.write(root / "silence.wav", np.zeros(2 * SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE)
+    (root / "empty.wav").write_bytes(b"")
+    (root / "notes.wav").write_text("these are my notes, not audio\n")
+    flac = (root / "stereo.flac").read_bytes()
+    (root / "corrupt.flac").write_bytes(flac[: len(flac) // 2])  # cut mid-stream
+    return root
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run ``asr`` in this process; returns (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def _cues(text: str) -> list[tuple[float, float]]:
+    def seconds(h, m, s, ms):
+        return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+    return [(seconds(*g[:4]), seconds(*g[4:])) for g in CUE_TIMES.findall(text)]
+
+
+def test_txt_on_stdout(capsys, checkpoint, clips):
+    status, out, err = _cli(capsys, "transcribe", clips / "hello.wav", "--checkpoint", checkpoint)
+    assert status == 0, err
+    assert out.endswith("\n") and out.count("\n") == 1 and out.strip()
+
+
+def test_every_format_parses(capsys, checkpoint, clips, tmp_path):
+    status, out, err = _cli(capsys, "transcribe", clips / "hello.wav", clips / "stereo.flac", "--format", "all",
+                            "--output-dir", tmp_path, "--checkpoint", checkpoint)
+    assert status == 0, err
+    assert out == ""  # everything went to files
+    duration = sf.info(clips / "hello.wav").duration
+    for stem in ("hello", "stereo"):
+        document = json.loads((tmp_path / f"{stem}.json").read_text())
+        assert document["text"] == (tmp_path / f"{stem}.txt").read_text().strip()
+        assert abs(document["duration"] - duration) < 0.01
+        assert {"word", "start", "end", "confidence"} <= set(document["words"][0])
+        assert document["segments"][0]["characters"] and document["nbest"]
+        for format in ("srt", "vtt"):
+            text = (tmp_path / f"{stem}.{format}").read_text()
+            cues = _cues(text)
+            assert cues
+            assert all(0 <= start < end <= duration + 1e-3 for start, end in cues)
+            assert all(end <= start for (_, end), (start, _) in zip(cues, cues[1:]))
+    rows = [json.loads(line) for line in (tmp_path / "transcripts.jsonl").read_text().splitlines()]
+    assert [Path(r["audio_filepath"]).name for r in rows] == ["hello.wav", "stereo.flac"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_any_format_rate_and_channel_count(capsys, checkpoint, clips):
+    inputs = [clips / name for name in ("hello.wav", "stereo.flac", "narrow.ogg", "hello.mp3")]
+    status, out, err = _cli(capsys, "transcribe", *inputs, "--format", "jsonl", "--checkpoint", checkpoint)
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 4
+    assert all(abs(row["duration"] - rows[0]["duration"]) < 0.05 for row in rows)
+
+
+def test_bad_inputs_get_one_line_each_and_the_others_go_on(capsys, checkpoint, clips):
+    bad = {"missing.wav": "no such file", "notes.wav": "not a readable audio file",
+           "corrupt.flac": "corrupt audio", "empty.wav": "file is empty"}
+    inputs = [clips / "hello.wav", *(clips / name for name in bad), clips / "silence.wav", clips / "yes.wav"]
+    status, out, err = _cli(capsys, "transcribe", *inputs, "--checkpoint", checkpoint)
+    assert status == 1
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == len(bad) + 1  # one per failure, and the silence warning
+    for name, reason in bad.items():
+        (line,) = [line for line in lines if name in line]
+        assert reason in line and line.startswith("asr transcribe: error: ")
+    (silence,) = [line for line in lines if "silence.wav" in line]
+    assert "no speech" in silence and "warning" in silence
+    transcripts = dict(line.split("\t") for line in out.splitlines())
+    assert set(map(Path, transcripts)) == {clips / "hello.wav", clips / "silence.wav", clips / "yes.wav"}
+    assert transcripts[str(clips / "silence.wav")] == ""  # silence is empty text, not a hallucination
+
+
+def test_silence_alone_is_empty_text_and_not_a_failure(capsys, checkpoint, clips):
+    status, out, err = _cli(capsys, "transcribe", clips / "silence.wav", "--format", "json",
+                            "--checkpoint", checkpoint)
+    assert status == 0
+    document = json.loads(out)
+    assert document["text"] == "" and document["words"] == [] and document["duration"] == 2.0
+
+
+def test_directories_globs_and_manifests(capsys, checkpoint, clips, tmp_path):
+    corpus = tmp_path / "corpus"
+    for sub in ("a", "b/deep"):
+        (corpus / sub).mkdir(parents=True)
+        shutil.copy(clips / "hello.wav", corpus / sub / "clip.wav")
+    (corpus / "readme.txt").write_text("not audio, and not picked up")
+    manifest = tmp_path / "dev.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": "corpus/a/clip.wav", "duration": 1.0, "text": "hello"}) + "\n")
+    out_dir = tmp_path / "out"
+    status, out, err = _cli(capsys, "transcribe", corpus, str(clips / "*.ogg"), manifest, str(tmp_path / "*.nope"),
+                            "--format", "json", "--output-dir", out_dir, "--checkpoint", checkpoint)
+    assert status == 1  # the pattern that matches nothing
+    assert err.count("\n") == 1 and "*.nope: no files match" in err
+    written = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*.json"))
+    # Directory layout is kept, so the two clip.wav files don't collide; the manifest's
+    # clip.wav (same name again) gets a numbered name instead of overwriting.
+    assert written == ["a/clip.json", "b/deep/clip.json", "clip.json", "narrow.json"]
+
+
+def test_stdin_and_python_dash_m(checkpoint, clips, capsys):
+    audio = (clips / "stereo.flac").read_bytes()
+    piped = subprocess.run([sys.executable, "-m", "asr", "transcribe", "-", "--format", "json",
+                            "--checkpoint", str(checkpoint)], input=audio, capture_output=True, cwd=REPO)
+    assert piped.returncode == 0, piped.stderr.decode()
+    from_stdin = json.loads(piped.stdout)
+    assert from_stdin["source"] == "<stdin>"
+    status, out, _ = _cli(capsys, "transcribe", clips / "stereo.flac", "--format", "json", "--checkpoint", checkpoint)
+    from_file = json.loads(out)
+    assert status == 0
+    assert from_stdin["text"] == from_file["text"] and from_stdin["words"] == from_file["words"]
+
+
+def test_batched_across_files_equals_one_at_a_time(capsys, checkpoint, clips):
+    inputs = [clips / name for name in ("hello.wav", "yes.wav", "stereo.flac", "narrow.ogg")]
+    results = {}
+    for batch in (1, 8):
+        status, out, err = _cli(capsys, "transcribe", *inputs, "--format", "jsonl", "--batch-size", batch,
+                                "--checkpoint", checkpoint)
+        assert status == 0, err
+        results[batch] = [json.loads(line) for line in out.splitlines()]
+    for one, batched in zip(results[1], results[8]):
+        assert one["text"] == batched["text"]
+        for a, b in zip(one["words"], batched["words"]):
+            assert abs(a["start"] - b["start"]) <= 0.001 and abs(a["end"] - b["end"]) <= 0.001
+
+
+def test_beam_search_and_ctc_weight_reach_the_decoder(capsys, checkpoint, clips):
+    status, out, err = _cli(capsys, "transcribe", clips / "yes.wav", "--format", "json", "--beam-size", 3,
+                            "--ctc-weight", 0.3, "--checkpoint", checkpoint)
+    assert status == 0, err
+    nbest = json.loads(out)["segments"][0]["nbest"]
+    assert 1 < len(nbest) <= 3 and nbest[0]["score"] >= nbest[-1]["score"]
+
+
+@pytest.mark.parametrize("argv, status, message", [
+    (["--format", "all"], 2, "give --output-dir"),
+    (["{clips}/yes.wav", "--format", "srt"], 2, "give --output-dir"),
+    (["--beam-size", "0"], 2, "beam_size must be at least 1"),
+    (["--ctc-weight", "1.5"], 2, "ctc_weight must be in [0, 1]"),
+    (["--batch-size", "0"], 2, "--batch-size must be at least 1"),
+    (["--checkpoint", "{clips}/nowhere.pt"], 1, "no such checkpoint file"),
+    (["--checkpoint", "{clips}/notes.wav"], 1, "not a readable checkpoint"),
+    (["--device", "quantum"], 1, "not a torch device"),
+])
+def test_usage_and_checkpoint_errors_are_one_line(capsys, checkpoint, clips, argv, status, message):
+    argv = [a.format(clips=clips) for a in argv]
+    if "--checkpoint" not in argv:
+        argv += ["--checkpoint", str(checkpoint)]
+    got, out, err = _cli(capsys, "transcribe", clips / "hello.wav", *argv)
+    assert got == status
+    assert message in err and err.count("\n") == 1 and out == ""
+
+
+def test_every_flag_has_help_and_shows_its_default(capsys):
+    status, out, _ = _cli(capsys, "transcribe", "--help")
+    assert status == 0
+    assert "\n    asr transcribe talk.mp3 " in out  # the usage examples keep their lines
+    out = out[out.index("options:"):]
+    for flag in ("--format", "--output-dir", "--beam-size", "--ctc-weight", "--device", "--batch-size",
+                 "--checkpoint"):
+        help_text = re.search(rf"{flag}.*?(?=\n  -|\Z)", out, re.S).group(0)
+        assert "(default:" in help_text, flag
+
+
+def test_long_audio_is_cut_and_stitched_with_global_times(checkpoint, clips):
+    speech, rate = sf.read(clips / "hello.wav", dtype="float32")
+    speech = asr.load_audio(speech, rate)
+    pause = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    long = np.concatenate([speech, pause] * int(MAX_SEGMENT_SECONDS / 1.5 + 2))  # past one segment's limit
+    model = asr.load_model(checkpoint)
+    result = model.transcribe(long)
+    assert len(result.segments) > 1
+    assert result.offsets == sorted(result.offsets) and result.offsets[-1] > MAX_SEGMENT_SECONDS / 2
+    for segment, offset in zip(result.segments, result.offsets):
+        if segment.words:
+            assert offset <= segment.words[0].start <= segment.words[-1].end <= offset + segment.duration + 1e-6
+    assert result.segments[0].attention.shape[1] > 0  # the library keeps attention; the CLI drops it
+
+
+@pytest.mark.slow
+def test_two_words_are_timed_in_order_by_the_bundled_model(tmp_path):
+    """Needs the trained bundled checkpoint: attention must put "hello" before "world"."""
+    if not (CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME).is_file():
+        pytest.skip(f"no bundled checkpoint at {CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME} yet")
+    path = _espeak(tmp_path / "hello_world.wav", "hello world")
+    duration = sf.info(path).duration
+    result = asr.load_model().transcribe(path)
+    words = result.words
+    assert [w.word for w in words] == ["hello", "world"], result.text
+    first, second = words
+    assert 0 <= first.start < first.end <= second.start < second.end <= duration
+    assert first.start < duration / 2 < second.end  # "hello" in the first half-ish, "world" in the second
+
+
+@pytest.mark.slow
+def test_ten_minute_file_transcribes_in_bounded_memory(checkpoint, tmp_path):
+    """Ten minutes of speech and pauses, read in blocks: memory stays far below the file's own size."""
+    sentences = ["the cat sat on the mat", "open the window please", "it is a quiet morning"]
+    clips = [asr.load_audio(_espeak(tmp_path / f"{i}.wav", s)) for i, s in enumerate(sentences)]
+    path, minutes = tmp_path / "ten_minutes.wav", 10
+    with sf.SoundFile(path, "w", SAMPLE_RATE, 1, subtype="PCM_16") as f:
+        written, i = 0, 0
+        while written < minutes * 60 * SAMPLE_RATE:
+            clip = np.concatenate([clips[i % len(clips)], np.zeros(int(1.2 * SAMPLE_RATE), dtype=np.float32)])
+            f.write(clip)
+            written, i = written + clip.size, i + 1
+    del clips
+    whole_file_bytes = written * 4  # what a float32 copy of the whole file would take
+    model = asr.load_model(checkpoint)
+    tracemalloc.start()
+    try:
+        ((_, result),) = transcribe_many(model, [path], batch_size=4, keep_attention=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not isinstance(result, Exception), result
+    assert abs(result.duration - written / SAMPLE_RATE) < 1e-6
+    assert len(result.segments) >= i * 0.9  # about one segment per sentence, found at the pauses
+    assert result.offsets[-1] > (minutes - 1) * 60
+    assert peak < whole_file_bytes / 4, f"peak {peak / 1e6:.1f} MB for a {whole_file_bytes / 1e6:.0f} MB file"
