@@ -90,9 +90,8 @@ class Endpointer:
         self._frames: list[np.ndarray] | None = None  # the open utterance's frames, None between utterances
         self._frame_levels: list[float] = []
         self._start_frame = 0  # stream frame index of self._frames[0]
-        self._first_speech = 0  # index in self._frames of the first and last frame past the threshold + 1
-        self._last_speech = 0
-        self.level_db = -120.0  # level of the latest frame, for meters
+        self._first_speech = 0  # index in self._frames of the first speech frame
+        self._last_speech = 0  # index in self._frames of the last speech frame, plus one
 
     @property
     def in_speech(self) -> bool:
@@ -129,7 +128,6 @@ class Endpointer:
     def _add_frame(self, frame: np.ndarray) -> Utterance | None:
         level = float(frame_energy_db(frame, self.frame)[0])
         self._levels.append(level)
-        self.level_db = level
         speech = level > self.threshold_db()
         self._frames_seen += 1
         if self._frames is None:
