@@ -144,13 +144,19 @@ def test_bad_corpus_gets_one_line(tmp_path, prepare, capsys, case):
 def test_configs_name_the_manifests_prepare_writes():
     import yaml
 
+    from asr.checkpoint import config_from_dict
+
     for name in ("conf_100h.yaml", "conf_960h.yaml"):
         config = yaml.safe_load((RECIPE.parent / name).read_text())
         assert set(config) == {"data", "model", "optim", "augment", "train"}
-        manifests = config["data"]["train_manifests"] + [config["data"]["dev_manifest"]]
-        for manifest in manifests:
+        for manifest in config["data"]["train_manifests"] + [config["data"]["dev_manifest"]]:
             assert Path(manifest).parent == Path("data/librispeech")
             assert Path(manifest).stem in _load_recipe().SUBSETS
-        from asr.model import ModelConfig
+        config_from_dict(config["model"])  # every model key is a real ModelConfig / FeatureConfig field
 
-        ModelConfig(**config["model"])  # every model key is a real ModelConfig field
+
+def test_configs_load_as_training_configs():
+    train = pytest.importorskip("asr.train")
+    for name in ("conf_100h.yaml", "conf_960h.yaml"):
+        config = train.load_config(str(RECIPE.parent / name))
+        assert config.train.exp_dir.startswith("exp/librispeech_")

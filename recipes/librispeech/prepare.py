@@ -183,8 +183,8 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", type=Path, required=True,
                         help="LibriSpeech directory holding the subset folders (or its parent)")
     parser.add_argument("--out", type=Path, default=Path("data/librispeech"), help="where manifests go")
-    parser.add_argument("--subsets", nargs="+", choices=SUBSETS, default=None,
-                        help="subsets to prepare (default: every one found in --corpus)")
+    parser.add_argument("--subsets", nargs="+", choices=SUBSETS, default=None, metavar="SUBSET",
+                        help=f"subsets to prepare, of {', '.join(SUBSETS)} (default: every one found in --corpus)")
     parser.add_argument("--stage", type=int, default=1, help="first stage to run")
     parser.add_argument("--stop-stage", type=int, default=3, help="last stage to run")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel duration readers")

@@ -1,0 +1,273 @@
+"""Scoring a model on a manifest: CER and WER, per-utterance hypotheses, the worst alignments.
+
+    report = evaluate(model, read_manifest("data/synth/test.jsonl"), DecodeOptions(beam_size=5))
+    report.cer, report.wer
+    write_hypotheses(report, "exp/eval/test/hypotheses.jsonl")
+    save_worst_plots(report, "exp/eval/test/worst")
+
+References go through :func:`asr.text.normalize_text` before scoring, as
+training targets do.  CER and WER are corpus rates: total edit distance over
+total reference length, so long utterances weigh more than short ones.
+Utterances are decoded in batches of similar duration; any longer than
+:data:`asr.transcribe.MAX_SEGMENT_SECONDS` go through :func:`asr.transcribe.transcribe`,
+which cuts them at pauses as it does for users.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.decoding import DecodeOptions, DecodeResult
+from asr.manifest import write_manifest
+from asr.metrics import edit_distance
+from asr.text import normalize_text
+from asr.transcribe import MAX_SEGMENT_SECONDS, decode_pieces, transcribe
+
+PASSED_THROUGH_FIELDS = ("voice", "speaker")  # manifest fields copied into each hypothesis row when present
+
+
+class EvalError(ValueError):
+    """A manifest that can't be scored; the message is one line for the user."""
+
+
+@dataclass
+class UtteranceScore:
+    id: str
+    reference: str  # normalised
+    hypothesis: str
+    char_errors: int
+    word_errors: int
+    duration: float  # seconds of audio
+    fields: dict = field(default_factory=dict)  # audio_filepath and PASSED_THROUGH_FIELDS from the manifest
+
+    @property
+    def cer(self) -> float:
+        return self.char_errors / max(len(self.reference), 1)
+
+    @property
+    def wer(self) -> float:
+        return self.word_errors / max(len(self.reference.split()), 1)
+
+    def to_row(self) -> dict:
+        row = {"id": self.id, "reference": self.reference, "hypothesis": self.hypothesis,
+               "cer": round(self.cer, 6), "wer": round(self.wer, 6), "duration": self.duration}
+        return {**row, **self.fields}
+
+
+@dataclass
+class Alignment:
+    """What an alignment plot needs: the audio and one attention row per hypothesis character."""
+
+    samples: np.ndarray  # (N,) 16 kHz
+    label: str  # one character per attention row ("?" for <unk>)
+    attention: np.ndarray  # (U, T) over the whole utterance
+    frame_seconds: float
+
+
+@dataclass
+class EvalReport:
+    utterances: list[UtteranceScore]  # in manifest order
+    worst: list[tuple[UtteranceScore, Alignment]]  # highest CER first
+    options: DecodeOptions
+    decode_seconds: float  # wall-clock time spent loading and decoding
+
+    @property
+    def cer(self) -> float:
+        return _rate(self.utterances, "char")
+
+    @property
+    def wer(self) -> float:
+        return _rate(self.utterances, "word")
+
+    @property
+    def audio_seconds(self) -> float:
+        return float(sum(u.duration for u in self.utterances))
+
+    def breakdown(self, name: str) -> dict[str, dict]:
+        """CER, WER and counts per value of a passed-through field (e.g. per voice)."""
+        groups: dict[str, list[UtteranceScore]] = {}
+        for u in self.utterances:
+            if name in u.fields:
+                groups.setdefault(str(u.fields[name]), []).append(u)
+        return {key: {"utterances": len(us), "cer": _rate(us, "char"), "wer": _rate(us, "word")}
+                for key, us in sorted(groups.items())}
+
+    def summary(self) -> dict:
+        us = self.utterances
+        summary = {
+            "utterances": len(us), "hours": round(self.audio_seconds / 3600, 4),
+            "cer": self.cer, "wer": self.wer,
+            "char_errors": sum(u.char_errors for u in us), "reference_chars": sum(len(u.reference) for u in us),
+            "word_errors": sum(u.word_errors for u in us),
+            "reference_words": sum(len(u.reference.split()) for u in us),
+            "decode_seconds": round(self.decode_seconds, 2),
+            "real_time_factor": round(self.decode_seconds / max(self.audio_seconds, 1e-9), 4),
+            "options": asdict(self.options),
+        }
+        for name in PASSED_THROUGH_FIELDS:
+            if any(name in u.fields for u in us):
+                summary[f"by_{name}"] = self.breakdown(name)
+        return summary
+
+
+def _rate(utterances: list[UtteranceScore], unit: str) -> float:
+    if unit == "char":
+        return sum(u.char_errors for u in utterances) / max(sum(len(u.reference) for u in utterances), 1)
+    return sum(u.word_errors for u in utterances) / max(sum(len(u.reference.split()) for u in utterances), 1)
+
+
+def check_audio(rows: list[dict]) -> None:
+    """Fail before decoding anything, not an hour in, when audio files are missing."""
+    missing = [row["audio_filepath"] for row in rows if not os.path.isfile(row["audio_filepath"])]
+    if missing:
+        raise EvalError(f"{len(missing)} of {len(rows)} audio files in the manifest are missing, "
+                        f"e.g. {missing[0]}")
+
+
+def score(row: dict, hypothesis: str, index: int, duration: float) -> UtteranceScore:
+    reference = normalize_text(str(row["text"]))
+    hypothesis = " ".join(hypothesis.split())
+    utt_id = str(row.get("id") or Path(row["audio_filepath"]).stem or index)
+    fields = {"audio_filepath": row["audio_filepath"]}
+    fields.update({name: row[name] for name in PASSED_THROUGH_FIELDS if name in row})
+    return UtteranceScore(utt_id, reference, hypothesis, edit_distance(reference, hypothesis),
+                          edit_distance(reference.split(), hypothesis.split()), round(duration, 3), fields)
+
+
+def evaluate(model, rows: list[dict], options: DecodeOptions = DecodeOptions(), batch_size: int = 16,
+             worst: int = 5, progress: bool = False) -> EvalReport:
+    """Decode every manifest row and score it against its normalised text.
+
+    Args:
+        model: a loaded :class:`asr.model.LAS`, on the device to decode on.
+        rows: manifest rows (``audio_filepath``, ``duration``, ``text``, optional ``id``/``voice``).
+        options: decoding options (greedy, beam, joint CTC).
+        batch_size: utterances decoded together; rows are grouped by duration to limit padding.
+        worst: how many of the highest-CER utterances keep their audio and attention for plotting.
+        progress: draw a progress bar on stderr.
+    Raises:
+        asr.audio.AudioError: an audio file is unreadable (the message names it).
+    """
+    started = time.time()
+    order = sorted(range(len(rows)), key=lambda i: float(rows[i]["duration"]))
+    scores: list[UtteranceScore | None] = [None] * len(rows)
+    heap: list[tuple] = []  # the `worst` highest (cer, errors) so far; smallest on top
+    errors = reference_chars = 0
+    was_training = model.training
+    model.eval()
+    bar = tqdm(total=len(rows), unit="utt", desc="eval", disable=not progress, file=sys.stderr)
+    try:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            audio = {i: load_audio(rows[i]["audio_filepath"]) for i in chunk}
+            short = [i for i in chunk if audio[i].size <= MAX_SEGMENT_SECONDS * SAMPLE_RATE]
+            pieces = {i: [(0.0, r)] for i, r in zip(short, decode_pieces(model, [audio[i] for i in short],
+                                                                          options, batch_size))}
+            for i in chunk:
+                if i not in pieces:  # long: cut at pauses like any user's long recording
+                    result = transcribe(model, audio[i], options, batch_size)
+                    pieces[i] = list(zip(result.offsets, result.segments))
+            for i in chunk:
+                text = " ".join(r.text for _, r in pieces[i] if r.text)
+                scores[i] = s = score(rows[i], text, i, audio[i].size / SAMPLE_RATE)
+                errors, reference_chars = errors + s.char_errors, reference_chars + len(s.reference)
+                key = (s.cer, s.char_errors, -i)
+                if worst > 0 and (len(heap) < worst or key > heap[0][:3]):
+                    entry = (*key, _alignment(model, audio[i], pieces[i]))
+                    (heapq.heappush if len(heap) < worst else heapq.heapreplace)(heap, entry)
+            bar.update(len(chunk))
+            bar.set_postfix(CER=f"{errors / max(reference_chars, 1):.1%}")
+    finally:
+        bar.close()
+        model.train(was_training)
+    ranked = sorted(heap, reverse=True)
+    return EvalReport(scores, [(scores[-entry[2]], entry[3]) for entry in ranked], options, time.time() - started)
+
+
+def _alignment(model, samples: np.ndarray, pieces: list[tuple[float, DecodeResult]]) -> Alignment:
+    """One attention matrix over the whole utterance; segments of long audio sit at their offsets."""
+    tokens = model.vocabulary.tokens
+    frame_seconds = model.frame_seconds
+    if len(pieces) == 1 and pieces[0][0] == 0.0:
+        result = pieces[0][1]
+        label = "".join(tokens[t] if len(tokens[t]) == 1 else "?" for t in result.tokens)
+        return Alignment(samples, label, result.attention, frame_seconds)
+    total = math.ceil(samples.size / SAMPLE_RATE / frame_seconds) + 1
+    rows, label = [], []
+    for offset, result in pieces:
+        if not result.tokens:
+            continue
+        if label:  # the space transcribe() puts between segments attends nowhere
+            label.append(" ")
+            rows.append(np.zeros((1, total), np.float32))
+        first = min(int(round(offset / frame_seconds)), total)
+        width = min(result.attention.shape[1], total - first)
+        block = np.zeros((len(result.tokens), total), np.float32)
+        block[:, first:first + width] = result.attention[:, :width]
+        rows.append(block)
+        label += [tokens[t] if len(tokens[t]) == 1 else "?" for t in result.tokens]
+    attention = np.concatenate(rows) if rows else np.zeros((0, total), np.float32)
+    return Alignment(samples, "".join(label), attention, frame_seconds)
+
+
+def write_hypotheses(report: EvalReport, path) -> Path:
+    """One JSON line per utterance, in manifest order, written atomically."""
+    write_manifest(path, [u.to_row() for u in report.utterances])
+    return Path(path)
+
+
+def write_summary(report: EvalReport, path, **context) -> Path:
+    """The totals as JSON (atomically), plus any ``context`` such as the manifest and checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({**context, **report.summary()}, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def save_worst_plots(report: EvalReport, directory) -> list[Path]:
+    """Spectrogram-and-attention PNGs of the worst utterances, ``01_<id>.png`` for the worst.
+
+    Plots left in ``directory`` by an earlier evaluation are removed first, so
+    the folder always shows this report's worst.
+    """
+    import matplotlib.pyplot as plt
+
+    from asr.plotting import alignment_figure
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("[0-9][0-9]*_*.png"):
+        old.unlink()
+    paths = []
+    for rank, (utterance, alignment) in enumerate(report.worst, 1):
+        title = (f"{utterance.id}: CER {utterance.cer:.1%}, WER {utterance.wer:.1%}\n"
+                 f"ref: {_clip(utterance.reference)}\nhyp: {_clip(utterance.hypothesis)}")
+        figure = alignment_figure(alignment.samples, alignment.label, alignment.attention,
+                                  alignment.frame_seconds, title=title)
+        path = directory / f"{rank:02d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', utterance.id)}.png"
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            figure.savefig(tmp, format="png", dpi=100)
+        finally:
+            plt.close(figure)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
