@@ -161,7 +161,7 @@ def evaluate(model, rows: list[dict], options: DecodeOptions = DecodeOptions(), 
         asr.audio.AudioError: an audio file is unreadable (the message names it).
     """
     started = time.time()
-    order = sorted(range(len(rows)), key=lambda i: float(rows[i]["duration"]))
+    order = sorted(range(len(rows)), key=lambda i: _seconds(rows[i]))
     scores: list[UtteranceScore | None] = [None] * len(rows)
     heap: list[tuple] = []  # the `worst` highest (cer, errors) so far; smallest on top
     errors = reference_chars = 0
@@ -194,6 +194,14 @@ def evaluate(model, rows: list[dict], options: DecodeOptions = DecodeOptions(), 
         model.train(was_training)
     ranked = sorted(heap, reverse=True)
     return EvalReport(scores, [(scores[-entry[2]], entry[3]) for entry in ranked], options, time.time() - started)
+
+
+def _seconds(row: dict) -> float:
+    """The manifest's duration, used only to group similar lengths; a bad value just groups badly."""
+    try:
+        return float(row["duration"])
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _alignment(model, samples: np.ndarray, pieces: list[tuple[float, DecodeResult]]) -> Alignment:
