@@ -28,7 +28,7 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE, AudioError, to_mono_16k
 
-BLOCK_SECONDS = 30.0  # audio decoded per read: 1.9 MB at 16 kHz float32
+BLOCK_SECONDS = 10.0  # audio decoded per read: 640 KB at 16 kHz float32
 RESAMPLE_QUALITY = "HQ"  # soxr's "HQ", the quality librosa's "soxr_hq" in asr.audio uses
 
 

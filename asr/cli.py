@@ -19,19 +19,32 @@ COMMANDS = {
 }
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps each command's ``Usage:`` docstring as written and shows every default."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="A listen-attend-spell speech recognizer.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
-        module = _command_module(name)
+        try:
+            module = _command_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != _module_name(name):
+                raise
+            continue  # a command not part of this installation
         command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=_HelpFormatter)
         module.add_arguments(command)
     return parser
 
 
+def _module_name(name: str) -> str:
+    return f"asr.commands.{'evaluate' if name == 'eval' else name}"
+
+
 def _command_module(name: str):
-    return importlib.import_module(f"asr.commands.{'evaluate' if name == 'eval' else name}")
+    return importlib.import_module(_module_name(name))
 
 
 def main(argv: list[str] | None = None) -> None:

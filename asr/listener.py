@@ -1,8 +1,10 @@
 """The listener: a convolutional front end, then a pyramidal bidirectional LSTM.
 
-The conv front end halves the frame rate; each pyramid step concatenates
-pairs of neighbouring frames and halves it again (Chan et al. 2016), so a
-4x listener has one pyramid step and an 8x listener two.  Fewer encoder
+The conv front end divides the frame rate by ``conv_reduction`` (2 or 4);
+each pyramid step concatenates pairs of neighbouring frames and halves it
+again (Chan et al. 2016), so with a 2x conv front end a 4x listener has one
+pyramid step and an 8x listener two.  The earlier the frame rate drops, the
+cheaper the BLSTMs, which dominate training time on a CPU.  Fewer encoder
 frames make attention cheaper and sharper, at the cost of time resolution.
 """
 
@@ -14,9 +16,6 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-CONV_REDUCTION = 2
-
-
 def _mask_padding(x: torch.Tensor, lengths: torch.Tensor, time_dim: int) -> torch.Tensor:
     """Zero every frame at or past its utterance's length along ``time_dim``."""
     positions = torch.arange(x.shape[time_dim], device=x.device)
@@ -27,18 +26,20 @@ def _mask_padding(x: torch.Tensor, lengths: torch.Tensor, time_dim: int) -> torc
 
 
 class ConvSubsampling(nn.Module):
-    """Two 3x3 convolutions: time /2, frequency /4.
+    """Two 3x3 convolutions: time /``time_reduction`` (2 or 4), frequency /4.
 
     Args:
         feats: (B, T, n_mels); lengths: (B,)
     Returns:
-        (B, ceil(T/2), out_dim) and the new lengths.
+        (B, T / time_reduction, out_dim) and the new lengths.
     """
 
-    def __init__(self, n_mels: int, channels: int, out_dim: int):
+    def __init__(self, n_mels: int, channels: int, out_dim: int, time_reduction: int = 2):
         super().__init__()
+        if time_reduction not in (2, 4):
+            raise ValueError(f"the conv front end reduces time by 2 or 4, not {time_reduction}")
         self.conv1 = nn.Conv2d(1, channels, kernel_size=3, stride=(2, 2), padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=(1, 2), padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=(time_reduction // 2, 2), padding=1)
         freq = math.ceil(math.ceil(n_mels / 2) / 2)
         self.project = nn.Linear(channels * freq, out_dim)
 
@@ -48,9 +49,11 @@ class ConvSubsampling(nn.Module):
         lengths = torch.div(lengths - 1, 2, rounding_mode="floor") + 1
         # Padding frames would leak into the last real frame through the next kernel.
         x = _mask_padding(x, lengths, time_dim=2)
-        x = torch.relu(self.conv2(x))  # (B, C, T/2, F/4)
+        x = torch.relu(self.conv2(x))  # (B, C, T/r, F/4)
+        if self.conv2.stride[0] == 2:
+            lengths = torch.div(lengths - 1, 2, rounding_mode="floor") + 1
         batch, channels, frames, freq = x.shape
-        x = x.transpose(1, 2).reshape(batch, frames, channels * freq)  # (B, T/2, C*F/4)
+        x = x.transpose(1, 2).reshape(batch, frames, channels * freq)  # (B, T/r, C*F/4)
         return self.project(x), lengths
 
 
@@ -105,17 +108,17 @@ class Listener(nn.Module):
     """
 
     def __init__(self, n_mels: int, conv_channels: int, hidden: int, num_layers: int, reduction: int,
-                 dropout: float):
+                 dropout: float, conv_reduction: int = 2):
         super().__init__()
-        if reduction not in (2, 4, 8, 16):
-            raise ValueError(f"reduction must be 2, 4, 8 or 16, got {reduction}")
+        if reduction not in (2, 4, 8, 16) or reduction < conv_reduction:
+            raise ValueError(f"reduction must be 2, 4, 8 or 16 and at least conv_reduction, got {reduction}")
         self.reduction = reduction
-        self.subsample = ConvSubsampling(n_mels, conv_channels, 2 * hidden)
-        pyramid_steps = int(math.log2(reduction // CONV_REDUCTION))
+        self.subsample = ConvSubsampling(n_mels, conv_channels, 2 * hidden, conv_reduction)
+        pyramid_steps = int(math.log2(reduction // conv_reduction))
         self.blstm = PyramidalBLSTM(2 * hidden, hidden, num_layers, pyramid_steps, dropout)
         self.output_dim = 2 * hidden
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, lengths = self.subsample(feats, lengths)  # (B, T/2, 2H)
+        x, lengths = self.subsample(feats, lengths)  # (B, T/conv_reduction, 2H)
         h, lengths = self.blstm(x, lengths)  # (B, T/reduction, 2H)
         return _mask_padding(h, lengths, time_dim=1), lengths

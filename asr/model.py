@@ -28,9 +28,10 @@ class ModelConfig:
     vocab_size: int = len(Vocabulary())
     # Listener
     conv_channels: int = 32
-    encoder_hidden: int = 256  # per direction
+    encoder_hidden: int = 128  # per direction
     encoder_layers: int = 3
-    reduction: int = 4  # encoder frames per 10 ms feature frame: 4 -> 40 ms, 8 -> 80 ms
+    reduction: int = 4  # feature frames per encoder frame: 4 -> 40 ms, 8 -> 80 ms
+    conv_reduction: int = 2  # of which the conv front end does 2 or 4; pyramid steps do the rest
     # Attention
     attention: str = "location"  # dot | additive | location | multihead
     attention_dim: int = 128
@@ -39,7 +40,7 @@ class ModelConfig:
     location_kernel: int = 31
     # Speller
     embedding_dim: int = 64
-    decoder_hidden: int = 256
+    decoder_hidden: int = 192
     decoder_layers: int = 1
     dropout: float = 0.1
     # Training objective: loss = ctc_weight * CTC + (1 - ctc_weight) * attention; 0 is pure LAS.
@@ -57,7 +58,7 @@ class LAS(nn.Module):
             raise ValueError(f"vocabulary has {len(self.vocabulary)} tokens, config says {config.vocab_size}")
         self.frontend = FrontEnd(config.features)
         self.listener = Listener(config.features.n_mels, config.conv_channels, config.encoder_hidden,
-                                 config.encoder_layers, config.reduction, config.dropout)
+                                 config.encoder_layers, config.reduction, config.dropout, config.conv_reduction)
         encoder_dim = self.listener.output_dim
         attention = build_attention(config.attention, config.decoder_hidden, encoder_dim, config.attention_dim,
                                     config.num_heads, config.location_channels, config.location_kernel)

@@ -1,0 +1,430 @@
+"""Training: a config in, checkpoints out, resumable at any moment.
+
+    asr train --config recipes/synth/small.yaml [key=value ...] [--resume]
+    torchrun --nproc_per_node 2 -m asr train --config ...   # several processes / GPUs / nodes
+
+The YAML maps onto :class:`ExperimentConfig` (plain data, no object graph).
+Each ``checkpoint_every`` steps the trainer writes ``exp_dir/last.pt``
+atomically with everything needed to continue: weights, optimiser, schedule,
+the position in the epoch and every random generator.  ``--resume`` picks it
+up and continues with the very batches the killed run would have seen.  The
+``keep_best`` checkpoints by dev CER are kept and averaged into
+``exp_dir/averaged.pt`` at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from asr.checkpoint import model_to_dict, read_checkpoint, save_atomic, config_from_dict
+from asr.data import AugmentConfig, DurationBucketSampler, SpeechDataset, collate, filter_rows, load_for_cmvn
+from asr.decoding import DecodeOptions
+from asr.manifest import read_manifest
+from asr.metrics import ErrorRate
+from asr.model import LAS
+from asr.text import normalize_text
+from asr.transcribe import decode_pieces
+from asr.vocab import Vocabulary
+
+
+@dataclass
+class DataConfig:
+    train_manifests: list[str] = field(default_factory=list)
+    dev_manifest: str = ""
+    max_batch_seconds: float = 200.0  # padded audio per batch (per process)
+    max_utterance_seconds: float = 20.0
+    num_workers: int = 2
+    dev_utterances: int = 300  # evaluated at each evaluation (a fixed random subset)
+    cmvn_utterances: int = 500  # utterances used for the normalisation statistics
+
+
+@dataclass
+class OptimConfig:
+    peak_lr: float = 1e-3
+    warmup_steps: int = 500
+    max_steps: int = 10_000
+    final_lr_ratio: float = 0.05  # cosine decay ends at peak_lr * this
+    weight_decay: float = 1e-6
+    grad_clip: float = 5.0
+
+
+@dataclass
+class TrainConfig:
+    exp_dir: str = "exp/run"
+    seed: int = 1
+    eval_every: int = 500
+    checkpoint_every: int = 100
+    keep_best: int = 5
+    sampling_probability: float = 0.0  # scheduled sampling, reached linearly at the end of warmup
+    log_every: int = 10
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch CPU threads; 0 = all cores
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict = field(default_factory=dict)  # ModelConfig fields; missing ones take their defaults
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig:
+    """Read YAML and apply ``section.key=value`` overrides (values parsed as YAML)."""
+    raw = yaml.safe_load(Path(path).read_text()) if path else {}
+    raw = raw or {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ValueError(f"override {item!r} is not section.key=value")
+        section, name = key.split(".", 1)
+        raw.setdefault(section, {})
+        target = raw[section]
+        *parents, leaf = name.split(".")
+        for p in parents:
+            target = target.setdefault(p, {})
+        target[leaf] = yaml.safe_load(value)
+    sections = {"data": DataConfig, "optim": OptimConfig, "augment": AugmentConfig, "train": TrainConfig}
+    unknown = set(raw) - set(sections) - {"model"}
+    if unknown:
+        raise ValueError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    built = {}
+    for name, cls in sections.items():
+        values = raw.get(name) or {}
+        bad = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if bad:
+            raise ValueError(f"unknown {name} setting(s): {', '.join(sorted(bad))}")
+        built[name] = cls(**values)
+    config = ExperimentConfig(model=raw.get("model") or {}, **built)
+    config_from_dict(config.model)  # fail early on a bad model section
+    return config
+
+
+def learning_rate(step: int, config: OptimConfig) -> float:
+    """Linear warmup to ``peak_lr``, then cosine decay to ``peak_lr * final_lr_ratio`` at ``max_steps``."""
+    if step < config.warmup_steps:
+        return config.peak_lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    floor = config.final_lr_ratio
+    return config.peak_lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# --- distributed helpers -----------------------------------------------------------------------
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) when run directly."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": _numpy_state_to_plain(np.random.get_state()),
+            "python": _python_state_to_plain(random.getstate())}
+
+
+def _numpy_state_to_plain(state):
+    name, keys, pos, has_gauss, cached = state
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def _python_state_to_plain(state):
+    version, internal, gauss = state
+    return {"version": version, "internal": list(internal), "gauss": gauss}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
+
+
+class Trainer:
+    """Owns the model, optimiser and bookkeeping of one training run (one process of it under DDP)."""
+
+    def __init__(self, config: ExperimentConfig, resume: bool = False, config_path: str | None = None):
+        self.config = config
+        self.rank, self.world_size, local_rank = _distributed()
+        self.main = self.rank == 0
+        t = config.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        use_cuda = t.device == "cuda" or (t.device == "auto" and torch.cuda.is_available())
+        self.device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+        if self.world_size > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+        self.exp_dir = Path(t.exp_dir)
+        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(t.seed + self.rank)
+        np.random.seed(t.seed + self.rank)
+        random.seed(t.seed + self.rank)
+
+        self.vocabulary = Vocabulary()
+        train_rows = [r for m in config.data.train_manifests for r in read_manifest(m)]
+        self.train_rows = filter_rows(train_rows, config.data.max_utterance_seconds, self.vocabulary)
+        if not self.train_rows:
+            raise ValueError("no training utterances: check data.train_manifests")
+        dev_rows = read_manifest(config.data.dev_manifest) if config.data.dev_manifest else []
+        picks = random.Random(0).sample(range(len(dev_rows)), min(config.data.dev_utterances, len(dev_rows)))
+        self.dev_rows = [dev_rows[i] for i in sorted(picks)]
+
+        self.model = LAS(config_from_dict(config.model), self.vocabulary).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.peak_lr,
+                                           weight_decay=config.optim.weight_decay)
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.best: list[tuple[float, int, str]] = []  # (dev CER, step, path), best first
+        self.started_at = time.time()
+        self.trained_seconds = 0.0  # audio seconds seen, all processes
+        last = self.exp_dir / "last.pt"
+        if resume and last.exists():
+            self._restore(last)
+        else:
+            self._compute_cmvn()
+            if self.main:
+                (self.exp_dir / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+        self.dataset = SpeechDataset(self.train_rows, self.vocabulary, config.augment, seed=t.seed)
+        self.sampler = DurationBucketSampler([float(r["duration"]) for r in self.train_rows],
+                                             config.data.max_batch_seconds, seed=t.seed,
+                                             rank=self.rank, world_size=self.world_size)
+        self.ddp_model = self.model
+        if self.world_size > 1:
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if use_cuda else None)
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else nullcontext())
+        self.writer = None
+        if self.main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+        self._stop_requested = False
+
+    # --- state ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _compute_cmvn(self) -> None:
+        """Global mean/variance of log-mel features over a sample of training audio (rank 0's view)."""
+        log_mel = self.model.frontend.log_mel.eval()
+        total, squares, count = 0.0, 0.0, 0
+        for samples in load_for_cmvn(self.train_rows, self.config.data.cmvn_utterances, self.config.train.seed):
+            wave = torch.from_numpy(samples)[None].to(self.device)
+            feats, _ = log_mel(wave, torch.tensor([samples.size], device=self.device))
+            feats = feats[0].double()
+            total, squares, count = total + feats.sum(0), squares + (feats**2).sum(0), count + feats.shape[0]
+        self.model.frontend.cmvn.set_statistics(total.float(), squares.float(), count)
+        if self.world_size > 1:  # everyone uses rank 0's statistics
+            torch.distributed.broadcast(self.model.frontend.cmvn.mean, 0)
+            torch.distributed.broadcast(self.model.frontend.cmvn.std, 0)
+
+    def _metadata(self) -> dict:
+        return {
+            "step": self.step, "epoch": self.epoch,
+            "train_manifests": list(self.config.data.train_manifests),
+            "train_utterances": len(self.train_rows),
+            "train_hours": round(sum(float(r["duration"]) for r in self.train_rows) / 3600, 2),
+            "audio_seconds_seen": round(self.trained_seconds, 1),
+            "wall_seconds": round(time.time() - self.started_at, 1),
+            "world_size": self.world_size, "device": str(self.device),
+            "config": json.dumps(dataclasses.asdict(self.config)),
+        }
+
+    def _training_state(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(), "step": self.step, "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch, "rng": _rng_state(),
+            "best": [[cer, step, path] for cer, step, path in self.best],
+            "trained_seconds": self.trained_seconds, "elapsed": time.time() - self.started_at,
+        }
+
+    def save(self, path: Path, with_training_state: bool) -> None:
+        self.model.metadata = self._metadata()
+        checkpoint = model_to_dict(self.model)
+        if with_training_state:
+            checkpoint["training_state"] = self._training_state()
+        save_atomic(checkpoint, path)
+
+    def _restore(self, path: Path) -> None:
+        checkpoint = read_checkpoint(path)
+        self.model.load_state_dict(checkpoint["state_dict"])
+        state = checkpoint["training_state"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.best = [(float(c), int(s), str(p)) for c, s, p in state["best"]]
+        self.trained_seconds = float(state["trained_seconds"])
+        self.started_at = time.time() - float(state["elapsed"])
+        if self.world_size == 1:
+            _set_rng_state(state["rng"])
+        if self.main:
+            print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})")
+
+    # --- loop -----------------------------------------------------------------------------------
+
+    def _request_stop(self, signum, frame) -> None:
+        self._stop_requested = True  # finish the current step, save, exit
+
+    def fit(self) -> Path:
+        """Train to ``optim.max_steps``; returns the path of the final (averaged) model."""
+        from tqdm import tqdm
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._request_stop)
+        o, t = self.config.optim, self.config.train
+        progress = tqdm(total=o.max_steps, initial=self.step, desc="train", disable=not self.main,
+                        dynamic_ncols=True)
+        window_start, window_audio = time.time(), 0.0
+        while self.step < o.max_steps and not self._stop_requested:
+            self.dataset.set_epoch(self.epoch)
+            self.sampler.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
+            loader = torch.utils.data.DataLoader(
+                self.dataset, batch_sampler=self.sampler, collate_fn=collate,
+                num_workers=self.config.data.num_workers, persistent_workers=False,
+                # Its own generator: creating a loader must not draw from the global RNG, or a
+                # resumed run's dropout and SpecAugment would differ from the uninterrupted run's.
+                generator=torch.Generator().manual_seed(t.seed * 1000 + self.epoch))
+            for waveforms, lengths, targets, target_lengths in loader:
+                losses = self._train_step(waveforms, lengths, targets, target_lengths)
+                self.step += 1
+                self.batch_in_epoch += 1
+                audio = float(lengths.sum()) / self.model.config.features.sample_rate * self.world_size
+                self.trained_seconds += audio
+                window_audio += audio
+                progress.update(1)
+                if self.main and self.step % t.log_every == 0:
+                    speed = window_audio / max(time.time() - window_start, 1e-6)
+                    window_start, window_audio = time.time(), 0.0
+                    progress.set_postfix(loss=f"{losses['loss']:.3f}", audio_x=f"{speed:.0f}")
+                    for name, value in losses.items():
+                        self.writer.add_scalar(f"train/{name}", value, self.step)
+                    self.writer.add_scalar("train/lr", learning_rate(self.step, o), self.step)
+                    self.writer.add_scalar("train/audio_seconds_per_second", speed, self.step)
+                if self.step % t.eval_every == 0 or self.step == o.max_steps:
+                    self._evaluate_and_keep()
+                if self.main and self.step % t.checkpoint_every == 0:
+                    self.save(self.exp_dir / "last.pt", with_training_state=True)
+                if self.step >= o.max_steps or self._stop_requested:
+                    break
+            else:
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        progress.close()
+        if self.main:
+            self.save(self.exp_dir / "last.pt", with_training_state=True)
+        if self._stop_requested:
+            if self.main:
+                print(f"stopped at step {self.step}; continue with --resume")
+            return self.exp_dir / "last.pt"
+        return self._finish()
+
+    def _train_step(self, waveforms, lengths, targets, target_lengths) -> dict[str, float]:
+        o, t = self.config.optim, self.config.train
+        self.ddp_model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, o)
+        sampling = t.sampling_probability * min(1.0, self.step / max(1, o.warmup_steps))
+        with self.autocast:
+            out = self.ddp_model(waveforms.to(self.device), lengths.to(self.device), targets.to(self.device),
+                                 target_lengths.to(self.device), sampling_probability=sampling)
+        self.optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.grad_clip)
+        if torch.isfinite(norm):
+            self.optimizer.step()  # a rare exploding batch is skipped, not learned from
+        return {k: float(v) for k, v in out.items() if k.endswith("loss")} | {"grad_norm": float(norm)}
+
+    @torch.no_grad()
+    def evaluate(self, model: LAS | None = None) -> dict[str, float]:
+        """Greedy CER/WER on the dev subset."""
+        from asr.audio import load_audio
+
+        model = model or self.model
+        model.eval()
+        pieces = [load_audio(r["audio_filepath"]) for r in self.dev_rows]
+        results = decode_pieces(model, pieces, DecodeOptions(), batch_size=16)
+        chars, words = ErrorRate(), ErrorRate()
+        for row, result in zip(self.dev_rows, results):
+            reference = normalize_text(row["text"])
+            chars.update(reference, result.text)
+            words.update(reference.split(), result.text.split())
+        self._last_dev_example = (pieces[0], results[0]) if results else None
+        return {"cer": chars.rate, "wer": words.rate}
+
+    def _evaluate_and_keep(self) -> None:
+        if not self.main or not self.dev_rows:
+            if self.world_size > 1:
+                torch.distributed.barrier()
+            return
+        scores = self.evaluate()
+        from asr.plotting import attention_image
+
+        self.writer.add_scalar("dev/cer", scores["cer"], self.step)
+        self.writer.add_scalar("dev/wer", scores["wer"], self.step)
+        if self._last_dev_example and self._last_dev_example[1].attention.size:
+            self.writer.add_image("dev/alignment", attention_image(self._last_dev_example[1].attention), self.step)
+        print(f"\nstep {self.step}: dev CER {scores['cer']:.2%} WER {scores['wer']:.2%}", flush=True)
+        path = self.exp_dir / f"best_step{self.step:07d}.pt"
+        self.best.append((scores["cer"], self.step, str(path)))
+        self.best.sort()
+        if any(p == str(path) for _, _, p in self.best[: self.config.train.keep_best]):
+            self.model.metadata = self._metadata() | {"dev_cer": scores["cer"], "dev_wer": scores["wer"]}
+            save_atomic(model_to_dict(self.model), path)
+        for _, _, old in self.best[self.config.train.keep_best:]:
+            Path(old).unlink(missing_ok=True)
+        self.best = self.best[: self.config.train.keep_best]
+        if self.world_size > 1:
+            torch.distributed.barrier()
+
+    def _finish(self) -> Path:
+        """Average the best checkpoints' weights into averaged.pt (rank 0)."""
+        final = self.exp_dir / "averaged.pt"
+        if self.main:
+            paths = [p for _, _, p in self.best if Path(p).exists()] or [str(self.exp_dir / "last.pt")]
+            averaged = average_checkpoints(paths)
+            model = LAS(config_from_dict(averaged["model_config"]), self.vocabulary)
+            model.load_state_dict(averaged["state_dict"])
+            if self.dev_rows:
+                scores = self.evaluate(model)
+                averaged["metadata"] |= {"dev_cer": scores["cer"], "dev_wer": scores["wer"]}
+                print(f"averaged {len(paths)} checkpoints: dev CER {scores['cer']:.2%} WER {scores['wer']:.2%}")
+            save_atomic(averaged, final)
+        if self.world_size > 1:
+            torch.distributed.barrier()
+        return final
+
+
+def average_checkpoints(paths: list[str]) -> dict:
+    """Element-wise mean of the weights of several checkpoints of one model (without training state)."""
+    checkpoints = [read_checkpoint(p) for p in paths]
+    base = {k: v for k, v in checkpoints[0].items() if k != "training_state"}
+    state = {}
+    for name, tensor in base["state_dict"].items():
+        if tensor.is_floating_point():
+            state[name] = sum(c["state_dict"][name].double() for c in checkpoints).div(len(checkpoints)).to(tensor.dtype)
+        else:
+            state[name] = tensor
+    base["state_dict"] = state
+    base["metadata"] = dict(base.get("metadata", {})) | {"averaged_from": [Path(p).name for p in paths]}
+    return base
+
+
+def train(config: ExperimentConfig, resume: bool = False) -> Path:
+    trainer = Trainer(config, resume=resume)
+    try:
+        return trainer.fit()
+    finally:
+        if trainer.writer:
+            trainer.writer.close()
+        if trainer.world_size > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
