@@ -257,9 +257,10 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
                                  interactive=False, elem_id="nbest")
         gr.Markdown("### Pick a character to see and hear what it attended to")
         with gr.Row():
-            character = gr.Slider(0, 1, value=0, step=1, label="Character", interactive=False)
+            character = gr.Slider(0, 1, value=0, step=1, label="Character", interactive=False,
+                                  elem_id="character")
             character_audio = gr.Audio(label="Audio it attended to", type="numpy", interactive=False)
-        character_info = gr.Markdown()
+        character_info = gr.Markdown(elem_id="character-info")
         alignment = gr.State(None)
 
         inputs = [audio, checkpoint, beam_size, ctc_weight]

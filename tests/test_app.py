@@ -209,6 +209,8 @@ def test_twenty_simultaneous_requests_all_complete(client, server):
 
 @pytest.mark.slow
 def test_browser_upload_shows_transcript_and_alignment(server, tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("these are meeting notes, not audio")
     sync_api = pytest.importorskip("playwright.sync_api")
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
@@ -232,6 +234,21 @@ def test_browser_upload_shows_transcript_and_alignment(server, tmp_path):
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"screenshot: {screenshot}")
             assert screenshot.stat().st_size > 50_000
+
+            # An example clip is one click, and a character's attention is a slider away.
+            page.get_by_text("sea_shells.wav").click()
+            seconds = sf.info(ROOT / "examples" / "sea_shells.wav").duration
+            sync_api.expect(page.locator("#status")).to_contain_text(f"{seconds:.1f} s of audio", timeout=120_000)
+            slider = page.locator("#character input[type=number]")
+            slider.fill("2")
+            slider.press("Tab")  # the number box reports "release" when it loses focus
+            sync_api.expect(page.locator("#character-info")).to_contain_text("Character 2:", timeout=60_000)
+            page.screenshot(path=str(tmp_path / "character.png"), full_page=True)
+
+            # A file that is not audio gets a message in the page, not a stack trace.
+            page.locator("#audio-input button[aria-label=Clear]").click()
+            page.locator("#audio-input input[type=file]").set_input_files(str(bad))
+            sync_api.expect(page.locator("#status")).to_contain_text("not audio we can read", timeout=60_000)
             assert "Traceback" not in page.content()
         finally:
             browser.close()
