@@ -96,11 +96,16 @@ class Models:
 
 
 def _duration_if_known(path: str) -> float | None:
-    """Duration from the file header, without decoding (None when soundfile can't tell)."""
+    """Duration from the file's header, without decoding it (None when no reader can tell)."""
+    import librosa
     import soundfile as sf
 
     try:
         return sf.info(path).duration
+    except Exception:
+        pass
+    try:  # mp3, m4a...: audioread reads the duration from the container
+        return librosa.get_duration(path=path)
     except Exception:
         return None
 
@@ -173,6 +178,14 @@ def show_character(alignment: dict | None, index: float):
     """Highlight one character: the picture with it marked, the audio it attended to, and a line about it."""
     if not alignment:
         return gr.skip(), None, "Transcribe a clip first, then pick a character here."
+    try:
+        return _show_character(alignment, index)
+    except Exception as error:  # the page must keep working
+        log.exception("highlighting failed")
+        return gr.skip(), None, f"Could not highlight that character ({type(error).__name__})."
+
+
+def _show_character(alignment: dict, index: float):
     text, attention = alignment["text"], alignment["attention"]
     u = int(min(max(index, 0), len(text) - 1))
     samples, frame_seconds = alignment["samples"], alignment["frame_seconds"]
@@ -190,7 +203,7 @@ def show_character(alignment: dict | None, index: float):
     lo, hi = max(0, int(play_start * SAMPLE_RATE)), min(samples.size, int(play_end * SAMPLE_RATE))
     clip = (np.clip(samples[lo:hi], -1, 1) * 32767).astype(np.int16)
     info = (f"Character {u}: {char}{f' in “{word}”' if word else ''} attends to {start:.2f}–{end:.2f} s"
-            f" (the red band). Playing {lo / SAMPLE_RATE:.2f}–{hi / SAMPLE_RATE:.2f} s.")
+            f" (boxed on the spectrogram). Playing {lo / SAMPLE_RATE:.2f}–{hi / SAMPLE_RATE:.2f} s.")
     return image, (SAMPLE_RATE, clip), info
 
 

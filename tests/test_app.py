@@ -85,6 +85,22 @@ def test_bad_inputs_give_a_friendly_message(models, bad_inputs):
         assert "Traceback" not in result.status and not result.transcript
 
 
+def test_long_audio_is_decoded_in_pieces_and_stitched_on_one_time_axis(models, tmp_path):
+    clip, rate = sf.read(EXAMPLE, dtype="float32")
+    pause = np.zeros(int(9 * rate), dtype=np.float32)
+    long = np.concatenate([clip, pause, clip, pause, clip])  # > 20 s: cut at the pauses
+    sf.write(tmp_path / "long.wav", long, rate)
+    result = app.transcribe_clip(models, str(tmp_path / "long.wav"), None, beam_size=1, ctc_weight=0.0)
+    assert "decoded in 3 pieces" in result.status, result.status
+    text, attention = result.alignment["text"], result.alignment["attention"]
+    assert text == result.transcript and attention.shape[0] == len(text)
+    frame_seconds = result.alignment["frame_seconds"]
+    assert attention.shape[1] == pytest.approx(long.size / rate / frame_seconds, abs=1)
+    assert sum(not row.any() for row in attention) == 2  # the spaces joining the pieces attend nowhere
+    assert [w[0] for w in result.words] == text.split()
+    assert result.words[-1][1] > 2 * pause.size / rate  # global times, not times within a piece
+
+
 def test_a_failure_inside_decoding_becomes_a_message(models, monkeypatch):
     model = models.get(None)
 
