@@ -1,0 +1,166 @@
+"""Speed and memory of `asr transcribe` on this machine: real-time factors and peak RSS.
+
+Usage:
+    python bench/transcribe_speed.py                      # bundled checkpoint, 1-hour file included
+    python bench/transcribe_speed.py --long-minutes 10    # a shorter long file
+    python bench/transcribe_speed.py --checkpoint exp/x/best.pt --long-minutes 0
+
+Speech is made by espeak-ng (sentences with pauses).  The real-time factor
+(RTF) is seconds of compute per second of audio: wall clock, and CPU time of
+all threads (so on 2 cores the CPU RTF can be up to twice the wall RTF).
+Each configuration is timed end to end through
+:func:`asr.transcribe.transcribe_many` (reading, segmenting, decoding), after
+one warm-up input.  The long file runs in a child process, so its peak RSS
+is that of transcribing it alone.  Nothing is asserted: it prints what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+import asr
+from asr.audio import SAMPLE_RATE
+from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME
+from asr.decoding import DecodeOptions
+from asr.transcribe import transcribe_many
+
+SENTENCES = [
+    "the quick brown fox jumps over the lazy dog",
+    "please call stella and ask her to bring these things with her from the store",
+    "she sells sea shells by the sea shore",
+    "a large size in stockings is hard to sell",
+    "we will meet at the station at half past nine tomorrow morning",
+    "the birch canoe slid on the smooth planks",
+    "glue the sheet to the dark blue background",
+    "it is easy to tell the depth of a well",
+    "these days a chicken leg is a rare dish",
+    "rice is often served in round bowls",
+    "the juice of lemons makes fine punch",
+    "the box was thrown beside the parked truck",
+    "four hours of steady work faced us",
+    "a pot of tea helps to pass the evening",
+    "smoky fires lack flame and heat",
+    "the soft cushion broke the man's fall",
+]
+PAUSE_SECONDS = 0.8  # between sentences in the long file
+CONFIGS = [("greedy", DecodeOptions(beam_size=1)), ("beam 5", DecodeOptions(beam_size=5))]
+
+
+def synthesize(directory: Path, voices=("en-us", "en")) -> list[Path]:
+    """One espeak-ng clip per sentence and voice."""
+    paths = []
+    for v, voice in enumerate(voices):
+        for i, sentence in enumerate(SENTENCES):
+            path = directory / f"{v}_{i:02d}.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), sentence], check=True, capture_output=True)
+            paths.append(path)
+    return paths
+
+
+def write_long_file(path: Path, clips: list[Path], minutes: float) -> float:
+    """Concatenate clips with pauses until ``minutes`` long, written block by block; returns seconds."""
+    audio = [asr.load_audio(c) for c in clips]
+    pause = np.zeros(int(PAUSE_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    written, i = 0, 0
+    with sf.SoundFile(path, "w", SAMPLE_RATE, 1, subtype="PCM_16") as f:
+        while written < minutes * 60 * SAMPLE_RATE:
+            f.write(audio[i % len(audio)])
+            f.write(pause)
+            written += audio[i % len(audio)].size + pause.size
+            i += 1
+    return written / SAMPLE_RATE
+
+
+def measure(model, paths: list[Path], options: DecodeOptions, batch_size: int, warm_up: bool = True) -> dict:
+    """Wall and CPU seconds to transcribe ``paths``, per second of their audio."""
+    if warm_up:  # lazy initialisation and allocator caches, not paid per file in real use
+        list(transcribe_many(model, paths[:1], options, batch_size))
+    wall, cpu = time.perf_counter(), time.process_time()
+    results = [r for _, r in transcribe_many(model, paths, options, batch_size, keep_attention=False)]
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    failures = [r for r in results if isinstance(r, Exception)]
+    if failures:
+        raise SystemExit(f"benchmark input failed: {failures[0]}")
+    audio = sum(r.duration for r in results)
+    return {"audio_s": audio, "wall_s": wall, "cpu_s": cpu, "wall_rtf": wall / audio, "cpu_rtf": cpu / audio,
+            "texts": [r.text for r in results]}
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def long_file_child(path: str, checkpoint: str, batch_size: int) -> None:
+    """Run in a fresh process: transcribe one long file greedily, print JSON with timings and peak RSS."""
+    model = asr.load_model(checkpoint)
+    after_load = _rss_mb()
+    # No warm-up: it would decode the long file twice, and one-off costs vanish in an hour anyway.
+    result = measure(model, [Path(path)], DecodeOptions(beam_size=1), batch_size, warm_up=False)
+    result.pop("texts")
+    result["rss_after_load_mb"] = after_load
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME),
+                        help="checkpoint to measure (default: the bundled one)")
+    parser.add_argument("--batch-size", type=int, default=8, help="batch size of the batched runs (default: 8)")
+    parser.add_argument("--long-minutes", type=float, default=60.0,
+                        help="length of the long file whose peak memory is measured; 0 skips it (default: 60)")
+    parser.add_argument("--long-child", help=argparse.SUPPRESS)  # internal: measure this file in this process
+    args = parser.parse_args()
+    if args.long_child:
+        long_file_child(args.long_child, args.checkpoint, args.batch_size)
+        return
+
+    model = asr.load_model(args.checkpoint)
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"checkpoint: {args.checkpoint} ({parameters / 1e6:.2f} M parameters, "
+          f"{model.config.attention} attention, {model.frame_seconds * 1000:.0f} ms encoder frames)")
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f} (other jobs slow these figures down)")
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = synthesize(Path(tmp))
+        audio = sum(sf.info(c).duration for c in clips)
+        print(f"short files: {len(clips)} espeak-ng utterances, {audio:.1f} s of audio\n")
+        print(f"{'decoding':<10}{'batch':>6}{'wall RTF':>10}{'CPU RTF':>10}{'wall s':>9}")
+        for name, options in CONFIGS:
+            for batch in (1, args.batch_size):
+                m = measure(model, clips, options, batch)
+                print(f"{name:<10}{batch:>6}{m['wall_rtf']:>10.4f}{m['cpu_rtf']:>10.4f}{m['wall_s']:>9.1f}",
+                      flush=True)
+        print(f"\nexample (greedy): {m['texts'][0]!r}")
+        if args.long_minutes > 0:
+            path = Path(tmp) / "long.wav"
+            seconds = write_long_file(path, clips, args.long_minutes)
+            print(f"\nlong file: {seconds / 60:.1f} min ({path.stat().st_size / 1e6:.0f} MB as 16-bit wav, "
+                  f"{seconds * SAMPLE_RATE * 4 / 1e6:.0f} MB as float32), greedy, batch {args.batch_size}", flush=True)
+            child = subprocess.run([sys.executable, __file__, "--long-child", str(path), "--checkpoint",
+                                    args.checkpoint, "--batch-size", str(args.batch_size)],
+                                   capture_output=True, text=True)
+            if child.returncode != 0:
+                raise SystemExit(f"long-file run failed:\n{child.stderr}")
+            m = json.loads(child.stdout.strip().splitlines()[-1])
+            print(f"  wall RTF {m['wall_rtf']:.4f}, CPU RTF {m['cpu_rtf']:.4f} ({m['wall_s']:.0f} s)")
+            print(f"  peak RSS {m['peak_rss_mb']:.0f} MB (after loading the model: {m['rss_after_load_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
