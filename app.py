@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +106,9 @@ def _duration_if_known(path: str) -> float | None:
     except Exception:
         pass
     try:  # mp3, m4a...: audioread reads the duration from the container
-        return librosa.get_duration(path=path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # librosa's audioread deprecation notice
+            return librosa.get_duration(path=path)
     except Exception:
         return None
 
