@@ -17,7 +17,8 @@ from asr.features import HOP_SECONDS
 SPECTROGRAM_RANGE_DB = 80.0  # dynamic range drawn below the loudest mel bin
 SPAN_THRESHOLD = 0.25  # a character "attends to" the frames around its peak above this share of the peak
 MIN_SPAN_SECONDS = 0.04  # one encoder frame at the usual 40 ms; shorter spans are widened to this
-MAX_LABELLED_ROWS = 120  # above this many characters, rows are labelled by word instead of by letter
+MIN_LABEL_POINTS = 5.0  # rows thinner than this font size are labelled by word instead of by letter
+MIN_LETTER_GAP_INCHES = 0.1  # letters closer than this in the letters strip overlap: words are shown instead
 ATTENTION_GAMMA = 0.5  # colour = weight ** gamma: faint, spread-out attention stays visible
 SPACE_GLYPH = "␣"
 DPI = 100
@@ -146,21 +147,25 @@ def alignment_figure(samples: np.ndarray, text: str, attention: np.ndarray, fram
     fig.colorbar(image, ax=[ax_spec, ax_letters, ax_att], shrink=0.35, pad=0.01, anchor=(0, 0.0),
                  label="attention weight")
     ax_att.set_ylabel("output character")
-    _label_rows(ax_att, text)
+    _label_rows(ax_att, text, row_points=heat_height * 72 / steps)
     for u in _word_starts(text)[1:]:  # thin separators between words make rows easy to follow
         ax_att.axhline(u - 0.5, color="0.75", linewidth=0.5)
 
     # The letters laid out at the times they attend to: the at-a-glance reading of the heatmap.
     centres = [(attention[u].argmax() + 0.5) * frame_seconds + offset for u in range(steps)]
-    word_index = np.cumsum([c == " " for c in text])
-    size = 11 if steps <= 40 else 9 if steps <= 80 else 7
-    for u, (char, centre) in enumerate(zip(text, centres)):
-        if char == " " or not attention[u].any():
-            continue
-        color = "tab:red" if u == highlight else ("black" if word_index[u] % 2 == 0 else "tab:blue")
-        ax_letters.text(centre, 0.5, char, ha="center", va="center", fontsize=size, family="monospace",
-                        color=color, fontweight="bold" if u == highlight else "normal")
-    ax_letters.set_ylabel("letters", rotation=0, ha="right", va="center")
+    inches_per_second = fig.get_figwidth() * 0.85 / duration
+    spoken = [u for u in range(steps) if text[u] != " " and attention[u].any()]
+    gaps = np.diff([centres[u] for u in spoken]) * inches_per_second
+    if len(gaps) and np.median(gaps) < MIN_LETTER_GAP_INCHES:  # too dense to read letters: name the words
+        _draw_words(ax_letters, text, centres, attention)
+        ax_letters.set_ylabel("words", rotation=0, ha="right", va="center")
+    else:
+        word_index = np.cumsum([c == " " for c in text])
+        for u in spoken:
+            color = "tab:red" if u == highlight else ("black" if word_index[u] % 2 == 0 else "tab:blue")
+            ax_letters.text(centres[u], 0.5, text[u], ha="center", va="center", fontsize=11, family="monospace",
+                            color=color, fontweight="bold" if u == highlight else "normal", clip_on=True)
+        ax_letters.set_ylabel("letters", rotation=0, ha="right", va="center")
 
     if highlight is not None and 0 <= highlight < steps and attention[highlight].any():
         start, end = attended_span(attention[highlight], frame_seconds, offset)
@@ -171,19 +176,28 @@ def alignment_figure(samples: np.ndarray, text: str, attention: np.ndarray, fram
     return fig
 
 
+def _draw_words(ax, text: str, centres: list[float], attention: np.ndarray) -> None:
+    for n, start in enumerate(_word_starts(text)):
+        end = text.find(" ", start)
+        end = len(text) if end < 0 else end
+        if attention[start:end].any():
+            ax.text((centres[start] + centres[end - 1]) / 2, 0.5 if n % 2 == 0 else 0.2, text[start:end],
+                    ha="center", va="center", fontsize=8, color="black" if n % 2 == 0 else "tab:blue", clip_on=True)
+
+
 def _word_starts(text: str) -> list[int]:
     return [u for u, c in enumerate(text) if c != " " and (u == 0 or text[u - 1] == " ")]
 
 
-def _label_rows(ax, text: str) -> None:
-    if len(text) <= MAX_LABELLED_ROWS:
+def _label_rows(ax, text: str, row_points: float) -> None:
+    size = min(9.0, 0.9 * row_points)
+    if size >= MIN_LABEL_POINTS:
         ax.set_yticks(range(len(text)))
-        ax.set_yticklabels([SPACE_GLYPH if c == " " else c for c in text], family="monospace",
-                           fontsize=9 if len(text) <= 60 else 7)
-    else:  # too many rows to read letter by letter: name each word at its first letter
+        ax.set_yticklabels([SPACE_GLYPH if c == " " else c for c in text], family="monospace", fontsize=size)
+    else:  # rows too thin to read letter by letter: name each word at its first letter
         starts = _word_starts(text)
         ax.set_yticks(starts)
-        ax.set_yticklabels([text[u:].split(" ", 1)[0] for u in starts], fontsize=6)
+        ax.set_yticklabels([text[u:].split(" ", 1)[0] for u in starts], fontsize=MIN_LABEL_POINTS)
 
 
 def figure_to_image(fig) -> np.ndarray:
