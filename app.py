@@ -308,14 +308,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=min(4, os.cpu_count() or 1),
                         help="clips decoded at once; the rest wait in the queue")
     args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    try:
+        checkpoints = checkpoint_choices(args.checkpoint)
+    except CheckpointError as error:
+        sys.exit(f"app.py: {error}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     import torch
 
     # Requests run in parallel threads: share the cores between them instead of oversubscribing.
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(args.concurrency, 1)))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.concurrency))
     try:
-        demo = build_demo(checkpoint_choices(args.checkpoint), concurrency=args.concurrency)
+        demo = build_demo(checkpoints, concurrency=args.concurrency)
     except CheckpointError as error:
         sys.exit(f"app.py: {error}")
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD,

@@ -17,11 +17,12 @@ import pytest
 import soundfile as sf
 import torch
 
-import app
-from asr.checkpoint import save_checkpoint
-from asr.model import LAS, ModelConfig
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # app.py is a script at the top level, not in the package
+import app  # noqa: E402
+from asr.checkpoint import save_checkpoint  # noqa: E402
+from asr.model import LAS, ModelConfig  # noqa: E402
+
 EXAMPLE = str(ROOT / "examples" / "set_a_timer.wav")
 SERVER_START_SECONDS = 120
 CONCURRENT_REQUESTS = 20
@@ -121,7 +122,7 @@ def test_a_character_plays_the_audio_it_attended_to(models):
     assert app.show_character(None, 0)[2].startswith("Transcribe a clip first")
 
 
-def test_a_missing_checkpoint_stops_with_one_line(tmp_path, capsys):
+def test_a_missing_checkpoint_stops_with_one_line(tmp_path):
     with pytest.raises(SystemExit) as stop:
         app.main(["--checkpoint", str(tmp_path / "nothing.pt")])
     assert "no such checkpoint file" in str(stop.value.code)
