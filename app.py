@@ -252,7 +252,8 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
             with gr.Column(scale=1, min_width=320):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio",
                                  elem_id="audio-input")
-                gr.Examples(examples=[[p] for p in example_clips()], inputs=[audio], label="Example clips")
+                if example_clips():
+                    gr.Examples(examples=[[p] for p in example_clips()], inputs=[audio], label="Example clips")
                 checkpoint = gr.Dropdown(models.names, value=models.names[0], label="Checkpoint",
                                          visible=len(models.names) > 1)
                 beam_size = gr.Slider(1, MAX_BEAM_SIZE, value=DEFAULT_BEAM_SIZE, step=1, label="Beam size",
