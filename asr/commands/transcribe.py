@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     output = _DirectoryOutput(args.output_dir, args.format) if args.output_dir else _StdoutOutput(args.format,
                                                                                                    len(readable))
-    bar = tqdm(total=0, unit="s", desc="transcribing", file=sys.stderr, disable=None, dynamic_ncols=True,
+    # A bar only on a terminal: in logs and pipes it would be noise.
+    bar = tqdm(total=0, unit="s", desc="transcribing", file=sys.stderr, disable=not sys.stderr.isatty(),
+               dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]")
 
     def planned(seconds: float) -> None:
