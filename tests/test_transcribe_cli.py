@@ -152,14 +152,16 @@ def test_directories_globs_and_manifests(capsys, checkpoint, clips, tmp_path):
     manifest = tmp_path / "dev.jsonl"
     manifest.write_text(json.dumps({"audio_filepath": "corpus/a/clip.wav", "duration": 1.0, "text": "hello"}) + "\n")
     out_dir = tmp_path / "out"
-    status, out, err = _cli(capsys, "transcribe", corpus, str(clips / "*.ogg"), manifest, str(tmp_path / "*.nope"),
-                            "--format", "json", "--output-dir", out_dir, "--checkpoint", checkpoint)
+    status, out, err = _cli(capsys, "transcribe", corpus, str(clips / "*.ogg"), manifest, corpus / "b/deep/clip.wav",
+                            str(tmp_path / "*.nope"), "--format", "json", "--output-dir", out_dir,
+                            "--checkpoint", checkpoint)
     assert status == 1  # the pattern that matches nothing
     assert err.count("\n") == 1 and "*.nope: no files match" in err
     written = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*.json"))
-    # Directory layout is kept, so the two clip.wav files don't collide; the manifest's
-    # clip.wav (same name again) gets a numbered name instead of overwriting.
-    assert written == ["a/clip.json", "b/deep/clip.json", "clip.json", "narrow.json"]
+    # Directory layout is kept, so the two clip.wav files of the corpus don't collide; the
+    # manifest's and the command line's clip.wav, both named "clip", don't overwrite each other.
+    assert written == ["a/clip.json", "b/deep/clip.json", "clip.json", "clip_2.json", "narrow.json"]
+    assert json.loads((out_dir / "clip_2.json").read_text())["source"] == str(corpus / "b/deep/clip.wav")
 
 
 def test_stdin_and_python_dash_m(checkpoint, clips, capsys):
