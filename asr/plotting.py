@@ -138,10 +138,11 @@ def alignment_figure(samples: np.ndarray, text: str, attention: np.ndarray, fram
         ax_att.set_yticks([])
         return fig
 
-    # A square-root colour scale keeps spread-out attention visible without hiding that it is
-    # spread out (scaling each row to its own peak would paint flat, lost attention as confident).
+    # Weights are probabilities, so the colour scale is fixed at 0..1: focused attention is dark and
+    # lost, flat attention is pale, whatever the model (scaling to the data's peak would paint flat
+    # attention as confident).  The square root keeps moderately spread attention visible.
     t0, t1 = offset, offset + frames * frame_seconds
-    norm = PowerNorm(gamma=ATTENTION_GAMMA, vmin=0.0, vmax=max(float(attention.max()), 1e-6))
+    norm = PowerNorm(gamma=ATTENTION_GAMMA, vmin=0.0, vmax=1.0)
     image = ax_att.imshow(attention, origin="upper", aspect="auto", cmap="Blues", interpolation="nearest",
                           extent=(t0, t1, steps - 0.5, -0.5), norm=norm)
     fig.colorbar(image, ax=[ax_spec, ax_letters, ax_att], shrink=0.35, pad=0.01, anchor=(0, 0.0),
