@@ -243,7 +243,7 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
 
     def on_audio_change(audio, checkpoint, beam_size, ctc_weight):
         if audio is None:  # cleared: leave the last result on the page
-            return tuple(gr.skip() for _ in range(9))
+            return tuple(gr.skip() for _ in PageResult().outputs())
         return on_transcribe(audio, checkpoint, beam_size, ctc_weight)
 
     with gr.Blocks(title="LAS speech recognizer: see what it attends to") as demo:
