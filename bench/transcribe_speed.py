@@ -4,6 +4,7 @@ Usage:
     python bench/transcribe_speed.py                      # bundled checkpoint, 1-hour file included
     python bench/transcribe_speed.py --long-minutes 10    # a shorter long file
     python bench/transcribe_speed.py --checkpoint exp/x/best.pt --long-minutes 0
+    python bench/transcribe_speed.py --threads 0          # torch's default thread count, to compare
 
 Speech is made by espeak-ng (sentences with pauses).  The real-time factor
 (RTF) is seconds of compute per second of audio: wall clock, and CPU time of
@@ -33,6 +34,7 @@ import torch
 import asr
 from asr.audio import SAMPLE_RATE
 from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME
+from asr.commands.transcribe import DEFAULT_THREADS
 from asr.decoding import DecodeOptions
 from asr.transcribe import transcribe_many
 
@@ -134,8 +136,13 @@ def main() -> None:
                         help="length of the long file whose peak memory is measured; 0 skips it (default: 60)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs per configuration on the short files; the fastest counts (default: 3)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="torch CPU threads, as asr transcribe --threads; 0 is torch's default "
+                             f"(default: {DEFAULT_THREADS})")
     parser.add_argument("--long-child", help=argparse.SUPPRESS)  # internal: measure this file in this process
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.long_child:
         long_file_child(args.long_child, args.checkpoint, args.batch_size)
         return
@@ -163,7 +170,8 @@ def main() -> None:
             print(f"\nlong file: {seconds / 60:.1f} min ({path.stat().st_size / 1e6:.0f} MB as 16-bit wav, "
                   f"{seconds * SAMPLE_RATE * 4 / 1e6:.0f} MB as float32), greedy, batch {args.batch_size}", flush=True)
             child = subprocess.run([sys.executable, __file__, "--long-child", str(path), "--checkpoint",
-                                    args.checkpoint, "--batch-size", str(args.batch_size)],
+                                    args.checkpoint, "--batch-size", str(args.batch_size),
+                                    "--threads", str(args.threads)],
                                    capture_output=True, text=True)
             if child.returncode != 0:
                 raise SystemExit(f"long-file run failed:\n{child.stderr}")

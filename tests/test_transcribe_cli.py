@@ -205,6 +205,7 @@ def test_beam_search_and_ctc_weight_reach_the_decoder(capsys, checkpoint, clips)
     (["--beam-size", "0"], 2, "beam_size must be at least 1"),
     (["--ctc-weight", "1.5"], 2, "ctc_weight must be in [0, 1]"),
     (["--batch-size", "0"], 2, "--batch-size must be at least 1"),
+    (["--threads", "-1"], 2, "--threads must be 0"),
     (["--checkpoint", "{clips}/nowhere.pt"], 1, "no such checkpoint file"),
     (["--checkpoint", "{clips}/notes.wav"], 1, "not a readable checkpoint"),
     (["--device", "quantum"], 1, "not a torch device"),
@@ -224,7 +225,7 @@ def test_every_flag_has_help_and_shows_its_default(capsys):
     assert "\n    asr transcribe talk.mp3 " in out  # the usage examples keep their lines
     out = out[out.index("options:"):]
     for flag in ("--format", "--output-dir", "--beam-size", "--ctc-weight", "--device", "--batch-size",
-                 "--checkpoint"):
+                 "--threads", "--checkpoint"):
         help_text = re.search(rf"{flag}.*?(?=\n  -|\Z)", out, re.S).group(0)
         assert "(default:" in help_text, flag
 

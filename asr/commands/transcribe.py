@@ -33,6 +33,10 @@ ALL = "all"
 PER_INPUT_FORMATS = ("txt", "json", "srt", "vtt")  # one file per input; jsonl collects every input in one file
 JSONL_NAME = "transcripts.jsonl"
 DEFAULT_BATCH_SIZE = 8
+# One CPU thread: the speller's per-character steps are too small to split across threads, and
+# on a busy 2-core machine a second thread waits on the first so often that decoding ran 10-40x
+# slower in bench/transcribe_speed.py.  More threads can help the encoder on an idle machine.
+DEFAULT_THREADS = 1
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -59,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch device to run the model on, e.g. cpu, cuda, cuda:1")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help="speech segments decoded together, across files")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                        help="CPU threads for torch; 0 uses torch's default (one per core)")
     parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME, metavar="FILE",
                         help="model checkpoint to load; the default is the bundled one")
 
@@ -70,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error(str(error))
     if args.batch_size < 1:
         return _usage_error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.threads < 0:
+        return _usage_error(f"--threads must be 0 (torch's default) or more, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     inputs = expand_inputs(args.inputs)
     readable = [item for item in inputs if item.error is None]
     if args.output_dir is None and args.format == ALL:
