@@ -107,9 +107,9 @@ class AudioBlocks:
 
     def _ffmpeg_blocks(self) -> Iterator[np.ndarray]:
         from_bytes = isinstance(self.source, (bytes, bytearray))
-        command = ["ffmpeg", "-nostdin" if not from_bytes else "-hide_banner", "-v", "error",
-                   "-i", "pipe:0" if from_bytes else os.fspath(self.source),
-                   "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
+        given = "pipe:0" if from_bytes else os.fspath(self.source)
+        command = ["ffmpeg", "-v", "error", *([] if from_bytes else ["-nostdin"]), "-i", given,
+                   "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]  # raw mono float32 at 16 kHz
         try:
             process = subprocess.Popen(command, stdin=subprocess.PIPE if from_bytes else subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -127,7 +127,7 @@ class AudioBlocks:
             process.stderr.close()
             status = process.wait()
         if status != 0:
-            reason = _first_line(errors).removeprefix(f"{command[command.index('-i') + 1]}: ")
+            reason = _first_line(errors).removeprefix(f"{given}: ")  # the name is already in our message
             raise AudioError(f"{self.name}: not a readable audio file ({reason or 'ffmpeg failed'})")
 
     def _checked(self, samples: np.ndarray) -> np.ndarray:
