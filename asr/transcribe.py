@@ -141,7 +141,7 @@ class _Job:
     def finish(self) -> Transcription:
         offsets = [s / SAMPLE_RATE for s, _ in self.ranges]
         segments = [_shift(r, off) for r, off in zip(self.results, offsets)]
-        text = " ".join(s.text for s in segments if s.text)
+        text = " ".join(word for s in segments for word in s.text.split())  # one space between words, none at the ends
         return Transcription(text=text, segments=segments, offsets=offsets, duration=self.num_samples / SAMPLE_RATE)
 
 

@@ -243,6 +243,7 @@ def test_long_audio_is_cut_and_stitched_with_global_times(checkpoint, clips):
         if segment.words:
             assert offset <= segment.words[0].start <= segment.words[-1].end <= offset + segment.duration + 1e-6
     assert result.segments[0].attention.shape[1] > 0  # the library keeps attention; the CLI drops it
+    assert result.text == " ".join(w.word for w in result.words)  # stitched with single spaces
 
 
 @pytest.mark.slow
