@@ -35,6 +35,14 @@ def _espeak(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """The CLI sets torch's thread count for its process; these tests run it in pytest's."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
