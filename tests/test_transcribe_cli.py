@@ -284,6 +284,7 @@ def test_ten_minute_file_transcribes_in_bounded_memory(checkpoint, tmp_path):
     del clips
     whole_file_bytes = written * 4  # what a float32 copy of the whole file would take
     model = asr.load_model(checkpoint)
+    torch.set_num_threads(1)  # as `asr transcribe` runs (restored after the test)
     tracemalloc.start()
     try:
         ((_, result),) = transcribe_many(model, [path], batch_size=4, keep_attention=False)
