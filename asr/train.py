@@ -170,6 +170,9 @@ class Trainer:
             torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
         self.exp_dir = Path(t.exp_dir)
         self.exp_dir.mkdir(parents=True, exist_ok=True)
+        if self.main:
+            for stale in self.exp_dir.glob(".*.tmp"):  # half-written by a run killed mid-save
+                stale.unlink()
         torch.manual_seed(t.seed + self.rank)
         np.random.seed(t.seed + self.rank)
         random.seed(t.seed + self.rank)
@@ -342,7 +345,7 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.grad_clip)
         if torch.isfinite(norm):
             self.optimizer.step()  # a rare exploding batch is skipped, not learned from
-        return {k: float(v) for k, v in out.items() if k.endswith("loss")} | {"grad_norm": float(norm)}
+        return {k: float(v.detach()) for k, v in out.items() if k.endswith("loss")} | {"grad_norm": float(norm)}
 
     @torch.no_grad()
     def evaluate(self, model: LAS | None = None) -> dict[str, float]:

@@ -1,0 +1,113 @@
+"""Decoding functions: greedy vs beam, length bounds, CTC prefix scores, timings from attention."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import asr
+from asr.alignment import character_times, word_timings
+from asr.ctc_prefix import CTCPrefixScorer
+from asr.decoding import DecodeOptions, beam_search, greedy_decode, max_decode_length
+from conftest import tiny_model
+
+
+def _never_ending_model():
+    """A random tiny model whose speller can't say <eos>: only the length bound stops it."""
+    torch.manual_seed(0)
+    model = tiny_model()
+    with torch.no_grad():
+        model.speller.classify.bias[model.vocabulary.eos_id] = -1e4
+    return model
+
+
+def test_beam_of_one_equals_greedy():
+    torch.manual_seed(3)
+    model = tiny_model()
+    with torch.no_grad():  # make <eos> reachable so both have to agree on when to stop
+        model.speller.classify.bias[model.vocabulary.eos_id] = 2.0
+    waves = torch.randn(1, 12000) * 0.1
+    lengths = torch.tensor([12000])
+    greedy = greedy_decode(model, waves, lengths)[0]
+    beam = beam_search(model, waves, lengths, DecodeOptions(beam_size=1))[0]
+    assert beam.tokens == greedy.tokens
+    np.testing.assert_allclose(beam.token_log_probs, greedy.token_log_probs, rtol=1e-5)
+    np.testing.assert_allclose(beam.attention, greedy.attention, rtol=1e-5)
+
+
+@pytest.mark.parametrize("options", [DecodeOptions(), DecodeOptions(beam_size=3),
+                                     DecodeOptions(beam_size=2, ctc_weight=0.5)])
+def test_decoding_pure_noise_stops_within_the_length_bound(options):
+    model = _never_ending_model()
+    rng = np.random.default_rng(0)
+    noise = torch.from_numpy(rng.standard_normal((2, 8000)).astype(np.float32))
+    lengths = torch.tensor([8000, 5000])
+    results = asr.decode(model, noise, lengths, options)
+    for result, n in zip(results, lengths.tolist()):
+        bound = max_decode_length(n, 16000, options)
+        assert len(result.tokens) <= bound
+        assert result.attention.shape[0] == len(result.tokens)
+
+
+def test_length_bound_is_proportional_to_duration():
+    options = DecodeOptions(max_chars_per_second=20)
+    assert max_decode_length(16000, 16000, options) < max_decode_length(160000, 16000, options)
+    assert max_decode_length(160000, 16000, options) <= 20 * 10 + 2
+
+
+def test_greedy_batch_equals_each_utterance_alone():
+    torch.manual_seed(1)
+    model = tiny_model()
+    with torch.no_grad():
+        model.speller.classify.bias[model.vocabulary.eos_id] = 1.0
+    waves = torch.randn(2, 14000) * 0.1
+    lengths = torch.tensor([14000, 9000])
+    batch = greedy_decode(model, waves, lengths)
+    alone = greedy_decode(model, waves[1:, :9000], lengths[1:])[0]
+    assert batch[1].tokens == alone.tokens
+    np.testing.assert_allclose(batch[1].attention, alone.attention, rtol=1e-4, atol=1e-6)
+
+
+def test_ctc_prefix_score_of_a_whole_sequence_is_the_ctc_likelihood():
+    """psi(g + <eos>) must equal log p_ctc(g | x), which torch's ctc_loss computes independently."""
+    rng = np.random.default_rng(0)
+    frames, vocab, blank, eos = 12, 6, 0, 5
+    log_probs = torch.log_softmax(torch.from_numpy(rng.standard_normal((frames, vocab))), -1)
+    scorer = CTCPrefixScorer(log_probs.numpy(), blank, eos)
+    state, last, empty = scorer.initial_state()[None], np.array([-1]), np.array([True])
+    sequence = [2, 2, 3, 1]
+    for token in sequence:
+        _, r = scorer.extend(state, last, empty, np.array([[token]]))
+        state, last, empty = r[:, 0], np.array([token]), np.array([False])
+    psi_end, _ = scorer.extend(state, last, empty, np.array([[eos]]))
+    expected = -torch.nn.functional.ctc_loss(log_probs[:, None], torch.tensor([sequence]), torch.tensor([frames]),
+                                             torch.tensor([len(sequence)]), blank=blank, reduction="sum")
+    assert math.isclose(float(psi_end[0, 0]), float(expected), rel_tol=1e-6)
+
+
+def test_prefix_probabilities_only_fall_as_prefixes_grow():
+    rng = np.random.default_rng(1)
+    log_probs = torch.log_softmax(torch.from_numpy(rng.standard_normal((10, 5))), -1).numpy()
+    scorer = CTCPrefixScorer(log_probs, 0, 4)
+    psi1, r1 = scorer.extend(scorer.initial_state()[None], np.array([-1]), np.array([True]), np.array([[1, 2, 3]]))
+    psi2, _ = scorer.extend(r1[:, 0], np.array([1]), np.array([False]), np.array([[1, 2, 3]]))
+    assert (psi2 <= psi1[0, 0] + 1e-9).all()
+
+
+def test_character_times_are_monotonic_and_inside_the_audio():
+    attention = np.zeros((4, 20))
+    for u, frame in enumerate([3, 2, 9, 15]):  # the second peak goes backwards: must be repaired
+        attention[u, frame] = 1.0
+    starts, ends = character_times(attention, frame_seconds=0.04, duration=0.8)
+    assert np.all(np.diff(starts) >= 0) and np.all(ends >= starts)
+    assert starts[0] >= 0 and ends[-1] <= 0.8
+    words = word_timings("a bc", starts, ends, np.log(np.array([0.9, 0.8, 0.5, 0.5])))
+    assert [w.word for w in words] == ["a", "bc"]
+    assert words[0].end <= words[1].start
+    assert math.isclose(words[1].confidence, 0.5)
+
+
+def test_transcribe_rejects_unknown_options():
+    with pytest.raises(TypeError, match="unknown decoding option"):
+        tiny_model().transcribe(np.zeros(1600, dtype=np.float32), beam=3)

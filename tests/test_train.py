@@ -1,0 +1,150 @@
+"""Training: config handling, resuming after a hard kill, and DDP with two CPU processes."""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from asr.checkpoint import read_checkpoint
+from asr.train import OptimConfig, learning_rate, load_config
+from conftest import TINY, speak
+
+REPO = Path(__file__).resolve().parents[1]
+SENTENCES = ["yes", "no", "go left", "stop now", "turn right", "hello there"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    rows = []
+    for i, text in enumerate(SENTENCES):
+        samples = speak(text, root / f"{i}.wav")
+        rows.append({"audio_filepath": str(root / f"{i}.wav"), "duration": samples.size / 16000, "text": text})
+    manifest = root / "train.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest
+
+
+def _config(tmp_path: Path, manifest: Path, **train) -> Path:
+    config = {
+        "data": {"train_manifests": [str(manifest)], "dev_manifest": str(manifest), "max_batch_seconds": 2.5,
+                 "num_workers": 0, "dev_utterances": 3, "cmvn_utterances": 6},
+        "model": TINY,
+        "optim": {"peak_lr": 3e-3, "warmup_steps": 3, "max_steps": 24},
+        "augment": {"speed_factors": [0.9, 1.0, 1.1], "noise_probability": 0.5},
+        "train": {"eval_every": 10, "checkpoint_every": 2, "keep_best": 2, "log_every": 1, "threads": 1,
+                  "sampling_probability": 0.2} | train,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _train_command(config: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "asr", "train", "--config", str(config), *extra]
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+
+
+def test_config_overrides_and_unknown_keys(tmp_path, corpus):
+    config = load_config(_config(tmp_path, corpus), ["optim.max_steps=7", "model.attention=dot",
+                                                      "model.features.n_mels=40"])
+    assert config.optim.max_steps == 7
+    assert config.model["attention"] == "dot" and config.model["features"]["n_mels"] == 40
+    with pytest.raises(ValueError, match="unknown optim setting"):
+        load_config(_config(tmp_path, corpus), ["optim.lr=1"])
+    with pytest.raises(TypeError):
+        load_config(_config(tmp_path, corpus), ["model.not_a_field=1"])
+
+
+def test_learning_rate_warms_up_then_decays():
+    o = OptimConfig(peak_lr=1.0, warmup_steps=10, max_steps=110, final_lr_ratio=0.1)
+    rates = [learning_rate(s, o) for s in range(120)]
+    assert rates[0] < rates[5] < rates[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert rates[110] == pytest.approx(0.1)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path, corpus):
+    straight = tmp_path / "straight"
+    subprocess.run(_train_command(_config(tmp_path, corpus, exp_dir=str(straight))), check=True, env=_env(),
+                   capture_output=True, timeout=600)
+
+    killed = tmp_path / "killed"
+    config = _config(tmp_path, corpus, exp_dir=str(killed))
+    process = subprocess.Popen(_train_command(config), env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 1.0))  # somewhere mid-step or mid-save
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    stopped_at = read_checkpoint(killed / "last.pt")["training_state"]["step"]
+    assert stopped_at < 24
+
+    resumed = subprocess.run(_train_command(config, "--resume"), env=_env(), capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed from {killed / 'last.pt'} at step {stopped_at}" in resumed.stdout
+    a = read_checkpoint(straight / "last.pt")
+    b = read_checkpoint(killed / "last.pt")
+    assert a["training_state"]["step"] == b["training_state"]["step"] == 24
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name
+    assert (killed / "averaged.pt").exists()
+    assert len(list(killed.glob("best_step*.pt"))) <= 2
+    assert not list(killed.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_sigterm_saves_and_stops_cleanly(tmp_path, corpus):
+    exp = tmp_path / "term"
+    process = subprocess.Popen(_train_command(_config(tmp_path, corpus, exp_dir=str(exp)),
+                                              "optim.max_steps=100000"),
+                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 300
+    while not (exp / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    assert "continue with --resume" in out
+    step = read_checkpoint(exp / "last.pt")["training_state"]["step"]
+    assert 2 <= step < 100000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes_on_gloo(tmp_path, corpus):
+    exp = tmp_path / "ddp"
+    config = _config(tmp_path, corpus, exp_dir=str(exp))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(_free_port()), "-m", "asr", "train", "--config", str(config),
+               "optim.max_steps=6", "train.eval_every=3"]
+    result = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = read_checkpoint(exp / "averaged.pt")
+    assert final["metadata"]["world_size"] == 2
+    last = read_checkpoint(exp / "last.pt")
+    assert last["training_state"]["step"] == 6
+    # Each step consumed one batch per process: twice the audio of a single process's batches.
+    assert last["metadata"]["audio_seconds_seen"] > 0
