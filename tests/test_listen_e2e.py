@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from asr.audio import SAMPLE_RATE, load_audio
+from asr.endpoint import MARGIN_SECONDS
 from asr.metrics import cer
-from asr.microphone import MARGIN_SECONDS
 from asr.text import normalize_text
 
 REPO = Path(__file__).resolve().parent.parent

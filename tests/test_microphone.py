@@ -12,7 +12,9 @@ import soundfile as sf
 
 from asr import microphone
 from asr.commands import listen as listen_command
-from asr.microphone import BlockQueue, Endpointer, MicrophoneError, UtteranceDecoder
+from asr.endpoint import MARGIN_SECONDS, Endpointer
+from asr.microphone import BlockQueue, MicrophoneError, UtteranceDecoder
+from asr.segment import FRAME_SECONDS
 
 RATE = 16_000
 NOISE_DB = -65.0
@@ -59,11 +61,11 @@ def test_endpointer_cuts_at_pauses_with_margins(recording):
     samples, rate = recording
     found = endpoint(samples, rate)
     assert len(found) == len(UTTERANCES)
-    frame = microphone.FRAME_SECONDS
+    frame = FRAME_SECONDS
     for utterance, (start, end) in zip(found, UTTERANCES):
         assert utterance.sample_rate == rate
-        assert utterance.start == pytest.approx(start - microphone.MARGIN_SECONDS, abs=2 * frame)
-        assert utterance.end == pytest.approx(end + microphone.MARGIN_SECONDS, abs=2 * frame)
+        assert utterance.start == pytest.approx(start - MARGIN_SECONDS, abs=2 * frame)
+        assert utterance.end == pytest.approx(end + MARGIN_SECONDS, abs=2 * frame)
         first = int(round(utterance.start * rate))  # the samples are exactly the recording's, not a copy of noise
         np.testing.assert_array_equal(utterance.samples, samples[first:first + utterance.samples.size])
 
@@ -82,7 +84,7 @@ def test_native_rate_gives_the_same_boundaries(tmp_path):
     assert len(found) == len(UTTERANCES)
     for utterance, (start, _) in zip(found, UTTERANCES):
         assert utterance.sample_rate == 44_100
-        assert utterance.start == pytest.approx(start - microphone.MARGIN_SECONDS, abs=0.06)
+        assert utterance.start == pytest.approx(start - MARGIN_SECONDS, abs=0.06)
 
 
 def test_longer_min_pause_joins_utterances(recording):
@@ -103,7 +105,7 @@ def test_flush_closes_speech_at_the_end_of_the_stream(tmp_path):
     assert endpointer.push(samples) == []
     assert endpointer.in_speech
     (utterance,) = endpointer.flush()
-    assert utterance.start == pytest.approx(1.0 - microphone.MARGIN_SECONDS, abs=0.06)
+    assert utterance.start == pytest.approx(1.0 - MARGIN_SECONDS, abs=0.06)
     assert utterance.end == pytest.approx(3.0, abs=0.06)
     assert not endpointer.in_speech and endpointer.flush() == []
 
@@ -116,8 +118,8 @@ def test_speech_without_pause_is_cut_into_contiguous_pieces(tmp_path):
     assert all(u.duration <= 4.0 + 1e-9 for u in found)
     for before, after in zip(found, found[1:]):
         assert after.start == pytest.approx(before.end)  # nothing lost or repeated at a cut
-    assert found[0].start == pytest.approx(0.5 - microphone.MARGIN_SECONDS, abs=0.06)
-    assert found[-1].end == pytest.approx(words[-1][1] + microphone.MARGIN_SECONDS, abs=0.06)
+    assert found[0].start == pytest.approx(0.5 - MARGIN_SECONDS, abs=0.06)
+    assert found[-1].end == pytest.approx(words[-1][1] + MARGIN_SECONDS, abs=0.06)
 
 
 def test_endpointer_adapts_to_a_noisy_room(tmp_path):
@@ -333,5 +335,5 @@ def test_endpointer_on_synthetic_speech(tmp_path):
     samples = np.concatenate([pause, parts[0][0], pause, parts[1][0], pause])
     found = endpoint(samples, rate, block=1024)
     assert len(found) == 2
-    assert found[0].start == pytest.approx(1.0 - microphone.MARGIN_SECONDS, abs=0.2)
+    assert found[0].start == pytest.approx(1.0 - MARGIN_SECONDS, abs=0.2)
     assert found[1].start > found[0].end

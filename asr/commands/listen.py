@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from asr.audio import SAMPLE_RATE
-from asr.microphone import MIN_PAUSE_SECONDS, MicrophoneError, describe_devices, find_device, input_devices, listen
+from asr.endpoint import MIN_PAUSE_SECONDS
+from asr.microphone import MicrophoneError, describe_devices, find_device, input_devices, listen
 
 METER_WIDTH = 20  # characters of the level bar
 METER_FLOOR_DB = -60.0  # the level shown as an empty bar
