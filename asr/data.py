@@ -82,6 +82,7 @@ def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):
 class DurationBucketSampler(Sampler[list[int]]):
     """Batches of similar-length utterances, at most ``max_batch_seconds`` of padded audio each.
 
+    With ``sortagrad`` the first epoch is not shuffled but runs shortest first.
     With several processes (DDP), each rank takes every ``world_size``-th batch of
     the same shuffled list, and every rank gets the same number of batches.
 
@@ -91,10 +92,10 @@ class DurationBucketSampler(Sampler[list[int]]):
     """
 
     def __init__(self, durations: list[float], max_batch_seconds: float, seed: int = 0, shuffle: bool = True,
-                 rank: int = 0, world_size: int = 1, max_batch_size: int = 256):
+                 rank: int = 0, world_size: int = 1, max_batch_size: int = 256, sortagrad: bool = False):
         self.durations = durations
         self.max_batch_seconds, self.max_batch_size = max_batch_seconds, max_batch_size
-        self.seed, self.shuffle = seed, shuffle
+        self.seed, self.shuffle, self.sortagrad = seed, shuffle, sortagrad
         self.rank, self.world_size = rank, world_size
         self.epoch, self.skip_batches = 0, 0
 
@@ -115,7 +116,9 @@ class DurationBucketSampler(Sampler[list[int]]):
             longest = longest_if_added
         if current:
             batches.append(current)
-        if self.shuffle:
+        # SortaGrad (Amodei et al. 2016): the first epoch goes from short to long utterances,
+        # which gets attention and CTC past their first plateau sooner.
+        if self.shuffle and not (self.sortagrad and self.epoch == 0):
             rng.shuffle(batches)
         usable = len(batches) // self.world_size * self.world_size
         return batches[:usable] if self.world_size > 1 else batches

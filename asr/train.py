@@ -49,6 +49,7 @@ class DataConfig:
     num_workers: int = 2
     dev_utterances: int = 300  # evaluated at each evaluation (a fixed random subset)
     cmvn_utterances: int = 500  # utterances used for the normalisation statistics
+    sortagrad: bool = True  # first epoch shortest utterances first
 
 
 @dataclass
@@ -203,7 +204,8 @@ class Trainer:
         self.dataset = SpeechDataset(self.train_rows, self.vocabulary, config.augment, seed=t.seed)
         self.sampler = DurationBucketSampler([float(r["duration"]) for r in self.train_rows],
                                              config.data.max_batch_seconds, seed=t.seed,
-                                             rank=self.rank, world_size=self.world_size)
+                                             rank=self.rank, world_size=self.world_size,
+                                             sortagrad=config.data.sortagrad)
         self.ddp_model = self.model
         if self.world_size > 1:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
