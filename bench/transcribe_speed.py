@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME
 from asr.commands.transcribe import DEFAULT_THREADS
 from asr.decoding import DecodeOptions
 from asr.transcribe import transcribe_many
+from measure import peak_rss_mb, rss_mb
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",
@@ -107,23 +107,16 @@ def measure(model, paths: list[Path], options: DecodeOptions, batch_size: int, w
             "texts": [r.text for r in results]}
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def long_file_child(path: str, checkpoint: str, batch_size: int) -> None:
     """Run in a fresh process: transcribe one long file greedily, print JSON with timings and peak RSS."""
     model = asr.load_model(checkpoint)
     noise = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32)
     list(transcribe_many(model, [noise]))  # warm up on a second of noise, not on the long file itself
-    after_load = _rss_mb()
+    after_load = rss_mb()
     result = measure(model, [Path(path)], DecodeOptions(beam_size=1), batch_size, warm_up=False)
     result.pop("texts")
     result["rss_after_load_mb"] = after_load
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    result["peak_rss_mb"] = peak_rss_mb()  # not ru_maxrss, which would carry over the parent's size
     print(json.dumps(result))
 
 

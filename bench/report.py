@@ -1,0 +1,260 @@
+"""BENCHMARKS.md from the results of bench/run_all.py: tables, the targets, and what the numbers mean.
+
+    markdown = render(json.loads(Path("bench/results/<stamp>.json").read_text()))
+
+Every sentence that compares the two systems is computed from the numbers of
+the same run, so a row or a verdict where pocketsphinx wins says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+PEER = "pocketsphinx"
+# Targets of issue 3 (the recipe and bundled model) and issue 4 (asr transcribe).
+TARGET_CER, TARGET_WER = 0.05, 0.15
+TARGET_TRAIN_AUDIO_S_PER_S = 60.0
+TARGET_RTF = {"greedy": 0.05, "beam 5": 0.1}
+
+
+def render(results: dict) -> str:
+    parts = [_header(results), _summary(results), _targets(results), _test_table(results), _voice_table(results),
+             _scaling_table(results), _training_table(results), _notes(results)]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+# --- formatting ------------------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _times(ours: float, theirs: float, less: str, more: str) -> str:
+    """'3.2× faster' style wording of ours against theirs, where smaller is better."""
+    if ours <= 0 or theirs <= 0:
+        return "n/a"
+    return f"{theirs / ours:.1f}× {less}" if ours <= theirs else f"{ours / theirs:.1f}× {more}"
+
+
+def _length(seconds: float) -> str:
+    return f"{seconds:.0f}-second" if seconds < 120 else f"{seconds / 60:.0f}-minute"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _peer(runs: list[dict]) -> dict | None:
+    return next((r for r in runs if r["system"] == PEER), None)
+
+
+def _ours(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if r["system"] == "ours"]
+
+
+def _best(results: dict) -> dict:
+    """Our most accurate configuration (by WER, then CER), at batch 1."""
+    return min((r for r in _ours(results["test_runs"]) if r["batch_size"] == 1), key=lambda r: (r["wer"], r["cer"]))
+
+
+def _exponent(runs: list[dict]) -> float:
+    """k in wall time ∝ audio length^k, by least squares on logarithms (1 is linear)."""
+    xs = [math.log(r["audio_s"]) for r in runs]
+    ys = [math.log(r["wall_s"]) for r in runs]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / spread if spread else float("nan")
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+def _header(results: dict) -> str:
+    m, ckpt, test = results["machine"], results["checkpoint"], results["test_set"]
+    peer = f"pocketsphinx {results['peer']}" if results.get("peer") else "pocketsphinx (not run: --no-peer)"
+    minutes = test["audio_s"] / 60
+    subset = (f"a fixed subset of {test['utterances']} of its {test['of']} utterances (seed {test['seed']}; "
+              f"the full set takes too long for one ~20-minute run)" if test["utterances"] < test["of"]
+              else f"all {test['of']} utterances")
+    rows = [
+        ["Command", f"`{results['command']}`"],
+        ["Date", f"{results['date']} (the run took {results.get('minutes', 0):.0f} min)"],
+        ["Machine", f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB RAM, {m['platform']}; "
+                    f"load average {m['load_average_start']:.1f} at the start, {m.get('load_average_end', 0):.1f} "
+                    "at the end"],
+        ["GPU", m["gpu"] or "none: no GPU machine was lent to this run, everything ran on the CPU"],
+        ["Software", f"Python {m['python']}, torch {m['torch']}, {peer}; code at git `{m['git']}`"],
+        ["Our model", f"`{ckpt['path']}`: {ckpt['parameters'] / 1e6:.2f} M parameters, {ckpt['megabytes']} MB, "
+                      f"step {ckpt['step']}, {ckpt['train_hours']} h of training audio"],
+        ["Peer", "pocketsphinx from PyPI with the models it bundles: US English acoustic model, CMUdict, "
+                 "trigram language model; offline"],
+        ["Test audio", f"`{test['manifest']}`, {subset}: {minutes:.1f} minutes, voices "
+                       f"{', '.join(f'`{v}`' for v in test['voices'])}, none of them heard in training"],
+        ["Threads", f"our decoding: {results['threads']} torch thread(s), as `asr transcribe` defaults to; "
+                    "pocketsphinx: single-threaded"],
+    ]
+    return ("# Benchmarks\n\n"
+            "Our bundled listen-attend-spell model next to pocketsphinx, on the same audio, in the same run.\n"
+            "Reproduce everything (installs pocketsphinx from `bench/requirements.txt`; about 20 minutes "
+            "on 2 cores):\n\n"
+            "    bash bench/run.sh\n\n"
+            "`bash bench/run.sh --quick` is a smoke run of a few minutes (written to `bench/results/`, not here); "
+            "`python bench/run_all.py --help` lists the options. Raw numbers of each run: "
+            "`bench/results/<date>.json`.\n\n" + _table(["", "This run"], rows))
+
+
+def _summary(results: dict) -> str:
+    runs, peer = results["test_runs"], _peer(results["test_runs"])
+    if peer is None:
+        return "## Summary\n\npocketsphinx was not run (`--no-peer`), so there is nothing to compare against."
+    best = _best(results)
+    lines = [f"- **Accuracy:** our best configuration ({best['decoding']}) has WER {_pct(best['wer'])} and CER "
+             f"{_pct(best['cer'])}; pocketsphinx has WER {_pct(peer['wer'])} and CER {_pct(peer['cer'])}. "
+             f"{'Ours' if best['wer'] < peer['wer'] else 'pocketsphinx'} is ahead on WER "
+             f"by {100 * abs(best['wer'] - peer['wer']):.1f} points, "
+             f"{'ours' if best['cer'] < peer['cer'] else 'pocketsphinx'} on CER "
+             f"by {100 * abs(best['cer'] - peer['cer']):.1f}."]
+    speeds = [f"{r['decoding']} at batch {r['batch_size']}: "
+              f"{_times(r['wall_rtf'], peer['wall_rtf'], 'faster', 'slower')}" for r in _ours(runs)]
+    lines.append("- **Speed** (wall clock, against pocketsphinx decoding the same files one after another): "
+                 + "; ".join(speeds) + ".")
+    ours_peak = max(r["peak_rss_mb"] for r in _ours(runs))
+    ours_load = min(r["rss_after_load_mb"] for r in _ours(runs))
+    memory = (f"- **Memory:** our peak RSS on the test files is up to {ours_peak:.0f} MB ({ours_load:.0f} MB of it "
+              f"once torch and the model are loaded), pocketsphinx's {peer['peak_rss_mb']:.0f} MB: ours takes "
+              f"{_times(ours_peak, peer['peak_rss_mb'], 'less', 'more')} memory.")
+    scaling = results["scaling_runs"]
+    longest = [r for r in scaling if r["target_s"] == max((r["target_s"] for r in scaling), default=None)]
+    if len(longest) == 2:
+        ours_long, peer_long = sorted(longest, key=lambda r: r["system"] != "ours")
+        memory += (f" On the {_length(ours_long['audio_s'])} file: {ours_long['peak_rss_mb']:.0f} MB against "
+                   f"{peer_long['peak_rss_mb']:.0f} MB.")
+    lines.append(memory)
+    if len({r["target_s"] for r in scaling}) > 1:
+        exps = []
+        for system in ("ours", PEER):
+            if any(r["system"] == system for r in scaling):
+                k = _exponent([r for r in scaling if r["system"] == system])
+                shape = ("linear" if 0.9 <= k <= 1.1 else "less than linear: fixed costs weigh most on the "
+                         "shortest file" if k < 0.9 else "faster than linear")
+                exps.append(f"{system} k = {k:.2f} ({shape})")
+        lines.append("- **Scaling:** from the shortest file to the longest, time grows as length^k: "
+                     + "; ".join(exps) + ".")
+    for run in results["training_runs"]:
+        device = "the CPU" if run["device"] == "cpu" else "the GPU"
+        lines.append(f"- **Training:** {run['audio_s_per_s']:.0f} seconds of audio per second on {device} "
+                     f"for `{run['config']}`.")
+    return "## Summary\n\n" + "\n".join(lines)
+
+
+def _targets(results: dict) -> str:
+    ours, best = _ours(results["test_runs"]), _best(results)
+    rows = []
+    for name, wanted, measured in (("CER", TARGET_CER, best["cer"]), ("WER", TARGET_WER, best["wer"])):
+        rows.append([f"Held-out-voice test {name} (issue 3)", f"≤ {_pct(wanted)}",
+                     f"{_pct(measured)} ({best['decoding']})", "yes" if measured <= wanted else "**no**"])
+    for decoding, wanted in TARGET_RTF.items():
+        worst = max((r for r in ours if r["decoding"] == decoding), key=lambda r: r["wall_rtf"], default=None)
+        if worst:
+            rtfs = ", ".join(f"{r['wall_rtf']:.3f} at batch {r['batch_size']}"
+                             for r in ours if r["decoding"] == decoding)
+            rows.append([f"Real-time factor, {decoding}, batch 1 and batched (issue 4)", f"≤ {wanted}", rtfs,
+                         "yes" if worst["wall_rtf"] <= wanted else "**no**"])
+    for run in (r for r in results["training_runs"] if r["device"] == "cpu"):
+        rows.append(["Training throughput, default config, CPU (issue 3)", f"≥ {TARGET_TRAIN_AUDIO_S_PER_S:.0f} s/s",
+                     f"{run['audio_s_per_s']:.1f} s/s", "yes" if run["audio_s_per_s"] >= TARGET_TRAIN_AUDIO_S_PER_S
+                     else "**no**"])
+    test = results["test_set"]
+    note = (f"\n\nAccuracy is measured on the {test['utterances']}-utterance subset above, not on all "
+            f"{test['of']}." if test["utterances"] < test["of"] else "")
+    return "## Project targets\n\n" + _table(["Target", "Wanted", "Measured", "Met"], rows) + note
+
+
+def _test_table(results: dict) -> str:
+    runs, peer = results["test_runs"], _peer(results["test_runs"])
+    rows = []
+    for r in runs:
+        name = "ours" if r["system"] == "ours" else "pocketsphinx"
+        vs = f"{r['wall_rtf'] / peer['wall_rtf']:.2f}" if peer else "—"
+        rows.append([name, r["decoding"], str(r["batch_size"]), _pct(r["wer"]), _pct(r["cer"]),
+                     f"{r['wall_rtf']:.3f}", f"{r['cpu_rtf']:.3f}", vs, f"{r['peak_rss_mb']:.0f}",
+                     f"{r['rss_after_load_mb']:.0f}"])
+    batched = "batched: n/a (no batched decoding; it takes files one after another, the row above)"
+    rows.append(["pocketsphinx", "default", batched if peer else "not run (`--no-peer`)"] + ["—"] * 7)
+    test = results["test_set"]
+    return (f"## Accuracy, speed and memory on the held-out voices\n\n"
+            f"{test['utterances']} utterances, {test['audio_s'] / 60:.1f} minutes of audio. Real-time factor (RTF): "
+            "seconds of compute per second of audio, wall clock and CPU time (all threads). "
+            "\"÷ pocketsphinx\" is the wall RTF over pocketsphinx's in this run: below 1 ours is faster. "
+            "Memory is the process's resident set: its peak while transcribing, and after loading and one "
+            "warm-up file.\n\n"
+            + _table(["System", "Decoding", "Batch", "WER", "CER", "Wall RTF", "CPU RTF", "÷ pocketsphinx",
+                      "Peak RSS (MB)", "RSS after load (MB)"], rows))
+
+
+def _voice_table(results: dict) -> str:
+    best, peer = _best(results), _peer(results["test_runs"])
+    rows = []
+    for voice, ours in best["by_voice"].items():
+        theirs = peer["by_voice"][voice] if peer else None
+        rows.append([f"`{voice}`", str(ours["words"]), _pct(ours["wer"]), _pct(ours["cer"]),
+                     _pct(theirs["wer"]) if theirs else "—", _pct(theirs["cer"]) if theirs else "—"])
+    return (f"## Per held-out voice\n\nOurs with {best['decoding']} (batch 1).\n\n"
+            + _table(["Voice", "Words", "Ours WER", "Ours CER", "pocketsphinx WER", "pocketsphinx CER"], rows))
+
+
+def _scaling_table(results: dict) -> str:
+    runs = results["scaling_runs"]
+    if not runs:
+        return ""
+    rows = [["ours (greedy, batch " + str(r["batch_size"]) + ")" if r["system"] == "ours" else "pocketsphinx",
+             f"{r['audio_s']:.0f}", f"{r['wall_s']:.1f}", f"{r['wall_rtf']:.4f}", f"{r['cpu_rtf']:.4f}",
+             f"{r['peak_rss_mb']:.0f}"] for r in sorted(runs, key=lambda r: (r["system"] != "ours", r["audio_s"]))]
+    return ("## Scaling with audio length\n\n"
+            "Files made by concatenating the test clips with 0.8 s pauses. Both systems cut audio longer than 20 s "
+            "at pauses (ours by energy, pocketsphinx by its voice-activity endpointer) and decode the pieces, "
+            "reading the file in blocks. Linear growth shows as a constant time per audio second.\n\n"
+            + _table(["System", "Audio (s)", "Wall (s)", "Wall s per audio s", "CPU s per audio s", "Peak RSS (MB)"],
+                     rows))
+
+
+def _training_table(results: dict) -> str:
+    m = results["machine"]
+    rows = []
+    for r in results["training_runs"]:
+        device = f"CPU ({m['cpus']} cores)" if r["device"] == "cpu" else f"GPU ({m['gpu']})"
+        rows.append([f"`{r['config']}`", device, str(r["threads"]), str(r["steps"]),
+                     f"{r['audio_per_step_s']:.0f}", f"{r['wall_s']:.0f}", f"**{r['audio_s_per_s']:.1f}**"])
+    if not m["gpu"]:
+        rows.append(["largest config that fits", "GPU", "—", "—", "—", "—",
+                     "not measured: no GPU machine was lent to this run"])
+    else:
+        rows.append(["largest config that fits, with utilisation", "GPU", "—", "—", "—", "—",
+                     "not measured by bench/run_all.py"])
+    return ("## Training throughput\n\n"
+            "Seconds of training audio (unpadded, after speed perturbation) per wall-clock second, over the timed "
+            "steps of `asr.train.Trainer` after a few untimed ones, data loading and augmentation included "
+            "(`bench/train_speed.py`).\n\n"
+            + _table(["Config", "Device", "Torch threads", "Timed steps", "Audio per step (s)", "Wall (s)",
+                      "Audio s per s"], rows))
+
+
+def _notes(results: dict) -> str:
+    return """## How to read this
+
+- **Same run, same audio.** Each row is one timed pass over the files after one warm-up file, in a fresh
+  process (`bench/measure.py`), so its peak memory is its own. The machine may be shared: absolute times are
+  context, the ratios between rows of this run are the comparison. The load averages above show how busy it was.
+- **Same scoring.** Hypotheses of both systems and the references go through `asr.text.normalize_text`;
+  WER and CER are corpus rates (total edits over total reference words or characters).
+- **Where the comparison leans our way.** The test voices are held out, but they come from the same
+  synthesizers (espeak-ng, flite) as our training data; pocketsphinx's acoustic model was trained on human
+  speech. Part of the test set is random dictionary words, which an open-vocabulary character model can spell
+  but a closed-vocabulary recognizer with an n-gram language model cannot. Expect the gap to shrink, or turn,
+  on real recordings.
+- **Where it leans pocketsphinx's way.** Its process holds only pocketsphinx, numpy and soundfile; ours holds
+  torch, which is most of our memory before any audio is decoded.
+- **Batching.** pocketsphinx has no batched decoding; for many files it decodes one after another, which is
+  its batch-1 row. Our batched rows decode up to that many utterances (or pieces of long files) together.
+- **Threads.** Our decoding used the thread count above (`asr transcribe`'s default: on a busy 2-core machine a
+  second torch thread made decoding much slower). Training uses torch's default, all cores."""

@@ -1,0 +1,130 @@
+"""bench/: the whole benchmark runs in quick mode on three espeak-ng clips and a tiny random model.
+
+pocketsphinx is the benchmark's own requirement (bench/requirements.txt), not the
+package's: when it is missing, the run passes --no-peer and its rows must say so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE
+from asr.checkpoint import save_checkpoint
+from asr.manifest import write_manifest
+from asr.model import LAS, ModelConfig
+from asr.transcribe import MAX_SEGMENT_SECONDS
+from conftest import speak
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+import peer  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import run_all  # noqa: E402
+
+CLIPS = [("one", "en-us", "Turn left at the 2nd light."),
+         ("two", "en-gb", "She sells sea shells by the sea shore"),
+         ("three", "en-us", "It's 5:30 & raining")]
+SCALING_SECONDS = (10, 25)  # 25 s is past MAX_SEGMENT_SECONDS: both systems cut it at pauses
+TINY_TRAINING = ["model.encoder_hidden=32", "model.encoder_layers=2", "model.decoder_hidden=32",
+                 "model.attention_dim=32", "model.embedding_dim=16"]
+
+
+def test_peer_reads_audio_as_asr_does():
+    assert peer.SAMPLE_RATE == SAMPLE_RATE
+    assert peer.MAX_SEGMENT_SECONDS == MAX_SEGMENT_SECONDS
+
+
+def test_both_sides_are_normalised_before_scoring():
+    rows = [{"text": "Call me at 5:30 & bring $20!", "voice": "a"}, {"text": "Yes.", "voice": "b"}]
+    scores = run_all.score(rows, ["CALL ME AT FIVE THIRTY AND BRING TWENTY DOLLARS", "no"])
+    assert scores["by_voice"]["a"]["wer"] == 0.0
+    assert scores["by_voice"]["b"]["wer"] == 1.0
+    assert scores["wer"] == pytest.approx(1 / 10)  # one error in ten reference words
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    save_checkpoint(LAS(ModelConfig(encoder_hidden=32, encoder_layers=2, decoder_hidden=32, attention_dim=32,
+                                    embedding_dim=16)).eval(), root / "tiny.pt")
+    rows = []
+    for name, voice, text in CLIPS:
+        speak(text, root / f"{name}.wav", voice)  # espeak-ng's own rate, 22.05 kHz: both systems resample
+        rows.append({"id": name, "audio_filepath": f"{name}.wav", "duration": sf.info(root / f"{name}.wav").duration,
+                     "text": text, "voice": voice})
+    write_manifest(root / "test.jsonl", rows)
+    command = [sys.executable, "bench/run_all.py", "--quick", "--manifest", str(root / "test.jsonl"),
+               "--utterances", "3", "--checkpoint", str(root / "tiny.pt"),
+               "--scaling", ",".join(map(str, SCALING_SECONDS)), "--train-steps", "2", "--train-warmup-steps", "1",
+               "--train-override", f"data.train_manifests=[{root / 'test.jsonl'}]",
+               *[f"--train-override={o}" for o in TINY_TRAINING],
+               "--output", str(root / "BENCHMARKS.md"), "--results-dir", str(root / "results")]
+    if not peer.available():
+        command.append("--no-peer")
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results, = (root / "results").glob("*.json")
+    return root, (root / "BENCHMARKS.md").read_text(), json.loads(results.read_text())
+
+
+def _rows(markdown: str, heading: str) -> list[list[str]]:
+    """The body rows of the first table under ``## heading``, as lists of cells."""
+    section = markdown.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_table(quick_run):
+    root, markdown, results = quick_run
+    assert "    bash bench/run.sh\n" in markdown  # the command that reproduces it, at the top
+    assert f"--manifest {root / 'test.jsonl'}" in markdown  # and the exact command of this run
+
+    rows = _rows(markdown, "Accuracy, speed and memory on the held-out voices")
+    ours = [(r[1], r[2]) for r in rows if r[0] == "ours"]
+    assert ours == [(d, b) for d, _, _, batched in run_all.DECODINGS for b in (("1", "8") if batched else ("1",))]
+    percent = re.compile(r"\d+\.\d %")
+    for row in rows[:-1]:
+        assert percent.fullmatch(row[3]) and percent.fullmatch(row[4]), row  # WER, CER
+        assert float(row[5]) > 0 and float(row[6]) > 0 and float(row[8]) > 0, row  # RTFs, peak RSS
+    peer_rows = [r for r in rows if r[0] == "pocketsphinx"]
+    if peer.available():
+        assert peer_rows[0][2] == "1" and percent.fullmatch(peer_rows[0][3])
+        assert "no batched decoding" in peer_rows[1][2]
+    else:
+        assert "not run" in peer_rows[0][2]
+
+    scaling = _rows(markdown, "Scaling with audio length")
+    systems = 2 if peer.available() else 1
+    assert len(scaling) == systems * len(SCALING_SECONDS)
+    for row, seconds in zip(scaling, SCALING_SECONDS * systems):  # ours first, each system by length
+        assert float(row[1]) >= seconds and float(row[3]) > 0
+
+    training = _rows(markdown, "Training throughput")
+    assert training[0][1].startswith("CPU") and float(training[0][-1].strip("*")) > 0
+    assert "GPU" in training[-1][1]
+    assert "## Project targets" in markdown and "## Summary" in markdown
+
+
+@pytest.mark.slow
+def test_peer_process_holds_no_torch(quick_run):
+    _, _, results = quick_run
+    if not peer.available():
+        pytest.skip("pocketsphinx is not installed (pip install -r bench/requirements.txt)")
+    peer_runs = [r for r in results["test_runs"] + results["scaling_runs"] if r["system"] == "pocketsphinx"]
+    assert peer_runs and not any(r["torch_loaded"] for r in peer_runs)
+
+
+@pytest.mark.slow
+def test_saved_results_render_the_same_report(quick_run, tmp_path):
+    root, markdown, _ = quick_run
+    saved, = (root / "results").glob("*.json")
+    run_all.main(["--report-from", str(saved), "--output", str(tmp_path / "again.md")])
+    assert (tmp_path / "again.md").read_text() == markdown
