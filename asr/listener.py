@@ -42,6 +42,9 @@ class ConvSubsampling(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=(time_reduction // 2, 2), padding=1)
         freq = math.ceil(math.ceil(n_mels / 2) / 2)
         self.project = nn.Linear(channels * freq, out_dim)
+        # Unit-scale inputs for the first LSTM: without it the projection's small outputs
+        # leave the LSTMs nearly input-independent at the start and training stalls.
+        self.norm = nn.LayerNorm(out_dim)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = _mask_padding(feats, lengths, time_dim=1).unsqueeze(1)  # (B, 1, T, F)
@@ -54,7 +57,7 @@ class ConvSubsampling(nn.Module):
             lengths = torch.div(lengths - 1, 2, rounding_mode="floor") + 1
         batch, channels, frames, freq = x.shape
         x = x.transpose(1, 2).reshape(batch, frames, channels * freq)  # (B, T/r, C*F/4)
-        return self.project(x), lengths
+        return self.norm(self.project(x)), lengths
 
 
 class PyramidalBLSTM(nn.Module):
@@ -76,14 +79,17 @@ class PyramidalBLSTM(nn.Module):
             # A layer after a pyramid step sees two concatenated frames of the one before.
             in_dim = input_dim if i == 0 else 2 * hidden * (2 if i <= pyramid_steps else 1)
             self.layers.append(nn.LSTM(in_dim, hidden, batch_first=True, bidirectional=True))
+        # Each layer's output is normalised per frame, or the signal shrinks layer by layer at
+        # initialisation and the encoder starts out nearly constant in time.
+        self.norms = nn.ModuleList(nn.LayerNorm(2 * hidden) for _ in range(num_layers))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        for i, lstm in enumerate(self.layers):
+        for i, (lstm, norm) in enumerate(zip(self.layers, self.norms)):
             # Packing keeps the backward direction from starting in the padding.
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             x, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])
-            x = self.dropout(x)
+            x = self.dropout(norm(x))
             if i < self.pyramid_steps:
                 x, lengths = _pair_frames(x, lengths)
         return x, lengths
