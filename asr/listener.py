@@ -71,8 +71,8 @@ class PyramidalBLSTM(nn.Module):
 
     def __init__(self, input_dim: int, hidden: int, num_layers: int, pyramid_steps: int, dropout: float):
         super().__init__()
-        if pyramid_steps > num_layers:
-            raise ValueError(f"{pyramid_steps} pyramid steps need at least as many layers, got {num_layers}")
+        if pyramid_steps >= num_layers:  # frames are paired between layers, so a step needs a layer after it
+            raise ValueError(f"{pyramid_steps} pyramid step(s) need at least {pyramid_steps + 1} layers, got {num_layers}")
         self.pyramid_steps = pyramid_steps
         self.layers = nn.ModuleList()
         for i in range(num_layers):

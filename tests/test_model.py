@@ -116,3 +116,8 @@ def test_tiny_model_learns_three_utterances_to_zero_error(tmp_path):
     beam = reloaded.transcribe(str(paths[1]), beam_size=4, ctc_weight=0.3)
     assert beam.text == texts[1]
     assert beam.nbest[0][0] == texts[1] and len(beam.nbest) > 1
+
+
+def test_a_pyramid_step_needs_a_layer_after_it():
+    with pytest.raises(ValueError, match="pyramid step"):
+        Listener(n_mels=20, conv_channels=4, hidden=8, num_layers=1, reduction=4, dropout=0.0)

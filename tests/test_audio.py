@@ -1,0 +1,84 @@
+"""Reading audio: every common format, rate and channel count becomes 16 kHz mono; bad input is one clear line."""
+
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asr.audio import AudioError, SAMPLE_RATE, load_audio
+from asr.features import FeatureConfig, FrontEnd, SpecAugment
+
+
+def _tone(rate: int, seconds: float = 1.0, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    mono = 0.5 * np.sin(2 * np.pi * 440 * t)
+    return np.stack([mono, 0.5 * mono], axis=1) if channels == 2 else mono
+
+
+@pytest.mark.parametrize("suffix, rate, channels", [
+    ("wav", 8000, 1), ("wav", 44100, 2), ("flac", 22050, 2), ("ogg", 48000, 1), ("mp3", 44100, 2)])
+def test_formats_rates_and_channels(tmp_path, suffix, rate, channels):
+    path = tmp_path / f"tone.{suffix}"
+    if suffix == "mp3":  # libsndfile may lack an mp3 encoder: make it with ffmpeg
+        wav = tmp_path / "tone.wav"
+        sf.write(wav, _tone(rate, channels=channels), rate)
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(path)], check=True)
+    else:
+        sf.write(path, _tone(rate, channels=channels), rate)
+    samples = load_audio(path)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert abs(samples.size / SAMPLE_RATE - 1.0) < 0.1  # mp3 adds a little padding
+    spectrum = np.abs(np.fft.rfft(samples))
+    assert abs(np.argmax(spectrum) * SAMPLE_RATE / samples.size - 440) < 5  # still a 440 Hz tone
+
+
+def test_arrays_are_downmixed_and_resampled():
+    stereo = _tone(8000, channels=2).astype(np.float32)
+    assert load_audio(stereo, sample_rate=8000).shape == (SAMPLE_RATE,)
+    assert load_audio(stereo.T.copy(), sample_rate=8000).shape == (SAMPLE_RATE,)  # channels first
+    assert load_audio((stereo * 32767).astype(np.int16), sample_rate=8000).max() <= 1.0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_bytes(b""), "file is empty"),
+    (lambda p: p.write_text("just some text, not audio\n" * 50), "not a readable audio file"),
+    (lambda p: p.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(20)), "not a readable audio file"),
+])
+def test_bad_files_raise_one_line(tmp_path, make, message):
+    path = tmp_path / "input.wav"
+    make(path)
+    with pytest.raises(AudioError, match=message) as caught:
+        load_audio(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_non_finite_samples_are_rejected():
+    with pytest.raises(AudioError, match="NaN"):
+        load_audio(np.array([0.0, np.nan, 0.1], dtype=np.float32))
+
+
+def test_spec_augment_only_in_training():
+    config = FeatureConfig()
+    augment = SpecAugment(config)
+    feats = torch.randn(2, 200, config.n_mels)
+    lengths = torch.tensor([200, 150])
+    augment.eval()
+    assert torch.equal(augment(feats, lengths), feats)
+    augment.train()
+    torch.manual_seed(0)
+    masked = augment(feats, lengths)
+    assert (masked == 0).any() and not torch.equal(masked, feats)
+
+
+def test_front_end_features_ignore_padding():
+    frontend = FrontEnd(FeatureConfig()).eval()
+    waves = torch.randn(2, 16000) * 0.1
+    waves[1, 9000:] = 0.0
+    feats, frames = frontend(waves, torch.tensor([16000, 9000]))
+    alone, alone_frames = frontend(waves[1:, :9000], torch.tensor([9000]))
+    assert int(frames[1]) == int(alone_frames[0])
+    torch.testing.assert_close(feats[1, : int(frames[1])], alone[0])
+    assert (feats[1, int(frames[1]):] == 0).all()

@@ -1,0 +1,65 @@
+"""Batching: duration buckets within budget, every utterance once per epoch, DDP ranks disjoint."""
+
+import random
+
+import torch
+
+from asr.data import DurationBucketSampler, collate
+from asr.model import LAS, ModelConfig
+
+
+def _durations(n=200, seed=0):
+    rng = random.Random(seed)
+    return [rng.uniform(0.5, 12.0) for _ in range(n)]
+
+
+def test_batches_respect_the_padded_audio_budget_and_cover_everything():
+    durations = _durations()
+    sampler = DurationBucketSampler(durations, max_batch_seconds=40, seed=1)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(durations)))
+    for batch in batches:
+        assert len(batch) == 1 or max(durations[i] for i in batch) * len(batch) <= 40
+
+
+def test_epochs_shuffle_reproducibly_and_resume_skips_done_batches():
+    durations = _durations()
+    sampler = DurationBucketSampler(durations, 40, seed=1)
+    sampler.set_epoch(3)
+    epoch3 = list(sampler)
+    sampler.set_epoch(4)
+    assert list(sampler) != epoch3
+    sampler.set_epoch(3, skip_batches=5)
+    assert list(sampler) == epoch3[5:]
+
+
+def test_sortagrad_first_epoch_goes_short_to_long():
+    durations = _durations()
+    sampler = DurationBucketSampler(durations, 40, seed=1, sortagrad=True)
+    longest = [max(durations[i] for i in b) for b in sampler]
+    assert longest == sorted(longest)
+    sampler.set_epoch(1)
+    assert [max(durations[i] for i in b) for b in sampler] != sorted(longest)
+
+
+def test_ddp_ranks_get_disjoint_equal_shares():
+    durations = _durations()
+    shares = []
+    for rank in range(2):
+        sampler = DurationBucketSampler(durations, 40, seed=1, rank=rank, world_size=2)
+        shares.append([i for b in sampler for i in b])
+        assert len(list(sampler)) == len(sampler)
+    assert not set(shares[0]) & set(shares[1])
+    assert len(list(DurationBucketSampler(durations, 40, seed=1, rank=0, world_size=2))) == \
+        len(list(DurationBucketSampler(durations, 40, seed=1, rank=1, world_size=2)))
+
+
+def test_pure_las_has_no_ctc_term():
+    torch.manual_seed(0)
+    model = LAS(ModelConfig(encoder_hidden=16, encoder_layers=2, decoder_hidden=16, attention_dim=16,
+                            ctc_weight=0.0)).train()
+    waves, lengths, targets, target_lengths = collate([(torch.randn(8000) * 0.1, torch.tensor([5, 6, 7])),
+                                                       (torch.randn(6000) * 0.1, torch.tensor([8, 9]))])
+    out = model(waves, lengths, targets, target_lengths)
+    assert "ctc_loss" not in out and torch.equal(out["loss"], out["attention_loss"])
+    assert out["weights"].shape[:2] == (2, 4)  # 3 characters + <eos> for the longest target
