@@ -1,16 +1,23 @@
 # Everything a fresh Debian machine needs, as root. `make demo` and `make test` set up first.
-PYTHON ?= python3
-APT_PACKAGES = libportaudio2 libsndfile1 espeak-ng flite ffmpeg sox fortunes fortunes-min wamerican \
-               chromium alsa-utils
+# Python packages go into .venv (it can see packages already installed system-wide, so a
+# machine that has torch 2.11 doesn't download it again).
+SYSTEM_PYTHON ?= python3
+VENV = .venv
+PYTHON = $(VENV)/bin/python
+APT_PACKAGES = python3-venv libportaudio2 libsndfile1 espeak-ng flite ffmpeg sox fortunes fortunes-min \
+               wamerican chromium alsa-utils
 
-.PHONY: setup system python demo test test-fast corpus train
+.PHONY: setup system python demo test test-fast corpus train bench
 
 system:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi
 
-python:
-	$(PYTHON) -m pip install -q -e ".[synth,test]"
+$(PYTHON):
+	$(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
+
+python: $(PYTHON)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e ".[synth,test]"
 
 setup: system python
 
@@ -27,4 +34,4 @@ corpus: setup
 	$(PYTHON) recipes/synth/prepare.py --out data/synth
 
 train: setup
-	asr train --config recipes/synth/small.yaml
+	$(VENV)/bin/asr train --config recipes/synth/small.yaml
