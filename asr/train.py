@@ -115,6 +115,16 @@ def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig
     return config
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Data workers leave Ctrl-C and SIGTERM to the trainer, which finishes its step and saves.
+
+    (A terminal's Ctrl-C and ``pkill`` reach the workers too; a worker dying from it would
+    make the trainer fail instead of stopping cleanly.)
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def learning_rate(step: int, config: OptimConfig) -> float:
     """Linear warmup to ``peak_lr``, then cosine decay to ``peak_lr * final_lr_ratio`` at ``max_steps``."""
     if step < config.warmup_steps:
@@ -296,7 +306,7 @@ class Trainer:
             self.sampler.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
             loader = torch.utils.data.DataLoader(
                 self.dataset, batch_sampler=self.sampler, collate_fn=collate,
-                num_workers=self.config.data.num_workers, persistent_workers=False,
+                num_workers=self.config.data.num_workers, persistent_workers=False, worker_init_fn=_ignore_stop_signals,
                 # Its own generator: creating a loader must not draw from the global RNG, or a
                 # resumed run's dropout and SpecAugment would differ from the uninterrupted run's.
                 generator=torch.Generator().manual_seed(t.seed * 1000 + self.epoch))

@@ -111,17 +111,19 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path
 
 
 @pytest.mark.slow
-def test_sigterm_saves_and_stops_cleanly(tmp_path, corpus):
+def test_sigterm_to_the_whole_process_group_saves_and_stops_cleanly(tmp_path, corpus):
+    """As Ctrl-C in a terminal, the signal reaches the data-loading workers too."""
     exp = tmp_path / "term"
     process = subprocess.Popen(_train_command(_config(tmp_path, corpus, exp_dir=str(exp)),
-                                              "optim.max_steps=100000"),
-                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                              "optim.max_steps=100000", "data.num_workers=1"),
+                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     deadline = time.time() + 300
     while not (exp / "last.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    out, _ = process.communicate(timeout=120)
-    assert process.returncode == 0
+    os.killpg(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err[-2000:]
     assert "continue with --resume" in out
     step = read_checkpoint(exp / "last.pt")["training_state"]["step"]
     assert 2 <= step < 100000
