@@ -35,3 +35,6 @@ corpus: setup
 
 train: setup
 	$(VENV)/bin/asr train --config recipes/synth/small.yaml
+
+bench: setup
+	PYTHON=$(PYTHON) bash bench/run.sh
