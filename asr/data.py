@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from asr import augment
-from asr.audio import SAMPLE_RATE, load_audio
+from asr.audio import load_audio
 from asr.text import normalize_text
 from asr.vocab import Vocabulary
 
@@ -145,6 +145,3 @@ def load_for_cmvn(rows: list[dict], count: int, seed: int = 0):
     for i in picks:
         yield load_audio(rows[i]["audio_filepath"])
 
-
-__all__ = ["AugmentConfig", "SpeechDataset", "collate", "DurationBucketSampler", "filter_rows", "load_for_cmvn",
-           "SAMPLE_RATE"]
