@@ -134,7 +134,7 @@ class DurationBucketSampler(Sampler[list[int]]):
         return len(self._all_batches()) // self.world_size
 
 
-def filter_rows(rows: list[dict], max_seconds: float, vocabulary: Vocabulary) -> list[dict]:
+def filter_rows(rows: list[dict], max_seconds: float) -> list[dict]:
     """Drop utterances too long to batch, or with no characters the model can spell."""
     return [r for r in rows if 0 < float(r["duration"]) <= max_seconds and normalize_text(r["text"])]
 

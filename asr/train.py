@@ -190,7 +190,7 @@ class Trainer:
 
         self.vocabulary = Vocabulary()
         train_rows = [r for m in config.data.train_manifests for r in read_manifest(m)]
-        self.train_rows = filter_rows(train_rows, config.data.max_utterance_seconds, self.vocabulary)
+        self.train_rows = filter_rows(train_rows, config.data.max_utterance_seconds)
         if not self.train_rows:
             raise ValueError("no training utterances: check data.train_manifests")
         dev_rows = read_manifest(config.data.dev_manifest) if config.data.dev_manifest else []
