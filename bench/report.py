@@ -15,6 +15,7 @@ PEER = "pocketsphinx"
 TARGET_CER, TARGET_WER = 0.05, 0.15
 TARGET_TRAIN_AUDIO_S_PER_S = 60.0
 TARGET_RTF = {"greedy": 0.05, "beam 5": 0.1}
+SYNTH_TEST = "data/synth/test.jsonl"  # the synth recipe's test set: voices held out of training
 
 
 def render(results: dict) -> str:
@@ -78,25 +79,27 @@ def _header(results: dict) -> str:
               else f"all {test['of']} utterances")
     rows = [
         ["Command", f"`{results['command']}`"],
-        ["Date", f"{results['date']} (the run took {results.get('minutes', 0):.0f} min)"],
+        ["Date", results["date"]],
         ["Machine", f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB RAM, {m['platform']}; "
                     f"load average {m['load_average_start']:.1f} at the start, {m.get('load_average_end', 0):.1f} "
                     "at the end"],
-        ["GPU", m["gpu"] or "none: no GPU machine was lent to this run, everything ran on the CPU"],
+        ["GPU", m["gpu"] or "none on this machine (no GPU machine was available for this run): "
+                           "everything ran on the CPU"],
         ["Software", f"Python {m['python']}, torch {m['torch']}, {peer}; code at git `{m['git']}`"],
         ["Our model", f"`{ckpt['path']}`: {ckpt['parameters'] / 1e6:.2f} M parameters, {ckpt['megabytes']} MB, "
                       f"step {ckpt['step']}, {ckpt['train_hours']} h of training audio"],
         ["Peer", "pocketsphinx from PyPI with the models it bundles: US English acoustic model, CMUdict, "
                  "trigram language model; offline"],
         ["Test audio", f"`{test['manifest']}`, {subset}: {minutes:.1f} minutes, voices "
-                       f"{', '.join(f'`{v}`' for v in test['voices'])}, none of them heard in training"],
+                       f"{', '.join(f'`{v}`' for v in test['voices'])}"
+                       + (", none of them heard in training" if test["manifest"] == SYNTH_TEST else "")],
         ["Threads", f"our decoding: {results['threads']} torch thread(s), as `asr transcribe` defaults to; "
                     "pocketsphinx: single-threaded"],
     ]
     return ("# Benchmarks\n\n"
             "Our bundled listen-attend-spell model next to pocketsphinx, on the same audio, in the same run.\n"
-            "Reproduce everything (installs pocketsphinx from `bench/requirements.txt`; about 20 minutes "
-            "on 2 cores):\n\n"
+            "Reproduce everything (it installs pocketsphinx from `bench/requirements.txt`; this run took "
+            f"{results.get('minutes', 0):.0f} minutes):\n\n"
             "    bash bench/run.sh\n\n"
             "`bash bench/run.sh --quick` is a smoke run of a few minutes (written to `bench/results/`, not here); "
             "`python bench/run_all.py --help` lists the options. Raw numbers of each run: "
@@ -110,10 +113,13 @@ def _summary(results: dict) -> str:
     best = _best(results)
     lines = [f"- **Accuracy:** our best configuration ({best['decoding']}) has WER {_pct(best['wer'])} and CER "
              f"{_pct(best['cer'])}; pocketsphinx has WER {_pct(peer['wer'])} and CER {_pct(peer['cer'])}. "
-             f"{'Ours' if best['wer'] < peer['wer'] else 'pocketsphinx'} is ahead on WER "
-             f"by {100 * abs(best['wer'] - peer['wer']):.1f} points, "
-             f"{'ours' if best['cer'] < peer['cer'] else 'pocketsphinx'} on CER "
-             f"by {100 * abs(best['cer'] - peer['cer']):.1f}."]
+             + _ahead(best, peer)]
+    behind = [f"`{voice}` (our WER {_pct(ours['wer'])}, pocketsphinx's {_pct(peer['by_voice'][voice]['wer'])})"
+              for voice, ours in best["by_voice"].items()
+              if voice in peer["by_voice"] and peer["by_voice"][voice]["wer"] < ours["wer"]]
+    if behind:
+        lines.append(f"- **Where pocketsphinx is more accurate:** voice{'s' if len(behind) > 1 else ''} "
+                     + ", ".join(behind) + "; see the per-voice table.")
     speeds = [f"{r['decoding']} at batch {r['batch_size']}: "
               f"{_times(r['wall_rtf'], peer['wall_rtf'], 'faster', 'slower')}" for r in _ours(runs)]
     lines.append("- **Speed** (wall clock, against pocketsphinx decoding the same files one after another): "
@@ -145,6 +151,16 @@ def _summary(results: dict) -> str:
         lines.append(f"- **Training:** {run['audio_s_per_s']:.0f} seconds of audio per second on {device} "
                      f"for `{run['config']}`.")
     return "## Summary\n\n" + "\n".join(lines)
+
+
+def _ahead(ours: dict, peer: dict) -> str:
+    wer, cer = 100 * (peer["wer"] - ours["wer"]), 100 * (peer["cer"] - ours["cer"])  # > 0: ours is better
+    if wer > 0 and cer > 0:
+        return f"Ours is ahead on both, by {wer:.1f} WER points and {cer:.1f} CER points."
+    if wer <= 0 and cer <= 0:
+        return f"pocketsphinx is ahead on both, by {-wer:.1f} WER points and {-cer:.1f} CER points."
+    return (f"Ours is ahead on {'WER' if wer > 0 else 'CER'} by {abs(wer if wer > 0 else cer):.1f} points, "
+            f"pocketsphinx on {'CER' if wer > 0 else 'WER'} by {abs(cer if wer > 0 else wer):.1f}.")
 
 
 def _targets(results: dict) -> str:
@@ -227,7 +243,7 @@ def _training_table(results: dict) -> str:
                      f"{r['audio_per_step_s']:.0f}", f"{r['wall_s']:.0f}", f"**{r['audio_s_per_s']:.1f}**"])
     if not m["gpu"]:
         rows.append(["largest config that fits", "GPU", "—", "—", "—", "—",
-                     "not measured: no GPU machine was lent to this run"])
+                     "not measured: no GPU machine was available for this run"])
     else:
         rows.append(["largest config that fits, with utilisation", "GPU", "—", "—", "—", "—",
                      "not measured by bench/run_all.py"])

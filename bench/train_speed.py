@@ -7,7 +7,9 @@ Usage:
 
 Runs :class:`asr.train.Trainer` on the config's training data in a temporary
 experiment directory, with dev evaluation and periodic checkpoints switched
-off.  It trains ``--warmup-steps`` steps first (allocator caches, the first
+off, and batches in shuffled order as in every epoch after the first (the
+first epoch's SortaGrad order, shortest first, would time only the shortest
+utterances).  It trains ``--warmup-steps`` steps first (allocator caches, the first
 data-loader worker), then times ``--steps`` more: wall clock from the start
 to the end of ``Trainer.fit``, so data loading, augmentation and the one
 final checkpoint write are included, as in a real run.  Audio counts without
@@ -37,7 +39,8 @@ def measure_training(config_path, overrides: list[str], steps: int, warmup_steps
     with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
         config = load_config(str(config_path), [
             f"train.exp_dir={tmp}", 'data.dev_manifest=""', f"train.eval_every={NEVER}",
-            f"train.checkpoint_every={NEVER}", f"optim.max_steps={warmup_steps}", *overrides])
+            f"train.checkpoint_every={NEVER}", "data.sortagrad=false", f"optim.max_steps={warmup_steps}",
+            *overrides])
         trainer = Trainer(config)
         try:
             if warmup_steps:
