@@ -102,8 +102,8 @@ def _header(results: dict) -> str:
             f"{results.get('minutes', 0):.0f} minutes):\n\n"
             "    bash bench/run.sh\n\n"
             "`bash bench/run.sh --quick` is a smoke run of a few minutes (written to `bench/results/`, not here); "
-            "`python bench/run_all.py --help` lists the options. Raw numbers of each run: "
-            "`bench/results/<date>.json`.\n\n" + _table(["", "This run"], rows))
+            "`python bench/run_all.py --help` lists the options. Each run also keeps its raw numbers, "
+            "hypotheses included, in `bench/results/<date>.json` (not committed).\n\n" + _table(["", "This run"], rows))
 
 
 def _summary(results: dict) -> str:
@@ -250,7 +250,7 @@ def _training_table(results: dict) -> str:
     return ("## Training throughput\n\n"
             "Seconds of training audio (unpadded, after speed perturbation) per wall-clock second, over the timed "
             "steps of `asr.train.Trainer` after a few untimed ones, data loading and augmentation included "
-            "(`bench/train_speed.py`).\n\n"
+            "(`bench/train_speed.py`). Batches come in shuffled order, as in every epoch after the first.\n\n"
             + _table(["Config", "Device", "Torch threads", "Timed steps", "Audio per step (s)", "Wall (s)",
                       "Audio s per s"], rows))
 
