@@ -196,6 +196,8 @@ class Trainer:
         dev_rows = read_manifest(config.data.dev_manifest) if config.data.dev_manifest else []
         picks = random.Random(0).sample(range(len(dev_rows)), min(config.data.dev_utterances, len(dev_rows)))
         self.dev_rows = [dev_rows[i] for i in sorted(picks)]
+        self._dev_audio: list | None = None
+        self._dev_alignment = None  # attention of the first dev utterance at the last evaluation
 
         self.model = LAS(config_from_dict(config.model), self.vocabulary).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.peak_lr,
@@ -366,14 +368,15 @@ class Trainer:
 
         model = model or self.model
         model.eval()
-        pieces = [load_audio(r["audio_filepath"]) for r in self.dev_rows]
-        results = decode_pieces(model, pieces, DecodeOptions(), batch_size=16)
+        if self._dev_audio is None:  # read once: every evaluation scores the same subset
+            self._dev_audio = [load_audio(r["audio_filepath"]) for r in self.dev_rows]
+        results = decode_pieces(model, self._dev_audio, DecodeOptions(), batch_size=16)
         chars, words = ErrorRate(), ErrorRate()
         for row, result in zip(self.dev_rows, results):
             reference = normalize_text(row["text"])
             chars.update(reference, result.text)
             words.update(reference.split(), result.text.split())
-        self._last_dev_example = (pieces[0], results[0]) if results else None
+        self._dev_alignment = results[0].attention if results else None
         return {"cer": chars.rate, "wer": words.rate}
 
     def _evaluate_and_keep(self) -> None:
@@ -386,8 +389,8 @@ class Trainer:
 
         self.writer.add_scalar("dev/cer", scores["cer"], self.step)
         self.writer.add_scalar("dev/wer", scores["wer"], self.step)
-        if self._last_dev_example and self._last_dev_example[1].attention.size:
-            self.writer.add_image("dev/alignment", attention_image(self._last_dev_example[1].attention), self.step)
+        if self._dev_alignment is not None and self._dev_alignment.size:
+            self.writer.add_image("dev/alignment", attention_image(self._dev_alignment), self.step)
         print(f"\nstep {self.step}: dev CER {scores['cer']:.2%} WER {scores['wer']:.2%}", flush=True)
         path = self.exp_dir / f"best_step{self.step:07d}.pt"
         self.best.append((scores["cer"], self.step, str(path)))

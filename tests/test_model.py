@@ -1,7 +1,5 @@
 """The model as a whole: padding invariance, checkpoints, and learning through the public API."""
 
-import subprocess
-
 import numpy as np
 import pytest
 import torch
