@@ -9,7 +9,8 @@ atomically with everything needed to continue: weights, optimiser, schedule,
 the position in the epoch and every random generator.  ``--resume`` picks it
 up and continues with the very batches the killed run would have seen.  The
 ``keep_best`` checkpoints by dev CER are kept and averaged into
-``exp_dir/averaged.pt`` at the end.
+``exp_dir/averaged.pt`` at the end.  ``train.init_from=CKPT`` fine-tunes: it starts a
+new run (fresh optimiser and schedule) from another checkpoint's weights.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class TrainConfig:
     log_every: int = 10
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch CPU threads; 0 = all cores
+    # Fine-tuning: start from this checkpoint's weights and normalisation statistics (its model
+    # section must match); the optimiser, schedule and step count start afresh.
+    init_from: str = ""
 
 
 @dataclass
@@ -113,6 +117,18 @@ def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig
     config = ExperimentConfig(model=raw.get("model") or {}, **built)
     config_from_dict(config.model)  # fail early on a bad model section
     return config
+
+
+# Settings that only shape training; a fine-tuning run may change them.
+_TRAINING_ONLY = {"dropout", "ctc_weight", "label_smoothing", "freq_masks", "freq_mask_width", "time_masks",
+                  "time_mask_fraction", "vtlp_range"}
+
+
+def _architecture(config) -> dict:
+    """The model and feature settings the weights depend on, flattened."""
+    settings = dataclasses.asdict(config)
+    settings |= {f"features.{k}": v for k, v in settings.pop("features").items()}
+    return {k: v for k, v in settings.items() if k.rsplit(".", 1)[-1] not in _TRAINING_ONLY}
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
@@ -210,7 +226,10 @@ class Trainer:
         if resume and last.exists():
             self._restore(last)
         else:
-            self._compute_cmvn()
+            if t.init_from:
+                self._initialize_from(t.init_from)
+            else:
+                self._compute_cmvn()
             if self.main:
                 (self.exp_dir / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
         self.dataset = SpeechDataset(self.train_rows, self.vocabulary, config.augment, seed=t.seed)
@@ -246,6 +265,17 @@ class Trainer:
         if self.world_size > 1:  # everyone uses rank 0's statistics
             torch.distributed.broadcast(self.model.frontend.cmvn.mean, 0)
             torch.distributed.broadcast(self.model.frontend.cmvn.std, 0)
+
+    def _initialize_from(self, path: str) -> None:
+        checkpoint = read_checkpoint(path)
+        ours, theirs = _architecture(self.model.config), _architecture(config_from_dict(checkpoint["model_config"]))
+        different = sorted(k for k in ours if ours[k] != theirs[k])
+        if different:
+            raise ValueError(f"train.init_from={path} has a different model: "
+                             + ", ".join(f"{k} {theirs.get(k)!r} there, {ours[k]!r} here" for k in different))
+        self.model.load_state_dict(checkpoint["state_dict"])  # CMVN statistics are buffers in it
+        if self.main:
+            print(f"initialised from {path} (trained {checkpoint.get('metadata', {}).get('step', '?')} steps)")
 
     def _metadata(self) -> dict:
         return {

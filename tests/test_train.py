@@ -150,3 +150,25 @@ def test_ddp_with_two_cpu_processes_on_gloo(tmp_path, corpus):
     assert last["training_state"]["step"] == 6
     # Each step consumed one batch per process: twice the audio of a single process's batches.
     assert last["metadata"]["audio_seconds_seen"] > 0
+
+
+def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path, corpus):
+    from asr.train import Trainer, train
+
+    torch.set_num_threads(1)
+    base = train(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "base")), ["optim.max_steps=4"]))
+    source = read_checkpoint(base)
+
+    tuned = Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "tuned")),
+                                [f"train.init_from={base}", "model.dropout=0.3", "model.ctc_weight=0.8"]))
+    try:
+        assert tuned.step == 0 and not tuned.optimizer.state  # optimiser and schedule start afresh
+        for name, tensor in tuned.model.state_dict().items():  # CMVN statistics included
+            assert torch.equal(tensor, source["state_dict"][name]), name
+        assert tuned.model.config.dropout == 0.3
+    finally:
+        tuned.writer.close()
+
+    with pytest.raises(ValueError, match="different model: decoder_hidden"):
+        Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "bad")),
+                            [f"train.init_from={base}", f"model.decoder_hidden={TINY['decoder_hidden'] * 2}"]))
