@@ -88,7 +88,7 @@ class BLSTM(nn.Module):
         super().__init__()
         self.forward_lstm = nn.LSTM(input_dim, hidden, batch_first=True)
         self.backward_lstm = nn.LSTM(input_dim, hidden, batch_first=True)
-        self._register_load_state_dict_pre_hook(_from_bidirectional_lstm)
+        self.register_load_state_dict_pre_hook(_from_bidirectional_lstm)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         forward_out, _ = self.forward_lstm(x)
@@ -97,7 +97,7 @@ class BLSTM(nn.Module):
         return _mask_padding(out, lengths, time_dim=1)
 
 
-def _from_bidirectional_lstm(state_dict, prefix, *args) -> None:
+def _from_bidirectional_lstm(module, state_dict, prefix, *args) -> None:
     """Read checkpoints written when each layer was one ``nn.LSTM(bidirectional=True)``."""
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
         for old, new in ((f"{name}_l0", f"forward_lstm.{name}_l0"), (f"{name}_l0_reverse", f"backward_lstm.{name}_l0")):
