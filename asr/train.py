@@ -272,7 +272,7 @@ class Trainer:
         different = sorted(k for k in ours if ours[k] != theirs[k])
         if different:
             raise ValueError(f"train.init_from={path} has a different model: "
-                             + ", ".join(f"{k} {theirs.get(k)!r} there, {ours[k]!r} here" for k in different))
+                             + ", ".join(f"{k} {theirs[k]!r} there, {ours[k]!r} here" for k in different))
         self.model.load_state_dict(checkpoint["state_dict"])  # CMVN statistics are buffers in it
         if self.main:
             print(f"initialised from {path} (trained {checkpoint.get('metadata', {}).get('step', '?')} steps)")
