@@ -219,13 +219,15 @@ def plan_jobs(out: Path, split: str, count: int, seed: int) -> list[dict]:
 def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int) -> None:
     for split, count in counts.items():
         rows_path = out / f"{split}.rows.jsonl"
-        done = set()
+        done, cut_short = set(), False
         if rows_path.exists():
-            for line in rows_path.read_text().splitlines():
+            recorded = rows_path.read_text()
+            for line in recorded.splitlines():
                 try:
                     done.add(json.loads(line)["id"])
                 except (json.JSONDecodeError, KeyError):
                     pass  # a line cut short by a kill; its utterance is redone
+            cut_short = bool(recorded) and not recorded.endswith("\n")
         todo = [job for job in plan_jobs(out, split, count, seed) if job["id"] not in done]
         if not todo:
             print(f"stage 3 (audio/{split}): done already")
@@ -233,6 +235,8 @@ def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int) -> N
         start = time.time()
         with Pool(workers, initializer=_init_worker, initargs=(str(out / "babble.npz"),)) as pool, \
                 open(rows_path, "a") as rows:
+            if cut_short:  # end the broken line, or the first new row would be glued onto it and lost
+                rows.write("\n")
             for row in tqdm(pool.imap_unordered(_job, todo, chunksize=8), total=len(todo),
                             desc=f"stage 3 (audio/{split})", initial=0):
                 rows.write(json.dumps(row) + "\n")

@@ -1,0 +1,95 @@
+"""recipes/synth/prepare.py: a tiny corpus built end to end, its splits and voices, and restarts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from asr.manifest import read_manifest
+from asr.text import normalize_text
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "synth" / "prepare.py"
+SPLITS = ("train", "dev", "test")
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    spec = importlib.util.spec_from_file_location("synth_prepare", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # so worker processes can unpickle its functions
+    spec.loader.exec_module(module)
+    return module
+
+
+def _every_training_voice(voices) -> set[str]:
+    return {v for engine in voices.training_voices().values() for v in engine}
+
+
+def test_held_out_voices_never_speak_training_sentences(recipe):
+    voices = recipe.voices
+    training = _every_training_voice(voices)
+    assert len(voices.HELD_OUT_VOICES) >= 2
+    assert not training & set(voices.HELD_OUT_VOICES)
+    # An espeak variant is one vocal tract in every accent: holding out en-us+m5 holds out en-gb+m5 too.
+    for held_out in voices.HELD_OUT_VOICES:
+        if held_out.startswith("espeak:"):
+            variant = held_out.split("+")[1]
+            assert not [v for v in training if v.endswith(f"+{variant}")]
+    assert set(voices.training_voices()) == set(voices.ENGINE_MIX)
+    assert all(voices.training_voices().values())  # every engine keeps at least one voice
+
+
+@pytest.mark.slow
+def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsys, recipe):
+    monkeypatch.setattr(recipe, "BABBLE_BANK_SIZE", 8)  # babble mixes up to 7 of them
+    out = tmp_path / "synth"
+    args = ["--out", str(out), "--train-utterances", "10", "--heldout-utterances", "4", "--workers", "2"]
+    recipe.main(args)
+    first_run = capsys.readouterr().out
+
+    # Manifests: every row has the documented fields and points at 16 kHz audio of its duration.
+    manifests = {split: read_manifest(out / f"{split}.jsonl") for split in SPLITS}
+    assert [len(manifests[s]) for s in SPLITS] == [10, 4, 4], first_run
+    for rows in manifests.values():
+        for row in rows:
+            assert {"audio_filepath", "duration", "text", "voice"} <= set(row)
+            info = sf.info(row["audio_filepath"])
+            assert info.samplerate == 16_000 and info.channels == 1
+            assert info.frames / 16_000 == pytest.approx(row["duration"], abs=1e-3)
+            assert row["text"] and row["text"] == normalize_text(row["text"])
+
+    # The sentence splits are disjoint, over the whole text pools, not just the utterances made here.
+    texts = {s: set((out / "text" / f"{s}.txt").read_text().split("\n")) - {""} for s in SPLITS}
+    assert not texts["train"] & texts["dev"] and not texts["train"] & texts["test"] and not texts["dev"] & texts["test"]
+    assert all(row["text"] in texts[split] for split, rows in manifests.items() for row in rows)
+
+    # Test is spoken only by held-out voices, train and dev only by training voices.
+    held_out, training = set(recipe.voices.HELD_OUT_VOICES), _every_training_voice(recipe.voices)
+    assert {r["voice"] for r in manifests["test"]} <= held_out
+    assert {r["voice"] for r in manifests["train"] + manifests["dev"]} <= training
+
+    # A second run finds every stage done and rewrites no audio.
+    wav_times = {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.wav")}
+    recipe.main(args)
+    second_run = capsys.readouterr().out
+    for done in ("stage 1 (text): done already", "stage 2 (babble): done already",
+                 "stage 3 (audio/train): done already", "stage 3 (audio/test): done already"):
+        assert done in second_run
+    assert {p: p.stat().st_mtime_ns for p in wav_times} == wav_times
+
+    # A run killed in stage 3: the last rows never made it to disk and one was cut mid-line.
+    rows_path = out / "train.rows.jsonl"
+    lines = rows_path.read_text().splitlines()
+    lost = [json.loads(line)["id"] for line in lines[-3:]]
+    rows_path.write_text("\n".join(lines[:-3]) + '\n{"id": "train-0000')
+    recipe.main(args)
+    assert "stage 3 (audio/train)" in capsys.readouterr().err  # its progress bar ran again
+    rebuilt = read_manifest(out / "train.jsonl")
+    assert [(r["id"], r["text"], r["voice"]) for r in rebuilt] == [(r["id"], r["text"], r["voice"]) for r in manifests["train"]]
+    untouched = [p for p in wav_times if p.parent.parent.name == "train" and p.stem not in lost]
+    assert len(untouched) == 7 and all(p.stat().st_mtime_ns == wav_times[p] for p in untouched)
