@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from asr import augment
-from asr.audio import load_audio
+from asr.audio import AudioError, load_audio
 from asr.text import normalize_text
 from asr.vocab import Vocabulary
 
@@ -56,7 +57,7 @@ class SpeechDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        samples = load_audio(self.rows[index]["audio_filepath"])
+        samples, index = self._readable(index)
         config = self.augment_config
         if config is not None:
             rng = np.random.default_rng((self.seed, self.epoch, index))
@@ -65,6 +66,24 @@ class SpeechDataset(Dataset):
                 noise = augment.colored_noise(samples.size, float(rng.choice([0.0, 1.0, 2.0])), rng)
                 samples = augment.add_noise(samples, noise, float(rng.uniform(*config.noise_snr_db)))
         return torch.from_numpy(np.ascontiguousarray(samples)), torch.tensor(self.targets[index], dtype=torch.long)
+
+
+    def _readable(self, index: int, attempts: int = 10) -> tuple[np.ndarray, int]:
+        """The audio of utterance ``index``, or of the next readable one if that file is broken.
+
+        One unreadable file should not end a run of hours, and every batch must keep its
+        utterances (under DDP all processes step together), so a broken file is reported and
+        stood in for by its neighbour. Ten broken files in a row is a broken manifest: that fails.
+        """
+        for attempt in range(attempts):
+            try:
+                return load_audio(self.rows[index]["audio_filepath"]), index
+            except AudioError as error:
+                if attempt == attempts - 1:
+                    raise AudioError(f"{error}, and the {attempts - 1} training utterances before it are unreadable too") from None
+                print(f"warning: skipping a training utterance: {error}", file=sys.stderr, flush=True)
+                index = (index + 1) % len(self.rows)
+        raise AssertionError("unreachable")
 
 
 def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):

@@ -22,6 +22,7 @@ import os
 import random
 import signal
 import time
+import typing
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +31,13 @@ import numpy as np
 import torch
 import yaml
 
+from asr.audio import load_audio
 from asr.checkpoint import model_to_dict, read_checkpoint, save_atomic, config_from_dict
 from asr.data import AugmentConfig, DurationBucketSampler, SpeechDataset, collate, filter_rows, load_for_cmvn
 from asr.decoding import DecodeOptions
 from asr.manifest import read_manifest
 from asr.metrics import ErrorRate
-from asr.model import LAS
+from asr.model import LAS, ModelConfig
 from asr.text import normalize_text
 from asr.transcribe import decode_pieces
 from asr.vocab import Vocabulary
@@ -89,34 +91,94 @@ class ExperimentConfig:
 
 
 def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig:
-    """Read YAML and apply ``section.key=value`` overrides (values parsed as YAML)."""
-    raw = yaml.safe_load(Path(path).read_text()) if path else {}
-    raw = raw or {}
+    """Read YAML and apply ``section.key=value`` overrides (values parsed as YAML).
+
+    Every mistake in the file or the overrides (bad YAML, an unknown key, a value of the wrong
+    type) is a ``ValueError`` with a one-line message naming the setting.
+    """
+    raw = _read_yaml(Path(path)) if path else {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected sections data, model, optim, augment, train; got {type(raw).__name__}")
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
             raise ValueError(f"override {item!r} is not section.key=value")
         section, name = key.split(".", 1)
-        raw.setdefault(section, {})
+        if raw.get(section) is None:  # absent, or written as an empty `section:`
+            raw[section] = {}
         target = raw[section]
         *parents, leaf = name.split(".")
         for p in parents:
-            target = target.setdefault(p, {})
-        target[leaf] = yaml.safe_load(value)
+            target = target.setdefault(p, {}) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            raise ValueError(f"override {item!r}: {key.rsplit('.', 1)[0]} is not a section")
+        try:
+            target[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"override {item!r}: the value is not valid YAML") from None
     sections = {"data": DataConfig, "optim": OptimConfig, "augment": AugmentConfig, "train": TrainConfig}
     unknown = set(raw) - set(sections) - {"model"}
     if unknown:
-        raise ValueError(f"unknown config section(s): {', '.join(sorted(unknown))}")
-    built = {}
-    for name, cls in sections.items():
-        values = raw.get(name) or {}
-        bad = set(values) - {f.name for f in dataclasses.fields(cls)}
-        if bad:
-            raise ValueError(f"unknown {name} setting(s): {', '.join(sorted(bad))}")
-        built[name] = cls(**values)
-    config = ExperimentConfig(model=raw.get("model") or {}, **built)
-    config_from_dict(config.model)  # fail early on a bad model section
+        raise ValueError(f"unknown config section(s): {', '.join(sorted(map(str, unknown)))}")
+    built = {name: cls(**_typed(cls, raw.get(name) or {}, name)) for name, cls in sections.items()}
+    config = ExperimentConfig(model=_typed(ModelConfig, raw.get("model") or {}, "model"), **built)
+    config_from_dict(config.model)  # fail now, not after loading the data, on a model it cannot build
     return config
+
+
+def _read_yaml(path: Path):
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot read it ({type(error).__name__})") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ValueError(f"{path}: not valid YAML{line}") from None
+
+
+def _typed(cls, values, where: str) -> dict:
+    """``values`` (a dict for dataclass ``cls``) with each value converted to its field's type.
+
+    YAML reads ``1e-3`` as a string (its floats need a dot) and people type ``max_steps=8e3``:
+    both mean what they say. Nested dataclasses (``model.features``) stay dicts.
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping of settings, got {values!r}")
+    types = typing.get_type_hints(cls)
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {where} setting(s): {', '.join(sorted(map(str, unknown)))}")
+    return {name: _convert(value, types[name], f"{where}.{name}") for name, value in values.items()}
+
+
+def _convert(value, kind, where: str):
+    if dataclasses.is_dataclass(kind):
+        return _typed(kind, value, where)
+    if typing.get_origin(kind) is list:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(kind)
+        return [_convert(v, item, where) for v in value]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if kind in (int, float):
+        try:
+            number = float(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number) or (kind is int and not number.is_integer()):
+            raise ValueError(f"{where}: expected {'a whole number' if kind is int else 'a number'}, got {value!r}")
+        return int(number) if kind is int else number
+    if kind is str:
+        if value is None or isinstance(value, (dict, list)):
+            raise ValueError(f"{where}: expected text, got {value!r}")
+        return str(value)
+    return value
 
 
 # Settings that only shape training; a fine-tuning run may change them.
@@ -129,6 +191,12 @@ def _architecture(config) -> dict:
     settings = dataclasses.asdict(config)
     settings |= {f"features.{k}": v for k, v in settings.pop("features").items()}
     return {k: v for k, v in settings.items() if k.rsplit(".", 1)[-1] not in _TRAINING_ONLY}
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
@@ -212,7 +280,8 @@ class Trainer:
         dev_rows = read_manifest(config.data.dev_manifest) if config.data.dev_manifest else []
         picks = random.Random(0).sample(range(len(dev_rows)), min(config.data.dev_utterances, len(dev_rows)))
         self.dev_rows = [dev_rows[i] for i in sorted(picks)]
-        self._dev_audio: list | None = None
+        # Read now, so a broken dev file stops the run before training rather than at its first evaluation.
+        self._dev_audio = [load_audio(r["audio_filepath"]) for r in self.dev_rows] if self.main else []
         self._dev_alignment = None  # attention of the first dev utterance at the last evaluation
 
         self.model = LAS(config_from_dict(config.model), self.vocabulary).to(self.device)
@@ -231,12 +300,15 @@ class Trainer:
             else:
                 self._compute_cmvn()
             if self.main:
-                (self.exp_dir / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+                _write_text_atomic(self.exp_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
         self.dataset = SpeechDataset(self.train_rows, self.vocabulary, config.augment, seed=t.seed)
         self.sampler = DurationBucketSampler([float(r["duration"]) for r in self.train_rows],
                                              config.data.max_batch_seconds, seed=t.seed,
                                              rank=self.rank, world_size=self.world_size,
                                              sortagrad=config.data.sortagrad)
+        if self.sampler.batches_per_epoch() == 0:
+            raise ValueError(f"{len(self.train_rows)} training utterances make no batch for each of "
+                             f"{self.world_size} processes")
         self.ddp_model = self.model
         if self.world_size > 1:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
@@ -325,10 +397,16 @@ class Trainer:
 
     def fit(self) -> Path:
         """Train to ``optim.max_steps``; returns the path of the final (averaged) model."""
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._fit()
+        finally:  # a notebook or script that trains and goes on gets its Ctrl-C back
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _fit(self) -> Path:
         from tqdm import tqdm
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._request_stop)
         o, t = self.config.optim, self.config.train
         progress = tqdm(total=o.max_steps, initial=self.step, desc="train", disable=not self.main,
                         dynamic_ncols=True)
@@ -362,7 +440,7 @@ class Trainer:
                     self._evaluate_and_keep()
                 if self.main and self.step % t.checkpoint_every == 0:
                     self.save(self.exp_dir / "last.pt", with_training_state=True)
-                if self.step >= o.max_steps or self._stop_requested:
+                if self.step >= o.max_steps or self._stop_agreed():
                     break
             else:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
@@ -374,6 +452,15 @@ class Trainer:
                 print(f"stopped at step {self.step}; continue with --resume")
             return self.exp_dir / "last.pt"
         return self._finish()
+
+    def _stop_agreed(self) -> bool:
+        """Whether any process was asked to stop. Under DDP all must stop after the same step,
+        or the ones still training would wait for the others' gradients forever."""
+        if self.world_size > 1:
+            flag = torch.tensor([float(self._stop_requested)], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            self._stop_requested = bool(flag.item())
+        return self._stop_requested
 
     def _train_step(self, waveforms, lengths, targets, target_lengths) -> dict[str, float]:
         o, t = self.config.optim, self.config.train
@@ -394,12 +481,8 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, model: LAS | None = None) -> dict[str, float]:
         """Greedy CER/WER on the dev subset."""
-        from asr.audio import load_audio
-
         model = model or self.model
         model.eval()
-        if self._dev_audio is None:  # read once: every evaluation scores the same subset
-            self._dev_audio = [load_audio(r["audio_filepath"]) for r in self.dev_rows]
         results = decode_pieces(model, self._dev_audio, DecodeOptions(), batch_size=16)
         chars, words = ErrorRate(), ErrorRate()
         for row, result in zip(self.dev_rows, results):
@@ -442,6 +525,7 @@ class Trainer:
             averaged = average_checkpoints(paths)
             model = LAS(config_from_dict(averaged["model_config"]), self.vocabulary)
             model.load_state_dict(averaged["state_dict"])
+            model.to(self.device)
             if self.dev_rows:
                 scores = self.evaluate(model)
                 averaged["metadata"] |= {"dev_cer": scores["cer"], "dev_wer": scores["wer"]}

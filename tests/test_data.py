@@ -2,6 +2,8 @@
 
 import random
 
+import numpy as np
+import pytest
 import torch
 
 from asr.data import DurationBucketSampler, collate
@@ -63,3 +65,25 @@ def test_pure_las_has_no_ctc_term():
     out = model(waves, lengths, targets, target_lengths)
     assert "ctc_loss" not in out and torch.equal(out["loss"], out["attention_loss"])
     assert out["weights"].shape[:2] == (2, 4)  # 3 characters + <eos> for the longest target
+
+
+def test_a_broken_training_file_is_reported_and_stood_in_for_by_the_next(tmp_path, capsys):
+    import soundfile as sf
+
+    from asr.audio import AudioError
+    from asr.data import SpeechDataset
+    from asr.vocab import Vocabulary
+
+    good = tmp_path / "good.wav"
+    sf.write(good, np.zeros(1600, np.float32), 16_000)
+    (tmp_path / "noise.wav").write_bytes(b"not audio at all")
+    rows = [{"audio_filepath": str(good), "text": "first"}, {"audio_filepath": str(tmp_path / "gone.wav"), "text": "lost"},
+            {"audio_filepath": str(tmp_path / "noise.wav"), "text": "junk"}, {"audio_filepath": str(good), "text": "fourth"}]
+    vocabulary = Vocabulary()
+    dataset = SpeechDataset(rows, vocabulary)
+    waveform, target = dataset[1]
+    assert vocabulary.decode(target.tolist()) == "fourth" and waveform.numel() == 1600
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert len(warnings) == 2 and "gone.wav" in warnings[0] and "noise.wav" in warnings[1]
+    with pytest.raises(AudioError, match="noise.wav: .*, and the 1 training utterances before it are unreadable"):
+        SpeechDataset(rows[1:3], vocabulary)._readable(0, attempts=2)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import random
 import signal
 import socket
@@ -64,8 +65,40 @@ def test_config_overrides_and_unknown_keys(tmp_path, corpus):
     assert config.model["attention"] == "dot" and config.model["features"]["n_mels"] == 40
     with pytest.raises(ValueError, match="unknown optim setting"):
         load_config(_config(tmp_path, corpus), ["optim.lr=1"])
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="unknown model setting"):
         load_config(_config(tmp_path, corpus), ["model.not_a_field=1"])
+
+
+def test_config_values_take_their_fields_types_or_fail_in_one_line(tmp_path, corpus):
+    # YAML reads 1e-3 as a string and 8e3 as a string too: both mean the numbers people typed.
+    config = load_config(_config(tmp_path, corpus), ["optim.peak_lr=1e-3", "optim.max_steps=8e3",
+                                                      "model.features.vtlp_range=0", "train.exp_dir=123"])
+    assert config.optim.peak_lr == 0.001 and isinstance(config.optim.peak_lr, float)
+    assert config.optim.max_steps == 8000 and isinstance(config.optim.max_steps, int)
+    assert config.model["features"]["vtlp_range"] == 0.0 and config.train.exp_dir == "123"
+    wrong = {"optim.max_steps=1.5": "optim.max_steps: expected a whole number",
+             "optim.peak_lr=fast": "optim.peak_lr: expected a number",
+             "data.sortagrad=maybe": "data.sortagrad: expected true or false",
+             "augment.speed_factors=1.1": "augment.speed_factors: expected a list",
+             "model.features.n_mels=[80]": "model.features.n_mels: expected a whole number",
+             "optim.peak_lr=[1": "not valid YAML",
+             "optim=3": "not section.key=value"}
+    for override, message in wrong.items():
+        with pytest.raises(ValueError, match=re.escape(message)) as caught:
+            load_config(_config(tmp_path, corpus), [override])
+        assert "\n" not in str(caught.value)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("optim:\n  peak_lr: [1\n")
+    with pytest.raises(ValueError, match="broken.yaml: not valid YAML at line"):
+        load_config(str(broken))
+    broken.write_text("- a list\n")
+    with pytest.raises(ValueError, match="expected sections"):
+        load_config(str(broken))
+    broken.write_text("optim: 3\n")
+    with pytest.raises(ValueError, match="optim: expected a mapping"):
+        load_config(str(broken))
+    with pytest.raises(ValueError, match="no such config file"):
+        load_config(str(tmp_path / "missing.yaml"))
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -156,7 +189,9 @@ def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path,
     from asr.train import Trainer, train
 
     torch.set_num_threads(1)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     base = train(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "base")), ["optim.max_steps=4"]))
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers  # the caller's Ctrl-C works again
     source = read_checkpoint(base)
 
     tuned = Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "tuned")),
@@ -172,3 +207,40 @@ def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path,
     with pytest.raises(ValueError, match="different model: decoder_hidden"):
         Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "bad")),
                             [f"train.init_from={base}", f"model.decoder_hidden={TINY['decoder_hidden'] * 2}"]))
+
+
+class _BrokenAudio(torch.utils.data.Dataset):
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, index):
+        from asr.audio import AudioError
+
+        raise AudioError("/data/clip.wav: file is empty")
+
+
+def test_asr_train_reports_bad_input_in_one_line(tmp_path, corpus, capsys):
+    from asr.cli import main
+    from asr.commands.train import _one_line
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("optim: {peak_lr: [1}\n")
+    bad_dev = tmp_path / "dev.jsonl"
+    bad_dev.write_text(json.dumps({"audio_filepath": str(tmp_path / "gone.wav"), "duration": 1.0, "text": "gone"}) + "\n")
+    cases = {("--config", str(broken)): "broken.yaml: not valid YAML at line 1",
+             ("--config", str(tmp_path)): "cannot read it (IsADirectoryError)",
+             ("--config", str(_config(tmp_path, corpus)), "optim.max_steps=lots"): "optim.max_steps: expected a whole number",
+             ("--config", str(_config(tmp_path, corpus)), f"data.dev_manifest={bad_dev}"): "gone.wav: no such file"}
+    for arguments, message in cases.items():
+        with pytest.raises(SystemExit) as exit_status:
+            main(["train", *arguments])
+        err = capsys.readouterr().err
+        assert exit_status.value.code == 2 and err.startswith("asr train: ") and message in err
+        assert err.count("\n") == 1, err
+
+    # An error raised in a data-loading worker reaches us wrapped in the worker's traceback.
+    loader = torch.utils.data.DataLoader(_BrokenAudio(), num_workers=1)
+    with pytest.raises(ValueError) as caught:
+        next(iter(loader))
+    assert str(caught.value).startswith("Caught AudioError in DataLoader worker")
+    assert _one_line(caught.value) == "/data/clip.wav: file is empty"

@@ -20,14 +20,27 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from asr.manifest import ManifestError
     from asr.train import load_config, train
 
     try:
         config = load_config(args.config, args.overrides)
         final = train(config, resume=args.resume)
-    except (ValueError, FileNotFoundError, ManifestError) as error:
-        print(f"asr train: {str(error).splitlines()[0]}", file=sys.stderr)
+    except (ValueError, OSError) as error:  # the library's errors for bad input are ValueErrors
+        print(f"asr train: {_one_line(error)}", file=sys.stderr)
         return 2
     print(f"model: {final}")
     return 0
+
+
+def _one_line(error: Exception) -> str:
+    """The user's line of an error, also when a data-loading worker raised it.
+
+    PyTorch re-raises a worker's exception as "Caught AudioError in DataLoader worker process 0."
+    followed by the worker's traceback, whose last line is the original message.
+    """
+    lines = [line for line in str(error).strip().splitlines() if line.strip()] or [type(error).__name__]
+    if lines[0].startswith("Caught ") and "DataLoader worker" in lines[0]:
+        original = lines[-1]
+        name, sep, message = original.partition(": ")
+        return message if sep and name.replace(".", "").replace("_", "").isalnum() else original
+    return lines[0]
