@@ -2,7 +2,7 @@
 
 Usage:
     python app.py                                        # bundled checkpoint, http://127.0.0.1:7860
-    python app.py --checkpoint exp/small/best.pt         # any checkpoint (checkpoints/*.pt are offered too)
+    python app.py --checkpoint exp/synth_small/averaged.pt  # any checkpoint (checkpoints/*.pt are offered too)
     python app.py --host 0.0.0.0 --port 8080 --share     # reachable from other machines / a public link
 
 The page is built by :func:`build_demo`, so tests can launch it in-process on any port.

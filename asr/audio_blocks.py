@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -110,10 +111,14 @@ class AudioBlocks:
         given = "pipe:0" if from_bytes else os.fspath(self.source)
         command = ["ffmpeg", "-v", "error", *([] if from_bytes else ["-nostdin"]), "-i", given,
                    "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]  # raw mono float32 at 16 kHz
+        # ffmpeg's complaints go to a file, not a pipe: a damaged hour-long file can log more than a
+        # pipe holds, and ffmpeg blocked on stderr while we wait on its stdout would hang us both.
+        error_log = tempfile.TemporaryFile()
         try:
             process = subprocess.Popen(command, stdin=subprocess.PIPE if from_bytes else subprocess.DEVNULL,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                       stdout=subprocess.PIPE, stderr=error_log)
         except FileNotFoundError:
+            error_log.close()
             raise AudioError(f"{self.name}: not a readable audio file (and ffmpeg is not installed)") from None
         if from_bytes:  # fed from a thread: ffmpeg may fill stdout before it has read all its input
             threading.Thread(target=_feed, args=(process.stdin, self.source), daemon=True).start()
@@ -123,9 +128,10 @@ class AudioBlocks:
                 yield self._checked(np.frombuffer(chunk[: len(chunk) // 4 * 4], dtype="<f4"))
         finally:
             process.stdout.close()
-            errors = process.stderr.read().decode(errors="replace")
-            process.stderr.close()
             status = process.wait()
+            error_log.seek(0)
+            errors = error_log.read().decode(errors="replace")
+            error_log.close()
         if status != 0:
             reason = _first_line(errors).removeprefix(f"{given}: ")  # the name is already in our message
             raise AudioError(f"{self.name}: not a readable audio file ({reason or 'ffmpeg failed'})")

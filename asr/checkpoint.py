@@ -118,5 +118,11 @@ def available_checkpoints() -> list[Path]:
 
 def load_model(path=None, device: str | torch.device = "cpu") -> LAS:
     """Load a checkpoint (default: the bundled one) as an eval-mode model on ``device``."""
-    model = model_from_dict(read_checkpoint(path if path is not None else default_checkpoint()))
+    path = path if path is not None else default_checkpoint()
+    checkpoint = read_checkpoint(path)
+    try:
+        model = model_from_dict(checkpoint)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:  # right format tag, wrong contents
+        first = str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: a {FORMAT} checkpoint this version cannot build a model from ({first})") from None
     return model.to(device)

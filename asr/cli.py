@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS = {
@@ -51,6 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         status = _command_module(args.command).run(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         status = 130
+    except BrokenPipeError:
+        # The reader went away (`asr transcribe ... | head`): stop quietly, as a shell tool does.
+        # Point stdout at /dev/null so the interpreter's final flush doesn't complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 141  # 128 + SIGPIPE, what the shell reports for a tool killed by a closed pipe
     sys.exit(status or 0)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.decoding import DecodeOptions, DecodeResult
+from asr.formats import write_atomic
 from asr.manifest import write_manifest
 from asr.metrics import edit_distance
 from asr.text import normalize_text
@@ -239,10 +240,7 @@ def write_hypotheses(report: EvalReport, path) -> Path:
 def write_summary(report: EvalReport, path, **context) -> Path:
     """The totals as JSON (atomically), plus any ``context`` such as the manifest and checkpoint."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({**context, **report.summary()}, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({**context, **report.summary()}, indent=2) + "\n")
     return path
 
 

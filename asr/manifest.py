@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from asr.formats import write_atomic
+
 REQUIRED_FIELDS = ("audio_filepath", "duration", "text")
 
 
@@ -21,14 +23,22 @@ def read_manifest(path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not a JSONL manifest (not UTF-8 text)") from None
+    except OSError as error:
+        raise ManifestError(f"{path}: cannot read it ({error.strerror or type(error).__name__})") from None
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
             raise ManifestError(f"{path}:{number}: not JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise ManifestError(f"{path}:{number}: not a JSON object")
         missing = [f for f in REQUIRED_FIELDS if f not in row]
         if missing:
             raise ManifestError(f"{path}:{number}: missing {', '.join(missing)}")
@@ -40,10 +50,4 @@ def read_manifest(path) -> list[dict]:
 
 def write_manifest(path, rows) -> None:
     """Write rows as JSONL atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))

@@ -35,6 +35,7 @@ from asr.audio import load_audio
 from asr.checkpoint import model_to_dict, read_checkpoint, save_atomic, config_from_dict
 from asr.data import AugmentConfig, DurationBucketSampler, SpeechDataset, collate, filter_rows, load_for_cmvn
 from asr.decoding import DecodeOptions
+from asr.formats import write_atomic
 from asr.manifest import read_manifest
 from asr.metrics import ErrorRate
 from asr.model import LAS, ModelConfig
@@ -193,12 +194,6 @@ def _architecture(config) -> dict:
     return {k: v for k, v in settings.items() if k.rsplit(".", 1)[-1] not in _TRAINING_ONLY}
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _ignore_stop_signals(worker_id: int) -> None:
     """Data workers leave Ctrl-C and SIGTERM to the trainer, which finishes its step and saves.
 
@@ -300,7 +295,7 @@ class Trainer:
             else:
                 self._compute_cmvn()
             if self.main:
-                _write_text_atomic(self.exp_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+                write_atomic(self.exp_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
         self.dataset = SpeechDataset(self.train_rows, self.vocabulary, config.augment, seed=t.seed)
         self.sampler = DurationBucketSampler([float(r["duration"]) for r in self.train_rows],
                                              config.data.max_batch_seconds, seed=t.seed,

@@ -93,3 +93,12 @@ def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsy
     assert [(r["id"], r["text"], r["voice"]) for r in rebuilt] == [(r["id"], r["text"], r["voice"]) for r in manifests["train"]]
     untouched = [p for p in wav_times if p.parent.parent.name == "train" and p.stem not in lost]
     assert len(untouched) == 7 and all(p.stat().st_mtime_ns == wav_times[p] for p in untouched)
+
+    # Asking for fewer utterances than were made gives the smaller set, not everything on disk.
+    recipe.main([*args[:3], "6", *args[4:], "--stage", "4"])
+    assert [r["id"] for r in read_manifest(out / "train.jsonl")] == [r["id"] for r in manifests["train"][:6]]
+
+    # Stage 3 without stage 2's babble bank: one line, not worker processes restarted forever.
+    (out / "babble.npz").unlink()
+    with pytest.raises(SystemExit, match=r"babble.npz is missing; run stages 1 and 2 first"):
+        recipe.main(args + ["--stage", "3"])

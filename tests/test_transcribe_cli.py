@@ -217,14 +217,43 @@ def test_beam_search_and_ctc_weight_reach_the_decoder(capsys, checkpoint, clips)
     (["--checkpoint", "{clips}/nowhere.pt"], 1, "no such checkpoint file"),
     (["--checkpoint", "{clips}/notes.wav"], 1, "not a readable checkpoint"),
     (["--device", "quantum"], 1, "not a torch device"),
+    (["--output-dir", "{clips}/yes.wav"], 2, "--output-dir {clips}/yes.wav: can't create it"),
+    (["{clips}/latin1.jsonl"], 1, "latin1.jsonl: not a JSONL manifest (not UTF-8 text)"),
+    (["{clips}/numbers.jsonl"], 1, "numbers.jsonl:1: not a JSON object"),
 ])
 def test_usage_and_checkpoint_errors_are_one_line(capsys, checkpoint, clips, argv, status, message):
-    argv = [a.format(clips=clips) for a in argv]
+    (clips / "latin1.jsonl").write_bytes('{"audio_filepath": "caf\xe9.wav"}\n'.encode("latin-1"))
+    (clips / "numbers.jsonl").write_text("5\n")
+    argv, message = [a.format(clips=clips) for a in argv], message.format(clips=clips)
+    if argv[0].endswith(".jsonl"):  # the bad manifest is the only input: nothing to transcribe
+        got, out, err = _cli(capsys, "transcribe", *argv, "--checkpoint", checkpoint)
+        assert got == status and message in err and err.count("\n") == 1 and out == ""
+        return
     if "--checkpoint" not in argv:
         argv += ["--checkpoint", str(checkpoint)]
     got, out, err = _cli(capsys, "transcribe", clips / "hello.wav", *argv)
     assert got == status
     assert message in err and err.count("\n") == 1 and out == ""
+
+
+def test_a_checkpoint_with_the_right_tag_and_wrong_contents_is_one_line(capsys, checkpoint, clips, tmp_path):
+    broken = torch.load(checkpoint, weights_only=True)
+    broken["model_config"]["encoder_hidden"] = 48  # the weights are for 32
+    torch.save(broken, tmp_path / "mismatch.pt")
+    status, out, err = _cli(capsys, "transcribe", clips / "yes.wav", "--checkpoint", tmp_path / "mismatch.pt")
+    assert status == 1 and out == "" and err.count("\n") == 1
+    assert "mismatch.pt: a las-asr/1 checkpoint this version cannot build a model from" in err
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly(checkpoint, clips):
+    """`asr transcribe ... | head -1`: no BrokenPipeError traceback, the shell's SIGPIPE status."""
+    files = [str(clips / name) for name in ("hello.wav", "yes.wav", "hello.mp3", "narrow.ogg")] * 3
+    process = subprocess.Popen([sys.executable, "-m", "asr", "transcribe", *files, "--checkpoint", str(checkpoint)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    process.stdout.close()  # the reader is gone before the first line
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
 def test_every_flag_has_help_and_shows_its_default(capsys):

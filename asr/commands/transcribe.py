@@ -93,22 +93,40 @@ def run(args: argparse.Namespace) -> int:
         if item.error is not None:
             _report(f"error: {item.error}")
             failed += 1
+    if args.output_dir is not None:
+        try:  # before loading the model: an output directory that can't exist is a usage mistake
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            return _usage_error(f"--output-dir {args.output_dir}: can't create it ({error.strerror or error})")
     model = _load(args.checkpoint, args.device)
     if model is None:
         return 1
-    output = _DirectoryOutput(args.output_dir, args.format) if args.output_dir else _StdoutOutput(args.format,
-                                                                                                   len(readable))
     # A bar only on a terminal: in logs and pipes it would be noise.
     bar = tqdm(total=0, unit="s", desc="transcribing", file=sys.stderr, disable=not sys.stderr.isatty(),
                dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]")
+
+    try:
+        output = (_DirectoryOutput(args.output_dir, args.format) if args.output_dir
+                  else _StdoutOutput(args.format, len(readable)))
+        return _transcribe_all(model, readable, options, args.batch_size, output, bar) or (1 if failed else 0)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: asr.cli ends quietly
+    except OSError as error:  # e.g. a read-only directory or a full disk; files written before stay
+        _report(f"error: can't write the output ({error.strerror or error})")
+        return 1
+
+
+def _transcribe_all(model, readable, options, batch_size, output, bar) -> int:
+    """Decode every readable input into ``output``; returns 1 if any failed, else 0."""
+    failed = 0
 
     def planned(seconds: float) -> None:
         bar.total += seconds
         bar.refresh()
 
     with output, bar:
-        results = transcribe_many(model, [(item.name, item.audio) for item in readable], options, args.batch_size,
+        results = transcribe_many(model, [(item.name, item.audio) for item in readable], options, batch_size,
                                   keep_attention=False, on_planned=planned, on_decoded=bar.update)
         for index, result in results:
             item = readable[index]

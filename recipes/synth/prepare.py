@@ -196,6 +196,10 @@ def _job(job: dict) -> dict | None:
             "text": job["text"], "voice": job["voice"], "augment": "+".join(applied)}
 
 
+def _utterance_id(split: str, index: int) -> str:
+    return f"{split}-{index:06d}"
+
+
 def plan_jobs(out: Path, split: str, count: int, seed: int) -> list[dict]:
     texts = (out / "text" / f"{split}.txt").read_text().split("\n")
     texts = [t for t in texts if t]
@@ -210,13 +214,16 @@ def plan_jobs(out: Path, split: str, count: int, seed: int) -> list[dict]:
         rng = random.Random(f"{seed}/{split}/{i}")
         engine = rng.choices(list(mix), weights=list(mix.values()))[0]
         voice = rng.choice(engine_voices[engine])
-        utt_id = f"{split}-{i:06d}"
+        utt_id = _utterance_id(split, i)
         jobs.append({"id": utt_id, "text": texts[i % len(texts)], "voice": voice, "seed": rng.getrandbits(32),
                      "path": str(out / "audio" / split / utt_id[-3:] / f"{utt_id}.wav")})
     return jobs
 
 
 def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int) -> None:
+    for needed in [out / "text" / f"{split}.txt" for split in counts] + [out / "babble.npz"]:
+        if not needed.exists():  # checked here: a worker failing to start would be restarted forever
+            raise SystemExit(f"prepare.py: error: {needed} is missing; run stages 1 and 2 first (--stage 1)")
     for split, count in counts.items():
         rows_path = out / f"{split}.rows.jsonl"
         done, cut_short = set(), False
@@ -245,14 +252,20 @@ def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int) -> N
 
 
 def stage_manifests(out: Path, counts: dict[str, int]) -> None:
-    for split in counts:
+    for split, count in counts.items():
+        # Only the utterances asked for: a smaller --train-utterances than last time makes a smaller set.
+        wanted = {_utterance_id(split, i) for i in range(count)}
+        rows_path = out / f"{split}.rows.jsonl"
+        if not rows_path.exists():
+            raise SystemExit(f"prepare.py: error: {rows_path} is missing; run stage 3 first (--stage 3)")
         rows = {}
-        for line in (out / f"{split}.rows.jsonl").read_text().splitlines():
+        for line in rows_path.read_text().splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            rows[row["id"]] = row
+            if row.get("id") in wanted:
+                rows[row["id"]] = row
         good = [r for _, r in sorted(rows.items()) if "error" not in r and Path(r["audio_filepath"]).exists()]
         failed = len(rows) - len(good)
         _write_atomic(out / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in good))
