@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +28,12 @@ def speak(text: str, path: Path, voice: str = "en-us", words_per_minute: int = 1
         pytest.fail("espeak-ng is not installed (make setup installs it)")
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text], check=True)
     return load_audio(path)
+
+
+def load_recipe_script(path: Path, name: str):
+    """Import a recipe's script (recipes are not a package) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # so worker processes can unpickle its functions
+    spec.loader.exec_module(module)
+    return module

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import soundfile as sf
 
 from asr.manifest import read_manifest
 from asr.text import normalize_text
+from conftest import load_recipe_script
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "librispeech" / "prepare.py"
 RATE = 16_000
@@ -32,11 +31,7 @@ FAKE = {
 
 
 def _load_recipe():
-    spec = importlib.util.spec_from_file_location("librispeech_prepare", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # so worker processes can unpickle its functions
-    spec.loader.exec_module(module)
-    return module
+    return load_recipe_script(RECIPE, "librispeech_prepare")
 
 
 @pytest.fixture(scope="module")

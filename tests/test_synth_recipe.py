@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import soundfile as sf
 
 from asr.manifest import read_manifest
 from asr.text import normalize_text
+from conftest import load_recipe_script
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "synth" / "prepare.py"
 SPLITS = ("train", "dev", "test")
@@ -19,11 +18,7 @@ SPLITS = ("train", "dev", "test")
 
 @pytest.fixture(scope="module")
 def recipe():
-    spec = importlib.util.spec_from_file_location("synth_prepare", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # so worker processes can unpickle its functions
-    spec.loader.exec_module(module)
-    return module
+    return load_recipe_script(RECIPE, "synth_prepare")
 
 
 def _every_training_voice(voices) -> set[str]:
