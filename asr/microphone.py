@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time as _time
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,22 +61,20 @@ class BlockQueue:
     def queued_seconds(self) -> float:
         return self._queued / self.sample_rate
 
-    def put(self, block: np.ndarray, overflowed: bool = False) -> bool:
-        """Queue ``block``; False if it was dropped because the consumer is too far behind."""
+    def put(self, block: np.ndarray, overflowed: bool = False) -> None:
         self.overruns += bool(overflowed)
         if block.size:
             self.level_db = float(10 * np.log10(np.mean(np.square(block, dtype=np.float64)) + 1e-12))
         with self._ready:
             if self._closed:
-                return False
+                return
             if self._queued + block.size > self.max_samples:
                 self.dropped_blocks += 1
                 self.dropped_samples += block.size
-                return False
+                return
             self._blocks.append(block)
             self._queued += block.size
             self._ready.notify()
-            return True
 
     def get(self, timeout: float | None = None) -> np.ndarray | None:
         """The oldest block; None when closed and drained.  Raises TimeoutError after ``timeout`` seconds."""
@@ -202,11 +199,7 @@ def listen(model, device=None, *, on_utterance, on_tick=None, beam_size: int = 5
                                max_utterances, max_seconds)
 
     def callback(indata, frames, time, status):  # PortAudio's thread: copy and return, nothing else
-        if not blocks.put(indata.mean(axis=1, dtype=np.float32) * (1 / 32768), bool(status.input_overflow)):
-            # Audio is being dropped already, so pausing costs nothing more. A device without a clock
-            # (ALSA's file plugin over the null pcm) calls back nonstop; without this pause its thread
-            # can hold the GIL so long that Ctrl-C and the decoder wait minutes for their turn.
-            _time.sleep(0.005)
+        blocks.put(indata.mean(axis=1, dtype=np.float32) * (1 / 32768), bool(status.input_overflow))
 
     stream = None
     try:  # a busy or vanished device fails here
