@@ -133,9 +133,12 @@ def test_listen_cuts_two_utterances_from_the_device(mic, tiny_checkpoint, tmp_pa
 
 def test_ctrl_c_stops_cleanly(mic, tiny_checkpoint):
     home, _ = mic
+    # A shell starts background jobs (`make test &`, some CI runners) with SIGINT ignored, and a Python
+    # started that way never turns Ctrl-C into KeyboardInterrupt: give the child the terminal's default.
     process = subprocess.Popen([sys.executable, "-m", "asr", "listen", "--device", DEVICE, "--format", "jsonl",
                                 "--beam-size", "1", "--checkpoint", str(tiny_checkpoint)], cwd=REPO, env=_env(home),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = process.stdout.readline()  # no limit given: it would listen forever
         process.send_signal(signal.SIGINT)
