@@ -82,8 +82,7 @@ def read_checkpoint(path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first[:120]})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} checkpoint")
     return checkpoint
@@ -123,6 +122,11 @@ def load_model(path=None, device: str | torch.device = "cpu") -> LAS:
     try:
         model = model_from_dict(checkpoint)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:  # right format tag, wrong contents
-        first = str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: a {FORMAT} checkpoint this version cannot build a model from ({first})") from None
+        raise CheckpointError(f"{path}: a {FORMAT} checkpoint this version cannot build a model from "
+                              f"({_first_line(error)})") from None
     return model.to(device)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:120] if text else type(error).__name__

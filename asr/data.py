@@ -67,7 +67,6 @@ class SpeechDataset(Dataset):
                 samples = augment.add_noise(samples, noise, float(rng.uniform(*config.noise_snr_db)))
         return torch.from_numpy(np.ascontiguousarray(samples)), torch.tensor(self.targets[index], dtype=torch.long)
 
-
     def _readable(self, index: int, attempts: int = 10) -> tuple[np.ndarray, int]:
         """The audio of utterance ``index``, or of the next readable one if that file is broken.
 
@@ -75,15 +74,13 @@ class SpeechDataset(Dataset):
         utterances (under DDP all processes step together), so a broken file is reported and
         stood in for by its neighbour. Ten broken files in a row is a broken manifest: that fails.
         """
-        for attempt in range(attempts):
+        for _ in range(attempts):
             try:
                 return load_audio(self.rows[index]["audio_filepath"]), index
             except AudioError as error:
-                if attempt == attempts - 1:
-                    raise AudioError(f"{error}, and the {attempts - 1} training utterances before it are unreadable too") from None
                 print(f"warning: skipping a training utterance: {error}", file=sys.stderr, flush=True)
-                index = (index + 1) % len(self.rows)
-        raise AssertionError("unreachable")
+                last_error, index = error, (index + 1) % len(self.rows)
+        raise AudioError(f"{last_error}, and the {attempts - 1} training utterances before it are unreadable too")
 
 
 def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):

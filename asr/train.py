@@ -169,10 +169,10 @@ def _convert(value, kind, where: str):
         return value
     if kind in (int, float):
         try:
-            number = float(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
-        except ValueError:
-            number = None
-        if number is None or not math.isfinite(number) or (kind is int and not number.is_integer()):
+            number = math.nan if isinstance(value, bool) else float(value)  # true is not 1 here
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or (kind is int and not number.is_integer()):
             raise ValueError(f"{where}: expected {'a whole number' if kind is int else 'a number'}, got {value!r}")
         return int(number) if kind is int else number
     if kind is str:
