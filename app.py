@@ -33,6 +33,7 @@ MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads before they reach the model
 MAX_BEAM_SIZE = 10
 DEFAULT_BEAM_SIZE = 4
 DEFAULT_CTC_WEIGHT = 0.3
+DEFAULT_LM_WEIGHT = 0.0
 QUEUE_SIZE = 64  # requests waiting at once; more get "queue full" from Gradio
 MIN_PLAY_SECONDS = 0.3  # one letter's attended audio is widened to this, or it is too short to hear
 
@@ -137,15 +138,20 @@ def _load_clip(audio) -> np.ndarray:
 
 
 def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: float,
-                    ctc_weight: float) -> PageResult:
-    """Everything the page shows for one clip; never raises (problems become the status message)."""
+                    ctc_weight: float, lm_weight: float = 0.0) -> PageResult:
+    """Everything the page shows for one clip; never raises (problems become the status message).
+
+    ``lm_weight`` applies when the checkpoint carries a language model and is ignored otherwise.
+    """
     try:
         samples = _load_clip(audio)
     except AudioError as error:  # _load_clip's messages are written for the page
         return PageResult(status=str(error))
     try:
         model = models.get(checkpoint)
-        result = model.transcribe(samples, beam_size=int(beam_size), ctc_weight=float(ctc_weight))
+        lm_weight = float(lm_weight) if model.language_model is not None else 0.0
+        result = model.transcribe(samples, beam_size=int(beam_size), ctc_weight=float(ctc_weight),
+                                  lm_weight=lm_weight)
         text, attention, frame_seconds = stitch_segments(result.segments, result.offsets, result.duration)
         duration = samples.size / SAMPLE_RATE
         name = checkpoint or models.names[0]
@@ -238,13 +244,13 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
     if preload:
         models.get(None)
 
-    def on_transcribe(audio, checkpoint, beam_size, ctc_weight):
-        return transcribe_clip(models, audio, checkpoint, beam_size, ctc_weight).outputs()
+    def on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight):
+        return transcribe_clip(models, audio, checkpoint, beam_size, ctc_weight, lm_weight).outputs()
 
-    def on_audio_change(audio, checkpoint, beam_size, ctc_weight):
+    def on_audio_change(audio, checkpoint, beam_size, ctc_weight, lm_weight):
         if audio is None:  # cleared: leave the last result on the page
             return tuple(gr.skip() for _ in PageResult().outputs())
-        return on_transcribe(audio, checkpoint, beam_size, ctc_weight)
+        return on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight)
 
     with gr.Blocks(title="LAS speech recognizer: see what it attends to") as demo:
         gr.Markdown(INTRO)
@@ -260,6 +266,9 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
                                       info="1 is greedy decoding; larger searches more hypotheses.")
                 ctc_weight = gr.Slider(0.0, 1.0, value=DEFAULT_CTC_WEIGHT, step=0.1, label="CTC weight",
                                        info="Weight of the CTC prefix score in beam search (0 = attention only).")
+                lm_weight = gr.Slider(0.0, 1.0, value=DEFAULT_LM_WEIGHT, step=0.1, label="Language model weight",
+                                      info="Weight of the checkpoint's character language model in beam search, "
+                                           "when it has one (0 = none).")
                 run = gr.Button("Transcribe", variant="primary", elem_id="transcribe")
             with gr.Column(scale=3):
                 status = gr.Markdown(elem_id="status")
@@ -280,7 +289,7 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         character_info = gr.Markdown(elem_id="character-info")
         alignment = gr.State(None)
 
-        inputs = [audio, checkpoint, beam_size, ctc_weight]
+        inputs = [audio, checkpoint, beam_size, ctc_weight, lm_weight]
         outputs = [status, transcript, image, words, nbest, alignment, character, character_audio, character_info]
         run.click(on_transcribe, inputs, outputs, api_name="transcribe", concurrency_id="decode")
         audio.change(on_audio_change, inputs, outputs, api_visibility="private", concurrency_id="decode")

@@ -9,6 +9,7 @@ it loads with ``torch.load(weights_only=True)``.  Layout::
       "vocabulary": ["<blank>", ...],
       "state_dict": {...},          # weights, including the front end's CMVN statistics
       "metadata": {...},            # how it was trained: data, steps, dev CER, ...
+      "language_model": {...},      # optional: a character LM for shallow fusion (config, state_dict, metadata)
       "training_state": {...}       # optional: optimiser etc., only in resumable checkpoints
     }
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from asr.features import FeatureConfig
+from asr.language_model import CharLanguageModel, LanguageModelConfig
 from asr.model import LAS, ModelConfig
 from asr.vocab import Vocabulary
 
@@ -36,13 +38,31 @@ class CheckpointError(ValueError):
 
 
 def model_to_dict(model: LAS) -> dict:
-    return {
+    checkpoint = {
         "format": FORMAT,
         "model_config": dataclasses.asdict(model.config),
         "vocabulary": list(model.vocabulary.tokens),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        # The language model has its own section, so the acoustic weights load alone (train.init_from).
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()
+                       if not k.startswith("language_model.")},
         "metadata": dict(model.metadata),
     }
+    if model.language_model is not None:
+        checkpoint["language_model"] = language_model_to_dict(model.language_model)
+    return checkpoint
+
+
+def language_model_to_dict(lm: CharLanguageModel) -> dict:
+    return {"config": dataclasses.asdict(lm.config),
+            "state_dict": {k: v.detach().cpu() for k, v in lm.state_dict().items()},
+            "metadata": dict(lm.metadata)}
+
+
+def language_model_from_dict(section: dict) -> CharLanguageModel:
+    lm = CharLanguageModel(LanguageModelConfig(**section["config"]))
+    lm.load_state_dict(section["state_dict"])
+    lm.metadata = dict(section.get("metadata", {}))
+    return lm.eval()
 
 
 def save_atomic(obj: dict, path) -> None:
@@ -98,6 +118,11 @@ def model_from_dict(checkpoint: dict) -> LAS:
     model = LAS(config_from_dict(checkpoint["model_config"]), Vocabulary(tuple(checkpoint["vocabulary"])))
     model.load_state_dict(checkpoint["state_dict"])
     model.metadata = dict(checkpoint.get("metadata", {}))
+    if checkpoint.get("language_model") is not None:
+        lm = language_model_from_dict(checkpoint["language_model"])
+        if lm.config.vocab_size != len(model.vocabulary):
+            raise ValueError(f"language model has {lm.config.vocab_size} tokens, the vocabulary {len(model.vocabulary)}")
+        model.language_model = lm
     return model.eval()
 
 

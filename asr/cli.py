@@ -17,6 +17,7 @@ COMMANDS = {
     "listen": "transcribe speech from a microphone as you speak",
     "train": "train a model from a recipe config",
     "eval": "score a checkpoint on a manifest: CER, WER, hypotheses, alignment plots",
+    "train-lm": "train a character language model on text and bundle it with a checkpoint",
 }
 
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _module_name(name: str) -> str:
-    return f"asr.commands.{'evaluate' if name == 'eval' else name}"
+    return f"asr.commands.{'evaluate' if name == 'eval' else name.replace('-', '_')}"
 
 
 def _command_module(name: str):

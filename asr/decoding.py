@@ -3,7 +3,8 @@
     results = decode(model, waveforms, lengths, DecodeOptions(beam_size=5))
 
 ``greedy_decode`` is batched; ``beam_search`` searches each utterance with its
-hypotheses batched.  Both stop at ``<eos>`` or at a length bound proportional
+hypotheses batched, optionally adding CTC prefix scores (joint decoding) and a
+character language model's (shallow fusion) to the speller's.  Both stop at ``<eos>`` or at a length bound proportional
 to the audio's duration, so no input can make them loop forever.  Every
 :class:`DecodeResult` carries the attention matrix and the timings read off it.
 """
@@ -29,12 +30,15 @@ class DecodeOptions:
     max_chars_per_second: float = 25.0  # length bound: at most this many characters per second of audio
     nbest: int = 5  # alternatives kept in each result (beam search)
     ctc_candidates: int = 10  # characters per hypothesis scored by CTC (top ones of the attention)
+    lm_weight: float = 0.0  # weight of the checkpoint's character LM (shallow fusion); 0 = no LM
 
     def __post_init__(self):
         if self.beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
+        if not 0.0 <= self.lm_weight <= 2.0:
+            raise ValueError(f"lm_weight must be in [0, 2], got {self.lm_weight}")
 
 
 @dataclass
@@ -138,6 +142,8 @@ def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
 
     Returns one result per utterance; its ``nbest`` holds up to ``options.nbest`` alternatives.
     """
+    if options.lm_weight > 0 and model.language_model is None:
+        raise ValueError("lm_weight > 0 needs a checkpoint with a language model (see asr train-lm)")
     h, h_lengths = model.encode(waveforms, lengths)
     ctc_log_probs = torch.log_softmax(model.ctc_head(h).float(), dim=-1) if options.ctc_weight > 0 else None
     results = []
@@ -157,6 +163,8 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
     keys = speller.attention.precompute(h)
     state = speller.initial_state(h, mask)
     scorer = None if ctc_log_probs is None else CTCPrefixScorer(ctc_log_probs, vocab.blank_id, vocab.eos_id)
+    lm = model.language_model if options.lm_weight > 0 else None
+    lm_state = lm.initial_state(1, h.device) if lm else None
     live = [_Hypothesis([], [], [], 0.0, scorer.initial_state() if scorer else None)]
     ended: list[_Hypothesis] = []
     blocked = _blocked_tokens(model)
@@ -179,8 +187,14 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
         allow_eos = (eos_lp > options.eos_threshold * best_other) | torch.isinf(best_other)
         att_lp[:, vocab.eos_id] = torch.where(allow_eos, eos_lp, torch.full_like(eos_lp, float("-inf")))
 
+        # Candidates: the best characters by attention (plus LM, when fused); CTC then rescores only these.
+        lm_lp = None
+        if lm is not None:
+            lm_lp, lm_state = lm.step(prev, lm_state)  # (K, V): the LM's next character after each prefix
+        ranking = att_lp if lm_lp is None else att_lp + options.lm_weight * lm_lp
         width = min(options.ctc_candidates if scorer else beam, att_lp.shape[1])
-        cand_lp, cand_ids = att_lp.topk(width, dim=-1)  # (K, C)
+        cand_ids = ranking.topk(width, dim=-1).indices  # (K, C)
+        cand_lp = att_lp.gather(1, cand_ids)
         joint = cand_lp.cpu().numpy().astype(np.float64)
         cand_np = cand_ids.cpu().numpy()
         if scorer is not None:
@@ -190,6 +204,8 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
                 np.array([not hyp.tokens for hyp in live]), cand_np)
             prefix = np.array([hyp.ctc_score for hyp in live])[:, None]
             joint = (1 - weight) * joint + weight * (psi - prefix)
+        if lm_lp is not None:
+            joint = joint + options.lm_weight * lm_lp.gather(1, cand_ids).cpu().numpy().astype(np.float64)
         totals = np.array([hyp.score for hyp in live])[:, None] + joint  # (K, C)
         totals[~np.isfinite(joint)] = -np.inf
         # As in fairseq: look at the best 2*beam extensions; an <eos> among the best `beam`
@@ -212,7 +228,9 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
         if len(ended) >= beam or not next_live:
             break
         live = next_live
-        state = state.select(torch.tensor(survivors, device=h.device))
+        index = torch.tensor(survivors, device=h.device)
+        state = state.select(index)
+        lm_state = lm_state.select(index) if lm is not None else None
     ended = ended or live
     ranked = sorted(ended, key=lambda hyp: -_normalised(hyp, options))
     best = ranked[0]
@@ -231,7 +249,7 @@ def _repeat(keys: torch.Tensor, count: int) -> torch.Tensor:
 
 def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
            options: DecodeOptions = DecodeOptions()) -> list[DecodeResult]:
-    """Greedy when ``beam_size == 1`` and no CTC weight, beam search otherwise."""
-    if options.beam_size == 1 and options.ctc_weight == 0:
+    """Greedy when ``beam_size == 1`` with neither CTC nor LM weight, beam search otherwise."""
+    if options.beam_size == 1 and options.ctc_weight == 0 and options.lm_weight == 0:
         return greedy_decode(model, waveforms, lengths, options)
     return beam_search(model, waveforms, lengths, options)

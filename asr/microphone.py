@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, to_mono_16k
+from asr.decoding import DecodeOptions
 from asr.endpoint import MIN_PAUSE_SECONDS, Endpointer, Utterance
 
 BLOCK_SECONDS = 0.050  # audio per PortAudio callback
@@ -104,11 +105,12 @@ class UtteranceDecoder(threading.Thread):
     start.  An exception raised here is kept in ``error`` for the caller.
     """
 
-    def __init__(self, model, blocks: BlockQueue, endpointer: Endpointer, on_utterance, beam_size: int = 5,
-                 max_utterances: int | None = None, max_seconds: float | None = None):
+    def __init__(self, model, blocks: BlockQueue, endpointer: Endpointer, on_utterance,
+                 options: DecodeOptions = DecodeOptions(beam_size=5), max_utterances: int | None = None,
+                 max_seconds: float | None = None):
         super().__init__(name="asr-listen-decoder", daemon=True)
         self.model, self.blocks, self.endpointer, self.on_utterance = model, blocks, endpointer, on_utterance
-        self.beam_size, self.max_utterances = beam_size, max_utterances
+        self.options, self.max_utterances = options, max_utterances
         self.max_samples = None if max_seconds is None else round(max_seconds * endpointer.sample_rate)
         self.count = 0
         self.decoding = False
@@ -157,7 +159,7 @@ class UtteranceDecoder(threading.Thread):
         self.decoding = True
         try:
             audio = to_mono_16k(utterance.samples, utterance.sample_rate)
-            transcription = self.model.transcribe(audio, beam_size=self.beam_size)
+            transcription = self.model.transcribe(audio, self.options)
         finally:
             self.decoding = False
         self.count += 1
@@ -178,8 +180,9 @@ class ListenStats:
     interrupted: bool = False  # stopped by Ctrl-C
 
 
-def listen(model, device=None, *, on_utterance, on_tick=None, beam_size: int = 5, max_utterances: int | None = None,
-           max_seconds: float | None = None, min_pause_seconds: float = MIN_PAUSE_SECONDS) -> ListenStats:
+def listen(model, device=None, *, on_utterance, on_tick=None, options: DecodeOptions = DecodeOptions(beam_size=5),
+           max_utterances: int | None = None, max_seconds: float | None = None,
+           min_pause_seconds: float = MIN_PAUSE_SECONDS) -> ListenStats:
     """Transcribe speech from an input device until a limit is reached, the stream ends, or Ctrl-C.
 
     Args:
@@ -187,6 +190,7 @@ def listen(model, device=None, *, on_utterance, on_tick=None, beam_size: int = 5
         device: None (the default input), an index, a name or part of one, or a dict from :func:`find_device`.
         on_utterance: ``f(utterance, transcription)``, called for each utterance from the decoding thread.
         on_tick: ``f(state, level_db)``, called about every ``TICK_SECONDS`` from this thread, for a meter.
+        options: how each utterance is decoded.
         max_utterances, max_seconds: stop after this many utterances or seconds of audio.
     Raises:
         MicrophoneError: no such device, or it won't open at 16 kHz or at its own rate.
@@ -195,7 +199,7 @@ def listen(model, device=None, *, on_utterance, on_tick=None, beam_size: int = 5
     info = device if isinstance(device, dict) else find_device(device)
     rate, channels = _stream_settings(sd, info)
     blocks = BlockQueue(rate)
-    decoder = UtteranceDecoder(model, blocks, Endpointer(rate, min_pause_seconds), on_utterance, beam_size,
+    decoder = UtteranceDecoder(model, blocks, Endpointer(rate, min_pause_seconds), on_utterance, options,
                                max_utterances, max_seconds)
 
     def callback(indata, frames, time, status):  # PortAudio's thread: copy and return, nothing else

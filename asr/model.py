@@ -16,6 +16,7 @@ from torch import nn
 
 from asr.attention import build_attention
 from asr.features import FeatureConfig, FrontEnd
+from asr.language_model import CharLanguageModel
 from asr.listener import Listener
 from asr.speller import Speller
 from asr.vocab import Vocabulary
@@ -66,6 +67,9 @@ class LAS(nn.Module):
                                config.decoder_layers, encoder_dim, attention, config.dropout)
         self.ctc_head = nn.Linear(encoder_dim, config.vocab_size)
         self.metadata: dict = {}  # training provenance, saved with the checkpoint
+        # Optional character LM for shallow fusion in beam search (asr.language_model); trained on
+        # text after the acoustic model, so it is never part of the training loss.
+        self.language_model: CharLanguageModel | None = None
 
     @property
     def device(self) -> torch.device:

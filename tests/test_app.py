@@ -68,6 +68,27 @@ def bad_inputs(tmp_path_factory) -> dict:
 
 # --- the handlers, without a server -------------------------------------------------------------
 
+def test_the_language_model_weight_is_used_when_the_checkpoint_has_one(checkpoint, tmp_path):
+    from asr.checkpoint import load_model
+    from asr.language_model import CharLanguageModel, LanguageModelConfig
+
+    model = load_model(checkpoint)
+    torch.manual_seed(1)
+    model.language_model = CharLanguageModel(LanguageModelConfig(hidden=16)).eval()
+    with torch.no_grad():  # an LM sure that every character is "z"
+        model.language_model.classify.bias.fill_(-20.0)
+        model.language_model.classify.bias[model.vocabulary.encode("z")[0]] = 20.0
+    save_checkpoint(model, tmp_path / "with_lm.pt")
+    with_lm = app.Models([tmp_path / "with_lm.pt"])
+    plain = app.transcribe_clip(with_lm, EXAMPLE, None, beam_size=2, ctc_weight=0.0, lm_weight=0.0).transcript
+    fused = app.transcribe_clip(with_lm, EXAMPLE, None, beam_size=2, ctc_weight=0.0, lm_weight=1.0).transcript
+    assert set(fused) == {"z"} and set(plain) != {"z"}
+    # A checkpoint without one ignores the weight rather than failing the page.
+    ignored = app.transcribe_clip(app.Models([checkpoint]), EXAMPLE, None, beam_size=2, ctc_weight=0.0,
+                                  lm_weight=1.0)
+    assert ignored.status.startswith("**Transcribed**") and ignored.transcript == plain
+
+
 def test_example_clip_fills_every_output(models):
     result = app.transcribe_clip(models, EXAMPLE, None, beam_size=2, ctc_weight=0.3)
     assert result.status.startswith("**Transcribed**"), result.status
@@ -184,10 +205,10 @@ def client(server):
     return Client(server[0], verbose=False)
 
 
-def _predict(client, audio, beam_size=1, ctc_weight=0.0) -> tuple:
+def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0) -> tuple:
     from gradio_client import handle_file
 
-    return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight,
+    return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight, lm_weight,
                           api_name="/transcribe")
 
 

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam-size", type=_count(1), default=1, help="1 is greedy decoding, more is beam search")
     parser.add_argument("--ctc-weight", type=float, default=0.0,
                         help="weight of CTC prefix scores in joint decoding, in [0, 1]")
+    parser.add_argument("--lm-weight", type=float, default=0.0,
+                        help="weight of the checkpoint's character language model (shallow fusion)")
     parser.add_argument("--batch-size", type=_count(1), default=16, help="utterances decoded together")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where hypotheses, summary and plots go; when not given, exp/eval/CHECKPOINT/MANIFEST")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.manifest import ManifestError, read_manifest
 
     try:
-        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight)
+        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight)
     except ValueError as error:
         return _fail(str(error))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -64,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         check_audio(rows)
         checkpoint = args.checkpoint or default_checkpoint()
         model = load_model(checkpoint, device)
+        if options.lm_weight > 0 and model.language_model is None:
+            raise EvalError(f"--lm-weight: {checkpoint} has no language model (asr train-lm adds one)")
         report = evaluate(model, rows, options, args.batch_size, worst=args.worst, progress=True)
     except (ManifestError, CheckpointError, EvalError, AudioError) as error:
         return _fail(str(error))

@@ -30,6 +30,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
     parser.add_argument("--checkpoint", metavar="PATH", help="model checkpoint; default: the bundled one")
     parser.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy decoding (fastest)")
+    parser.add_argument("--ctc-weight", type=float, default=0.0, help="weight in [0, 1] of CTC prefix scores")
+    parser.add_argument("--lm-weight", type=float, default=0.0,
+                        help="weight of the checkpoint's character language model (shallow fusion)")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="text: '[mm:ss.ss] words' per utterance; jsonl: one JSON object per utterance")
     parser.add_argument("--max-utterances", type=int, metavar="N", help="stop after N utterances")
@@ -50,6 +53,12 @@ def run(args) -> int:
     if args.beam_size < 1 or (args.max_utterances is not None and args.max_utterances < 1) or \
             (args.duration is not None and args.duration <= 0) or args.min_pause <= 0:
         return _fail("--beam-size, --max-utterances, --duration and --min-pause must be positive")
+    from asr.decoding import DecodeOptions
+
+    try:
+        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight)
+    except ValueError as error:
+        return _fail(error)
 
     from asr.checkpoint import CheckpointError, load_model
 
@@ -57,6 +66,8 @@ def run(args) -> int:
         model = load_model(args.checkpoint)
     except CheckpointError as error:
         return _fail(error)
+    if options.lm_weight > 0 and model.language_model is None:
+        return _fail("--lm-weight: the checkpoint has no language model (asr train-lm adds one)")
     if args.save_dir is not None:
         args.save_dir.mkdir(parents=True, exist_ok=True)
     terminal = _Terminal(enabled=sys.stderr.isatty())
@@ -73,7 +84,7 @@ def run(args) -> int:
 
     terminal.note(f"listening on {device['name']!r}, Ctrl-C to stop")
     try:
-        stats = listen(model, device, on_utterance=on_utterance, on_tick=terminal.meter, beam_size=args.beam_size,
+        stats = listen(model, device, on_utterance=on_utterance, on_tick=terminal.meter, options=options,
                        max_utterances=args.max_utterances, max_seconds=args.duration, min_pause_seconds=args.min_pause)
     except MicrophoneError as error:
         terminal.clear()

@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="1 decodes greedily (fastest); more runs beam search and fills the n-best")
     parser.add_argument("--ctc-weight", type=float, default=DecodeOptions.ctc_weight, metavar="W",
                         help="weight in [0, 1] of the CTC prefix score in joint decoding (runs beam search)")
+    parser.add_argument("--lm-weight", type=float, default=DecodeOptions.lm_weight, metavar="W",
+                        help="weight of the checkpoint's character language model (shallow fusion, runs beam "
+                             "search); see the model card for the measured best")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device to run the model on, e.g. cpu, cuda, cuda:1")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
@@ -71,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight)
+        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight)
     except ValueError as error:
         return _usage_error(str(error))
     if args.batch_size < 1:
@@ -101,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     model = _load(args.checkpoint, args.device)
     if model is None:
         return 1
+    if options.lm_weight > 0 and model.language_model is None:
+        return _usage_error(f"--lm-weight: {args.checkpoint} has no language model (asr train-lm adds one)")
     # A bar only on a terminal: in logs and pipes it would be noise.
     bar = tqdm(total=0, unit="s", desc="transcribing", file=sys.stderr, disable=not sys.stderr.isatty(),
                dynamic_ncols=True,

@@ -1,0 +1,80 @@
+"""Train a character language model on text and bundle it with an acoustic model's checkpoint.
+
+Usage:
+    asr train-lm --text data/synth/text/train.txt --dev-text data/synth/text/dev.txt \\
+        --checkpoint exp/synth_small_stage3/averaged.pt --out exp/lm/las_small_lm.pt
+    asr transcribe speech.wav --checkpoint exp/lm/las_small_lm.pt --beam-size 5 --lm-weight 0.3
+
+The output is the acoustic checkpoint with the language model added; decoding uses
+it when --lm-weight is above 0.  Never train it on the sentences you will test on.
+A killed run continues when started again with the same --exp-dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from asr.language_model import LanguageModelConfig
+from asr.train_lm import LMTrainingConfig
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text", type=Path, nargs="+", required=True, help="training text, one sentence per line")
+    parser.add_argument("--dev-text", type=Path, nargs="*", default=[], help="held-out text for bits per character")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="acoustic model to bundle with (its vocabulary is used); default the bundled one")
+    parser.add_argument("--out", type=Path, required=True, help="where the bundled checkpoint is written")
+    parser.add_argument("--exp-dir", type=Path, default=Path("exp/lm"), help="resumable training state")
+    parser.add_argument("--hidden", type=_positive(int), default=LanguageModelConfig.hidden, help="LSTM units")
+    parser.add_argument("--layers", type=_positive(int), default=LanguageModelConfig.layers, help="LSTM layers")
+    parser.add_argument("--epochs", type=_positive(int), default=LMTrainingConfig.epochs, help="passes over the text")
+    parser.add_argument("--batch-characters", type=_positive(int), default=LMTrainingConfig.batch_characters,
+                        help="padded characters per batch")
+    parser.add_argument("--lr", type=_positive(float), default=LMTrainingConfig.peak_lr, help="peak learning rate")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, ... (auto: cuda when available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from asr.checkpoint import CheckpointError, default_checkpoint, load_model, read_checkpoint
+    from asr.train_lm import bits_per_character, bundle, read_texts, train_language_model
+
+    try:
+        path = args.checkpoint or default_checkpoint()
+        checkpoint = read_checkpoint(path)
+        model = load_model(path)  # checks the checkpoint builds a model before hours of training
+        texts, dev_texts = read_texts(args.text), read_texts(args.dev_text)
+        overlap = len(set(texts) & set(dev_texts))
+        if overlap:
+            print(f"asr train-lm: warning: {overlap} dev sentences are also in the training text", file=sys.stderr)
+        print(f"{len(texts)} training sentences, {sum(map(len, texts))} characters; {len(dev_texts)} dev sentences")
+        lm = train_language_model(
+            texts, dev_texts, model.vocabulary,
+            LanguageModelConfig(vocab_size=len(model.vocabulary), hidden=args.hidden, layers=args.layers),
+            LMTrainingConfig(epochs=args.epochs, batch_characters=args.batch_characters, peak_lr=args.lr,
+                             threads=args.threads, device=args.device),
+            args.exp_dir)
+        lm.metadata["texts"] = [str(p) for p in args.text]
+        bundle(checkpoint, lm.cpu(), args.out)
+    except (CheckpointError, ValueError, OSError) as error:
+        print(f"asr train-lm: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as stop:
+        print(f"asr train-lm: {stop or 'stopped'}", file=sys.stderr)
+        return 130
+    if dev_texts:
+        print(f"dev: {bits_per_character(lm, dev_texts, model.vocabulary):.3f} bits per character")
+    print(f"model with language model: {args.out}")
+    return 0
