@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.formats import atomic_path
+
 SAMPLE_RATE = 16_000
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff", ".aif")
 
@@ -103,7 +105,5 @@ def write_wav(path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None
     """Write 16-bit PCM wav atomically (a temp file renamed into place)."""
     import soundfile as sf
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(tmp, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")

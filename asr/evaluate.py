@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.decoding import DecodeOptions, DecodeResult
-from asr.formats import write_atomic
+from asr.formats import atomic_path, write_atomic
 from asr.manifest import write_manifest
 from asr.metrics import edit_distance
 from asr.text import normalize_text
@@ -265,12 +265,11 @@ def save_worst_plots(report: EvalReport, directory) -> list[Path]:
         figure = alignment_figure(alignment.samples, alignment.label, alignment.attention,
                                   alignment.frame_seconds, title=title)
         path = directory / f"{rank:02d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', utterance.id)}.png"
-        tmp = path.with_name(f".{path.name}.tmp")
         try:
-            figure.savefig(tmp, format="png", dpi=100)
+            with atomic_path(path) as tmp:
+                figure.savefig(tmp, format="png", dpi=100)
         finally:
             plt.close(figure)
-        os.replace(tmp, path)
         paths.append(path)
     return paths
 

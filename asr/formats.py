@@ -13,6 +13,7 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +179,26 @@ class AtomicWriter:
 def write_atomic(path, text: str) -> None:
     with AtomicWriter(path) as writer:
         writer.write(text)
+
+
+@contextmanager
+def atomic_path(path):
+    """A fresh temporary path beside ``path`` for any library to write to; renamed onto ``path`` on success.
+
+    The name is unique, so two writers of the same file never share a temp file, and it is
+    removed if writing fails.  Give the writer the format explicitly: the name ends in ``.tmp``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _umask() -> int:

@@ -161,3 +161,21 @@ def test_atomic_writer_replaces_only_on_success(tmp_path):
             raise RuntimeError("killed mid-write")
     assert path.read_text() == "first\n"
     assert os.listdir(path.parent) == ["talk.txt"]  # no temporary file left behind
+
+
+def test_atomic_path_gives_each_writer_its_own_temp_file_and_cleans_up(tmp_path):
+    from asr.audio import load_audio, write_wav
+    from asr.formats import atomic_path
+
+    path = tmp_path / "clip.wav"
+    with atomic_path(path) as first, atomic_path(path) as second:  # e.g. two listen sessions saving at once
+        assert first != second and first.parent == second.parent == tmp_path
+        assert not path.exists()
+        first.write_bytes(b"one")
+        second.write_bytes(b"two")
+    assert path.read_bytes() == b"one"  # the last to finish (the outer one) wins, whole
+    write_wav(path, np.zeros(1600, dtype=np.float32))
+    with pytest.raises(ValueError):
+        write_wav(path, np.zeros((2, 2, 2), dtype=np.float32))  # soundfile refuses 3-d arrays
+    assert load_audio(path).size == 1600  # the earlier file is untouched
+    assert os.listdir(tmp_path) == ["clip.wav"]
