@@ -110,7 +110,9 @@ def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig
         target = raw[section]
         *parents, leaf = name.split(".")
         for p in parents:
-            target = target.setdefault(p, {}) if isinstance(target, dict) else None
+            if isinstance(target, dict) and target.get(p) is None:  # absent, or an empty `features:`
+                target[p] = {}
+            target = target[p] if isinstance(target, dict) else None
         if not isinstance(target, dict):
             raise ValueError(f"override {item!r}: {key.rsplit('.', 1)[0]} is not a section")
         try:
@@ -157,7 +159,7 @@ def _typed(cls, values, where: str) -> dict:
 
 def _convert(value, kind, where: str):
     if dataclasses.is_dataclass(kind):
-        return _typed(kind, value, where)
+        return _typed(kind, {} if value is None else value, where)  # an empty `features:` is no settings
     if typing.get_origin(kind) is list:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{where}: expected a list, got {value!r}")

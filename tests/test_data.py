@@ -56,6 +56,13 @@ def test_ddp_ranks_get_disjoint_equal_shares():
         len(list(DurationBucketSampler(durations, 40, seed=1, rank=1, world_size=2)))
 
 
+def test_too_little_data_for_every_rank_makes_no_batches_rather_than_uneven_ones():
+    # One batch cannot be shared by two processes; the trainer turns this 0 into an error.
+    sampler = DurationBucketSampler([5.0, 6.0], 40, seed=1, rank=1, world_size=2)
+    assert sampler.batches_per_epoch() == 0 and list(sampler) == []
+    assert DurationBucketSampler([5.0, 6.0], 40, seed=1).batches_per_epoch() == 1
+
+
 def test_pure_las_has_no_ctc_term():
     torch.manual_seed(0)
     model = LAS(ModelConfig(encoder_hidden=16, encoder_layers=2, decoder_hidden=16, attention_dim=16,

@@ -67,6 +67,14 @@ def test_config_overrides_and_unknown_keys(tmp_path, corpus):
         load_config(_config(tmp_path, corpus), ["optim.lr=1"])
     with pytest.raises(ValueError, match="unknown model setting"):
         load_config(_config(tmp_path, corpus), ["model.not_a_field=1"])
+    # Empty sections, as people leave them in YAML, take overrides like absent ones.
+    empty = tmp_path / "empty_sections.yaml"
+    empty.write_text("model:\n  features:\noptim:\n")
+    config = load_config(str(empty), ["model.features.n_mels=40", "optim.max_steps=9"])
+    assert config.model["features"]["n_mels"] == 40 and config.optim.max_steps == 9
+    assert load_config(str(empty)).model["features"] == {}
+    with pytest.raises(ValueError, match="model.attention: expected text"):
+        load_config(str(empty), ["model.attention.heads=2"])
 
 
 def test_config_values_take_their_fields_types_or_fail_in_one_line(tmp_path, corpus):
