@@ -77,7 +77,7 @@ def measure_las(paths: list[Path], warm_up: Path, args) -> dict:
     if threads:
         torch.set_num_threads(threads)
     model = asr.load_model(args.checkpoint)
-    options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight)
+    options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight)
     list(transcribe_many(model, [warm_up], options, batch_size))
     after_load = rss_mb()
     result = measure(model, paths, options, batch_size, warm_up=False, repeats=args.repeats)
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="las: checkpoint to load (default: the bundled one)")
     parser.add_argument("--beam-size", type=int, default=1, help="las: 1 is greedy (default: 1)")
     parser.add_argument("--ctc-weight", type=float, default=0.0, help="las: joint CTC weight (default: 0)")
+    parser.add_argument("--lm-weight", type=float, default=0.0, help="las: language model weight (default: 0)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="las: segments decoded together (default: asr transcribe's, 8)")
     parser.add_argument("--threads", type=int, default=None,

@@ -11,7 +11,8 @@ What it measures, each decoding configuration in a fresh process
 
 1. Held-out-voice test set: a fixed subset of ``--manifest`` (``--utterances``
    drawn with seed 0).  Our model greedy and beam 5 at batch 1 and batch
-   ``--batch-size``, beam 5 with joint CTC at batch 1; pocketsphinx, which
+   ``--batch-size``, beam 5 with joint CTC (and with the checkpoint's language model, when it
+   has one) at batch 1; pocketsphinx, which
    decodes one file after another.  WER and CER after :func:`asr.text.normalize_text` on both
    hypotheses and references; wall and CPU real-time factors; peak RSS.
 2. Scaling: files of ``--scaling`` seconds made by concatenating the subset's
@@ -53,9 +54,11 @@ from asr.text import normalize_text
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SUBSET_SEED = 0
-# Our model's decoding configurations: (name, beam size, CTC weight, also timed batched).  Joint CTC
-# is there for its accuracy; its batched timing would add minutes and tell little beyond beam 5's.
-DECODINGS = (("greedy", 1, 0.0, True), ("beam 5", 5, 0.0, True), ("beam 5 + CTC 0.3", 5, 0.3, False))
+# Our model's decoding configurations: (name, beam size, CTC weight, LM weight, also timed batched).
+# Joint CTC and the language model are there for their accuracy; their batched timings would add
+# minutes and tell little beyond beam 5's.  The LM row runs only for a checkpoint that has an LM.
+DECODINGS = (("greedy", 1, 0.0, 0.0, True), ("beam 5", 5, 0.0, 0.0, True), ("beam 5 + CTC 0.3", 5, 0.3, 0.0, False),
+             ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3, False))
 FULL = {"utterances": 200, "scaling": "10,60,600", "train_steps": 30, "train_warmup_steps": 3}
 QUICK = {"utterances": 20, "scaling": "10,60", "train_steps": 3, "train_warmup_steps": 1}
 
@@ -78,12 +81,13 @@ def run_json(command: list[str], what: str) -> dict:
 
 
 def measure(system: str, inputs: Path, warm_up: Path, args, label: str, batch_size: int = 1, beam_size: int = 1,
-            ctc_weight: float = 0.0) -> dict:
+            ctc_weight: float = 0.0, lm_weight: float = 0.0) -> dict:
     """bench/measure.py in a fresh process: ``system`` ("las" or "pocketsphinx") on a manifest or audio file."""
     command = [str(BENCH / "measure.py"), system, "--inputs", str(inputs), "--warm-up", str(warm_up)]
     if system == "las":
         command += ["--checkpoint", str(args.checkpoint), "--batch-size", str(batch_size), "--beam-size",
-                    str(beam_size), "--ctc-weight", str(ctc_weight), "--threads", str(args.threads)]
+                    str(beam_size), "--ctc-weight", str(ctc_weight), "--lm-weight", str(lm_weight),
+                    "--threads", str(args.threads)]
     return run_json(command, label)
 
 
@@ -103,9 +107,13 @@ def score(rows: list[dict], texts: list[str]) -> dict:
 
 def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args) -> list[dict]:
     runs = []
-    for name, beam_size, ctc_weight, batched in DECODINGS:
+    has_lm = load_model(args.checkpoint).language_model is not None
+    for name, beam_size, ctc_weight, lm_weight, batched in DECODINGS:
+        if lm_weight and not has_lm:
+            continue
         for batch in (1, args.batch_size) if batched else (1,):
-            m = measure("las", subset, warm_up, args, f"ours, {name}, batch {batch}", batch, beam_size, ctc_weight)
+            m = measure("las", subset, warm_up, args, f"ours, {name}, batch {batch}", batch, beam_size, ctc_weight,
+                        lm_weight)
             runs.append({"system": "ours", "decoding": name, **m, **score(rows, m["texts"])})
     if args.peer:
         m = measure("pocketsphinx", subset, warm_up, args, "pocketsphinx")

@@ -125,7 +125,8 @@ def test_batching_does_not_change_the_hypotheses(corpus, options):
     assert one.cer == many.cer and one.worst == [] and one.options == options
 
 
-@pytest.mark.parametrize("problem", ["no manifest", "not json", "missing audio", "bad checkpoint", "bad weight"])
+@pytest.mark.parametrize("problem", ["no manifest", "not json", "missing audio", "bad checkpoint", "bad weight",
+                                     "no language model"])
 def test_bad_input_gets_one_line(corpus, tmp_path, capsys, problem):
     manifest, checkpoint, extra = corpus / "test.jsonl", corpus / "tiny.pt", []
     if problem == "no manifest":
@@ -139,13 +140,16 @@ def test_bad_input_gets_one_line(corpus, tmp_path, capsys, problem):
     elif problem == "bad checkpoint":
         checkpoint = tmp_path / "junk.pt"
         checkpoint.write_bytes(b"not a checkpoint")
-    else:
+    elif problem == "bad weight":
         extra = ["--ctc-weight", "2"]
+    else:
+        extra = ["--beam-size", "2", "--lm-weight", "0.3"]
     assert _run("--manifest", str(manifest), "--checkpoint", str(checkpoint),
                 "--output-dir", str(tmp_path / "out"), *extra) == 1
     err = capsys.readouterr().err
     assert err.startswith("asr eval: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     expected = {"no manifest": "no such manifest", "not json": ":2: not JSON", "missing audio": "gone.wav",
-                "bad checkpoint": "not a readable checkpoint", "bad weight": "ctc_weight"}[problem]
+                "bad checkpoint": "not a readable checkpoint", "bad weight": "ctc_weight",
+                "no language model": "has no language model"}[problem]
     assert expected in err
     assert not (tmp_path / "out").exists()

@@ -165,9 +165,9 @@ def test_sigterm_to_the_whole_process_group_saves_and_stops_cleanly(tmp_path, co
     os.killpg(process.pid, signal.SIGTERM)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err[-2000:]
-    assert "continue with --resume" in out
+    stopped_at = int(re.search(r"stopped at step (\d+); continue with --resume", out).group(1))
     step = read_checkpoint(exp / "last.pt")["training_state"]["step"]
-    assert 2 <= step < 100000
+    assert step == stopped_at and 2 <= step < 100000  # saved at the very step it stopped
 
 
 def _free_port() -> int:
