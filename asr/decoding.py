@@ -4,9 +4,10 @@
 
 ``greedy_decode`` is batched; ``beam_search`` searches each utterance with its
 hypotheses batched, optionally adding CTC prefix scores (joint decoding) and a
-character language model's (shallow fusion) to the speller's.  Both stop at ``<eos>`` or at a length bound proportional
-to the audio's duration, so no input can make them loop forever.  Every
-:class:`DecodeResult` carries the attention matrix and the timings read off it.
+character language model's (shallow fusion) to the speller's.  Both stop at
+``<eos>`` or at a length bound proportional to the audio's duration, so no input
+can make them loop forever.  Every :class:`DecodeResult` carries the attention
+matrix and the timings read off it.
 """
 
 from __future__ import annotations

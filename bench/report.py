@@ -87,7 +87,9 @@ def _header(results: dict) -> str:
                            "everything ran on the CPU"],
         ["Software", f"Python {m['python']}, torch {m['torch']}, {peer}; code at git `{m['git']}`"],
         ["Our model", f"`{ckpt['path']}`: {ckpt['parameters'] / 1e6:.2f} M parameters, {ckpt['megabytes']} MB, "
-                      f"step {ckpt['step']}, {ckpt['train_hours']} h of training audio"],
+                      f"step {ckpt['step']}, {ckpt['train_hours']} h of training audio"
+                      + (f"; a character language model of {ckpt['language_model_parameters'] / 1e6:.2f} M "
+                         "parameters in the same file" if ckpt.get("language_model_parameters") else "")],
         ["Peer", "pocketsphinx from PyPI with the models it bundles: US English acoustic model, CMUdict, "
                  "trigram language model; offline"],
         ["Test audio", f"`{test['manifest']}`, {subset}: {minutes:.1f} minutes, voices "
