@@ -75,6 +75,11 @@ class LAS(nn.Module):
     def device(self) -> torch.device:
         return self.ctc_head.weight.device
 
+    def num_parameters(self, language_model: bool = False) -> int:
+        """Parameters of the acoustic model (front end to CTC head), plus the LM's with ``language_model``."""
+        return sum(p.numel() for name, p in self.named_parameters()
+                   if language_model or not name.startswith("language_model."))
+
     @property
     def frame_seconds(self) -> float:
         """Seconds per encoder frame (what one column of an attention matrix spans)."""

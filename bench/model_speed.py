@@ -66,7 +66,7 @@ def main() -> None:
     parts = {"listener": model.listener.parameters(),
              "attention": model.speller.attention.parameters(), "speller (incl. attention)": model.speller.parameters(),
              "ctc head": model.ctc_head.parameters()}
-    total = sum(p.numel() for p in model.parameters())
+    total = model.num_parameters()
     print(f"parameters: {total:,} ({total / 1e6:.2f} M)")
     for name, params in parts.items():
         print(f"  {name}: {sum(p.numel() for p in params):,}")

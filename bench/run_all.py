@@ -162,9 +162,8 @@ def checkpoint_info(path: Path) -> dict:
     model = load_model(path)
     metadata = model.metadata
     return {"path": shown(path), "megabytes": round(path.stat().st_size / 1e6, 1),
-            "parameters": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("language_model.")),
-            "language_model_parameters": sum(p.numel() for p in model.language_model.parameters())
-            if model.language_model is not None else 0,
+            "parameters": model.num_parameters(),
+            "language_model_parameters": model.num_parameters(language_model=True) - model.num_parameters(),
             "step": metadata.get("step"),
             "train_hours": metadata.get("train_hours"), "dev_cer": metadata.get("dev_cer"),
             "dev_wer": metadata.get("dev_wer")}

@@ -141,7 +141,7 @@ def main() -> None:
         return
 
     model = asr.load_model(args.checkpoint)
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = model.num_parameters()  # acoustic model; a bundled LM is not used by these greedy runs
     print(f"checkpoint: {args.checkpoint} ({parameters / 1e6:.2f} M parameters, "
           f"{model.config.attention} attention, {model.frame_seconds * 1000:.0f} ms encoder frames)")
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads, "

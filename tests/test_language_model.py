@@ -105,6 +105,9 @@ def test_the_bundle_carries_the_language_model_and_the_acoustic_weights_stay_apa
     model = load_model(tmp_path / "bundle.pt")
     assert model.language_model is not None and not model.language_model.training
     assert model.language_model.metadata["sentences"] == len(TEXTS)
+    lm_parameters = sum(p.numel() for p in lm.parameters())
+    assert model.num_parameters() == sum(p.numel() for p in acoustic.parameters())
+    assert model.num_parameters(language_model=True) == model.num_parameters() + lm_parameters
     # The acoustic section loads into a plain model, as train.init_from does.
     saved = model_to_dict(model)
     assert set(saved["state_dict"]) == set(acoustic.state_dict())
