@@ -30,7 +30,7 @@ class DecodeOptions:
     eos_threshold: float = 1.5  # <eos> may end a beam only if log p(eos) > this * best other log p
     max_chars_per_second: float = 25.0  # length bound: at most this many characters per second of audio
     nbest: int = 5  # alternatives kept in each result (beam search)
-    ctc_candidates: int = 10  # characters per hypothesis scored by CTC (top ones of the attention)
+    ctc_candidates: int = 10  # characters per hypothesis scored by CTC (the best by attention, + LM when fused)
     lm_weight: float = 0.0  # weight of the checkpoint's character LM (shallow fusion); 0 = no LM
 
     def __post_init__(self):
@@ -51,7 +51,7 @@ class DecodeResult:
     char_starts: np.ndarray  # (U,) seconds
     char_ends: np.ndarray  # (U,) seconds
     words: list[WordTiming]
-    score: float  # total log-probability (with <eos>), length-normalised for beam search
+    score: float  # total log-probability (with <eos>); for beam search the fused score, length-normalised
     nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, score), best first
     frame_seconds: float = 0.0  # seconds per attention column
     duration: float = 0.0  # seconds of audio
@@ -139,7 +139,7 @@ class _Hypothesis:
 @torch.no_grad()
 def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
                 options: DecodeOptions = DecodeOptions(beam_size=5)) -> list[DecodeResult]:
-    """Beam search per utterance, optionally with joint CTC prefix scoring.
+    """Beam search per utterance, optionally with joint CTC prefix scoring and shallow fusion with the LM.
 
     Returns one result per utterance; its ``nbest`` holds up to ``options.nbest`` alternatives.
     """

@@ -159,7 +159,7 @@ class UtteranceDecoder(threading.Thread):
         self.decoding = True
         try:
             audio = to_mono_16k(utterance.samples, utterance.sample_rate)
-            transcription = self.model.transcribe(audio, self.options)
+            transcription = self.model.transcribe(audio, options=self.options)
         finally:
             self.decoding = False
         self.count += 1

@@ -1,7 +1,7 @@
 """Train the character language model on plain text and bundle it with an acoustic model.
 
     asr train-lm --text data/synth/text/train.txt --dev-text data/synth/text/dev.txt \\
-        --checkpoint exp/synth_small_stage3/averaged.pt --out checkpoints/las_small.pt
+        --checkpoint exp/synth_small_stage4/averaged.pt --out checkpoints/las_small.pt
 
 Text files hold one sentence per line and go through the same normalisation as
 transcripts.  Batches group sentences of similar length up to a budget of
@@ -15,6 +15,7 @@ too, so on a CPU a resumed run ends with the weights of an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import random
 import signal
@@ -119,18 +120,26 @@ def train_language_model(texts: list[str], dev_texts: list[str], vocabulary: Voc
     optimizer = torch.optim.AdamW(lm.parameters(), lr=config.peak_lr, weight_decay=1e-6)
     ids = [vocabulary.encode(t) for t in texts]
     lengths = [len(t) for t in ids]
-    steps_per_epoch = len(plan_batches(lengths, config.batch_characters, random.Random(config.seed)))
-    schedule = OptimConfig(peak_lr=config.peak_lr, warmup_steps=config.warmup_steps,
-                           max_steps=steps_per_epoch * config.epochs)
-    # What must match for a saved run to be continued rather than mixed with a different one.
-    identity = {"model": dataclasses.asdict(model_config), "training": dataclasses.asdict(config),
-                "sentences": len(texts), "characters": sum(lengths)}
+    # Batch counts differ a little between epochs; the schedule spans all of them exactly.
+    total_steps = sum(len(plan_batches(lengths, config.batch_characters, random.Random(config.seed + epoch)))
+                      for epoch in range(config.epochs))
+    schedule = OptimConfig(peak_lr=config.peak_lr, warmup_steps=config.warmup_steps, max_steps=total_steps)
+    # What must match for a saved run to be continued rather than mixed with a different one
+    # (threads and device may change between a run and its continuation).
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("threads", "device")}
+    text_digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    identity = {"model": dataclasses.asdict(model_config), "training": settings, "text_sha256": text_digest,
+                "vocabulary": list(vocabulary.tokens)}
     exp_dir = Path(exp_dir)
     last = exp_dir / "last.pt"
     step, epoch, batch_in_epoch, elapsed, history = 0, 0, 0, 0.0, []
     if last.is_file():
-        saved = torch.load(last, map_location="cpu", weights_only=True)
-        if saved.get("identity") != identity:
+        try:
+            saved = torch.load(last, map_location="cpu", weights_only=True)
+        except Exception:
+            raise ValueError(f"{last} is not a readable language-model training state; delete it to start over") \
+                from None
+        if not isinstance(saved, dict) or saved.get("identity") != identity:
             raise ValueError(f"{last} is from a different language-model run (other text or settings); "
                              "use another --exp-dir or delete it")
         lm.load_state_dict(saved["state_dict"])
@@ -147,9 +156,14 @@ def train_language_model(texts: list[str], dev_texts: list[str], vocabulary: Voc
                      "rng": torch.get_rng_state()}, last)
 
     stop = []
-    previous = {sig: signal.signal(sig, lambda *_: stop.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def request_stop(signum, frame):  # finish the step and save; a second Ctrl-C acts as usual
+        stop.append(signum)
+        signal.signal(signum, previous[signum])
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.time()
-    bar = tqdm(total=schedule.max_steps, initial=step, desc="train-lm", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total_steps, initial=step, desc="train-lm", disable=not progress, dynamic_ncols=True)
     try:
         lm.train()
         while epoch < config.epochs and not stop:

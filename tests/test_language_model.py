@@ -21,7 +21,7 @@ from conftest import tiny_model
 
 VOCAB = Vocabulary()
 SMALL = LanguageModelConfig(embedding_dim=16, hidden=48, dropout=0.1)
-QUICK = LMTrainingConfig(epochs=4, batch_characters=100, peak_lr=1e-2, warmup_steps=5, save_every=5)
+QUICK = LMTrainingConfig(epochs=4, batch_characters=100, peak_lr=1e-2, warmup_steps=5, save_every=5, device="cpu")
 TEXTS = ["hello world", "hello there", "the world is round", "say hello to the world"] * 30
 
 

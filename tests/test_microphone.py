@@ -163,7 +163,7 @@ class SlowModel:
     def __init__(self, seconds=0.3):
         self.seconds, self.heard = seconds, []
 
-    def transcribe(self, audio, options=None):
+    def transcribe(self, audio, **options):  # LAS.transcribe's signature
         self.heard.append(audio)
         time.sleep(self.seconds)
         return types.SimpleNamespace(text=f"utterance {len(self.heard)}", words=[], confidence=1.0)

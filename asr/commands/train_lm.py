@@ -13,6 +13,7 @@ A killed run continues when started again with the same --exp-dir.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -48,9 +49,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asr.checkpoint import CheckpointError, default_checkpoint, load_model, read_checkpoint
+    import torch
+
+    from asr.checkpoint import CheckpointError, _first_line, default_checkpoint, load_model, read_checkpoint
     from asr.train_lm import bits_per_character, bundle, read_texts, train_language_model
 
+    if args.threads < 0:
+        return _usage(f"--threads must be 0 (all cores) or more, got {args.threads}")
+    try:
+        device = torch.device("cpu" if args.device == "auto" else args.device)
+    except RuntimeError:
+        return _usage(f"--device {args.device!r} is not a torch device (try cpu or cuda)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return _usage("--device cuda, but no CUDA GPU is available (use --device cpu)")
+    existing = next(p for p in (args.out.parent, *args.out.parent.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        return _usage(f"--out {args.out}: {existing} is not writable")  # found now, not after training
     try:
         path = args.checkpoint or default_checkpoint()
         checkpoint = read_checkpoint(path)
@@ -69,12 +83,17 @@ def run(args: argparse.Namespace) -> int:
         lm.metadata["texts"] = [str(p) for p in args.text]
         bundle(checkpoint, lm.cpu(), args.out)
     except (CheckpointError, ValueError, OSError) as error:
-        print(f"asr train-lm: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        print(f"asr train-lm: {_first_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
-        print(f"asr train-lm: {stop or 'stopped'}", file=sys.stderr)
+        print(f"asr train-lm: {str(stop) or 'stopped'}", file=sys.stderr)
         return 130
     if dev_texts:
         print(f"dev: {bits_per_character(lm, dev_texts, model.vocabulary):.3f} bits per character")
     print(f"model with language model: {args.out}")
     return 0
+
+
+def _usage(message: str) -> int:
+    print(f"asr train-lm: {message}", file=sys.stderr)
+    return 2
