@@ -162,3 +162,6 @@ def test_train_lm_command_end_to_end(tmp_path):
     missing = subprocess.run(command[:5] + [str(tmp_path / "nope.txt")] + command[6:], capture_output=True,
                              text=True)
     assert missing.returncode == 2 and missing.stderr.strip().endswith("no such text file")
+    for flags, message in [(["--device", "gpu"], "is not a torch device"), (["--threads", "-2"], "--threads")]:
+        bad = subprocess.run(command + flags, capture_output=True, text=True)
+        assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
