@@ -21,9 +21,10 @@ import math
 import os
 import random
 import signal
+import threading
 import time
 import typing
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,6 +205,25 @@ def _ignore_stop_signals(worker_id: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@contextmanager
+def stop_signals_deferred():
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends; they are handled right after it.
+
+    With torch 2.11 on CPU, a signal that arrives while an LSTM's backward pass runs (oneDNN's
+    RNN kernels) aborts the whole process with glibc heap corruption ("corrupted size vs.
+    prev_size while consolidating"), whatever Python does with the signal: a stop request lost
+    the steps since the last checkpoint.  Training steps run inside this block.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def learning_rate(step: int, config: OptimConfig) -> float:
@@ -419,7 +439,8 @@ class Trainer:
                 # resumed run's dropout and SpecAugment would differ from the uninterrupted run's.
                 generator=torch.Generator().manual_seed(t.seed * 1000 + self.epoch))
             for waveforms, lengths, targets, target_lengths in loader:
-                losses = self._train_step(waveforms, lengths, targets, target_lengths)
+                with stop_signals_deferred():
+                    losses = self._train_step(waveforms, lengths, targets, target_lengths)
                 self.step += 1
                 self.batch_in_epoch += 1
                 audio = float(lengths.sum()) / self.model.config.features.sample_rate * self.world_size
@@ -439,8 +460,7 @@ class Trainer:
                 if self.main and self.step % t.checkpoint_every == 0:
                     self.save(self.exp_dir / "last.pt", with_training_state=True)
                 if self._stop_agreed():
-                    # Save before the loader's workers are torn down: that teardown once died with a
-                    # heap-corruption abort inside the C libraries, and a stop must lose nothing.
+                    # Save before the loader is torn down: nothing after the step may lose it.
                     if self.main:
                         self.save(self.exp_dir / "last.pt", with_training_state=True)
                         saved_at = self.step

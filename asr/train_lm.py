@@ -28,7 +28,7 @@ import torch
 from asr.checkpoint import language_model_to_dict, save_atomic
 from asr.language_model import CharLanguageModel, LanguageModelConfig
 from asr.text import normalize_text
-from asr.train import OptimConfig, learning_rate
+from asr.train import OptimConfig, learning_rate, stop_signals_deferred
 from asr.vocab import Vocabulary
 
 
@@ -171,12 +171,13 @@ def train_language_model(texts: list[str], dev_texts: list[str], vocabulary: Voc
             while batch_in_epoch < len(batches) and not stop:
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(step, schedule)
-                nats, count = lm.loss([ids[i] for i in batches[batch_in_epoch]], vocabulary)
-                loss = nats / count
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(lm.parameters(), config.grad_clip)
-                optimizer.step()
+                with stop_signals_deferred():
+                    nats, count = lm.loss([ids[i] for i in batches[batch_in_epoch]], vocabulary)
+                    loss = nats / count
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(lm.parameters(), config.grad_clip)
+                    optimizer.step()
                 step, batch_in_epoch = step + 1, batch_in_epoch + 1
                 bar.update(1)
                 bar.set_postfix(bpc=f"{loss.item() / math.log(2):.3f}", epoch=epoch + 1)
