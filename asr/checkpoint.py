@@ -17,13 +17,12 @@ it loads with ``torch.load(weights_only=True)``.  Layout::
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from asr.features import FeatureConfig
+from asr.formats import atomic_path
 from asr.language_model import CharLanguageModel, LanguageModelConfig
 from asr.model import LAS, ModelConfig
 from asr.vocab import Vocabulary
@@ -66,25 +65,9 @@ def language_model_from_dict(section: dict) -> CharLanguageModel:
 
 
 def save_atomic(obj: dict, path) -> None:
-    """torch.save to a temporary file in the same directory, fsync, then rename over ``path``.
-
-    A crash or kill at any moment leaves either the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through :func:`asr.formats.atomic_path`: a kill at any moment leaves the old file or the new."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_checkpoint(model: LAS, path, training_state: dict | None = None) -> None:

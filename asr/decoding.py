@@ -165,7 +165,7 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
     state = speller.initial_state(h, mask)
     scorer = None if ctc_log_probs is None else CTCPrefixScorer(ctc_log_probs, vocab.blank_id, vocab.eos_id)
     lm = model.language_model if options.lm_weight > 0 else None
-    lm_state = lm.initial_state(1, h.device) if lm else None
+    lm_state = lm.initial_state(1, h.device) if lm is not None else None
     live = [_Hypothesis([], [], [], 0.0, scorer.initial_state() if scorer else None)]
     ended: list[_Hypothesis] = []
     blocked = _blocked_tokens(model)

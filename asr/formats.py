@@ -150,16 +150,14 @@ def render(transcription, format: str, name: str, reference: str | None = None) 
 
 
 class AtomicWriter:
-    """A text file that appears at ``path`` only when closed without error (temp file + ``os.replace``).
+    """A text file that appears at ``path`` only when closed without error (see :func:`atomic_path`).
 
     Readers never see half a transcript, and a crash leaves any earlier file in place.
     """
 
     def __init__(self, path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self.file = os.fdopen(fd, "w", encoding="utf-8")
+        self._target = atomic_path(path)
+        self.file = open(self._target.__enter__(), "w", encoding="utf-8")
 
     def write(self, text: str) -> None:
         self.file.write(text)
@@ -169,11 +167,7 @@ class AtomicWriter:
 
     def __exit__(self, kind, error, traceback):
         self.file.close()
-        if kind is None:
-            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-            os.replace(self._tmp, self.path)
-        else:
-            Path(self._tmp).unlink(missing_ok=True)
+        return self._target.__exit__(kind, error, traceback)
 
 
 def write_atomic(path, text: str) -> None:
@@ -185,8 +179,10 @@ def write_atomic(path, text: str) -> None:
 def atomic_path(path):
     """A fresh temporary path beside ``path`` for any library to write to; renamed onto ``path`` on success.
 
-    The name is unique, so two writers of the same file never share a temp file, and it is
-    removed if writing fails.  Give the writer the format explicitly: the name ends in ``.tmp``.
+    The project's one way to write a file: a crash or kill at any moment leaves the old file or
+    the new one, never half of one.  The name is unique, so two writers of the same file never
+    share a temp file, and it is removed if writing fails.  Give the writer the format
+    explicitly: the name ends in ``.tmp``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +190,9 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb") as written:  # on disk before the rename makes it the file
+            os.fsync(written.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes private files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

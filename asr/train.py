@@ -428,7 +428,6 @@ class Trainer:
         progress = tqdm(total=o.max_steps, initial=self.step, desc="train", disable=not self.main,
                         dynamic_ncols=True)
         window_start, window_audio = time.time(), 0.0
-        saved_at = None
         while self.step < o.max_steps and not self._stop_requested:
             self.dataset.set_epoch(self.epoch)
             self.sampler.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
@@ -459,18 +458,12 @@ class Trainer:
                     self._evaluate_and_keep()
                 if self.main and self.step % t.checkpoint_every == 0:
                     self.save(self.exp_dir / "last.pt", with_training_state=True)
-                if self._stop_agreed():
-                    # Save before the loader is torn down: nothing after the step may lose it.
-                    if self.main:
-                        self.save(self.exp_dir / "last.pt", with_training_state=True)
-                        saved_at = self.step
-                    break
-                if self.step >= o.max_steps:
+                if self.step >= o.max_steps or self._stop_agreed():
                     break
             else:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         progress.close()
-        if self.main and saved_at != self.step:
+        if self.main:
             self.save(self.exp_dir / "last.pt", with_training_state=True)
         if self._stop_requested:
             if self.main:

@@ -105,9 +105,8 @@ def score(rows: list[dict], texts: list[str]) -> dict:
                          for v, (w, c) in sorted(voices.items())}}
 
 
-def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args) -> list[dict]:
+def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args, has_lm: bool) -> list[dict]:
     runs = []
-    has_lm = load_model(args.checkpoint).language_model is not None
     for name, beam_size, ctc_weight, lm_weight, batched in DECODINGS:
         if lm_weight and not has_lm:
             continue
@@ -189,7 +188,8 @@ def run(args) -> dict:
         write_manifest(subset, rows)
         clips = [Path(r["audio_filepath"]) for r in rows]
         print(f"test set: {len(rows)} utterances of {args.manifest}", file=sys.stderr)
-        results["test_runs"] = test_set_runs(rows, subset, clips[0], args)
+        has_lm = results["checkpoint"]["language_model_parameters"] > 0
+        results["test_runs"] = test_set_runs(rows, subset, clips[0], args, has_lm)
         print(f"scaling: {args.scaling} s", file=sys.stderr)
         results["scaling_runs"] = scaling_runs(clips, work, clips[0], args)
     print("training throughput", file=sys.stderr)

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from asr.checkpoint import CheckpointError, _first_line, default_checkpoint, load_model, read_checkpoint
+    from asr.checkpoint import CheckpointError, _first_line, default_checkpoint, load_model, model_to_dict
     from asr.train_lm import bits_per_character, bundle, read_texts, train_language_model
 
     if args.threads < 0:
@@ -66,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if not os.access(existing, os.W_OK):
         return _usage(f"--out {args.out}: {existing} is not writable")  # found now, not after training
     try:
-        path = args.checkpoint or default_checkpoint()
-        checkpoint = read_checkpoint(path)
-        model = load_model(path)  # checks the checkpoint builds a model before hours of training
+        model = load_model(args.checkpoint or default_checkpoint())  # fails now, not after hours of training
         texts, dev_texts = read_texts(args.text), read_texts(args.dev_text)
         overlap = len(set(texts) & set(dev_texts))
         if overlap:
@@ -81,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                              threads=args.threads, device=args.device),
             args.exp_dir)
         lm.metadata["texts"] = [str(p) for p in args.text]
-        bundle(checkpoint, lm.cpu(), args.out)
+        bundle(model_to_dict(model), lm.cpu(), args.out)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"asr train-lm: {_first_line(error)}", file=sys.stderr)
         return 2

@@ -36,6 +36,7 @@ import phrases  # noqa: E402
 import voices  # noqa: E402
 from asr import augment  # noqa: E402
 from asr.audio import SAMPLE_RATE, to_mono_16k, write_wav  # noqa: E402
+from asr.formats import atomic_path, write_atomic  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
@@ -109,14 +110,8 @@ def stage_text(out: Path, seed: int, heldout_sentences: int) -> None:
     text_dir.mkdir(parents=True, exist_ok=True)
     for split, lines in splits.items():
         rng.shuffle(lines)
-        _write_atomic(text_dir / f"{split}.txt", "\n".join(lines) + "\n")
+        write_atomic(text_dir / f"{split}.txt", "\n".join(lines) + "\n")
         print(f"  {split}: {len(lines)} texts")
-
-
-def _write_atomic(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(content)
-    os.replace(tmp, path)
 
 
 def _render(voice: str, text: str, rng: np.random.Generator) -> np.ndarray:
@@ -136,9 +131,8 @@ def stage_babble(out: Path, seed: int) -> None:
     for i in tqdm(range(BABBLE_BANK_SIZE), desc="stage 2 (babble)"):
         text = " ".join(rng.choice(words, size=8))
         bank.append(_render(pool[rng.integers(len(pool))], text, rng))
-    tmp = out / ".babble.tmp.npz"
-    np.savez(tmp, *bank)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:  # a file object: savez adds no ".npz"
+        np.savez(file, *bank)
 
 
 _BABBLE: list[np.ndarray] = []
@@ -268,7 +262,7 @@ def stage_manifests(out: Path, counts: dict[str, int]) -> None:
                 rows[row["id"]] = row
         good = [r for _, r in sorted(rows.items()) if "error" not in r and Path(r["audio_filepath"]).exists()]
         failed = len(rows) - len(good)
-        _write_atomic(out / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in good))
+        write_atomic(out / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in good))
         hours = sum(r["duration"] for r in good) / 3600
         voice_count = len({r["voice"] for r in good})
         print(f"stage 4 (manifests): {split}: {len(good)} utterances, {hours:.2f} h, {voice_count} voices"
