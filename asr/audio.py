@@ -21,6 +21,13 @@ SAMPLE_RATE = 16_000
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff", ".aif")
 
 
+# Decoding hears every piece of audio at one level. The synth recipe peak-normalises its
+# training clips to -18..-1 dBFS, and a quieter input falls off what the model knows: 40
+# held-out-voice test clips scaled to a -30 dBFS peak went from 8.9 % to 28 % CER.
+DECODE_PEAK_DBFS = -8.0
+MAX_DECODE_GAIN_DB = 40.0  # a near-silent piece is not blown up into full-scale noise
+
+
 class AudioError(ValueError):
     """An input that cannot be turned into audio; the message is one line for the user."""
 
@@ -44,6 +51,22 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     if not np.all(np.isfinite(samples)):
         raise AudioError("audio contains NaN or infinite samples")
     return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def normalize_level(samples: np.ndarray, peak_dbfs: float = DECODE_PEAK_DBFS,
+                    max_gain_db: float = MAX_DECODE_GAIN_DB) -> np.ndarray:
+    """Scale so the robust peak (99.9th percentile of ``|samples|``) sits at ``peak_dbfs``.
+
+    The percentile, not the maximum, so that a click does not leave the speech quiet.
+    Gain is capped at ``max_gain_db``; digital silence stays silent.
+    """
+    if samples.size == 0:
+        return samples
+    peak = float(np.percentile(np.abs(samples), 99.9))
+    if peak <= 0.0:
+        return samples
+    gain = min(10 ** (peak_dbfs / 20) / peak, 10 ** (max_gain_db / 20))
+    return (samples * np.float32(gain)).astype(np.float32, copy=False)
 
 
 def load_audio(source, sample_rate: int | None = None) -> np.ndarray:

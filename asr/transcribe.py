@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.audio import SAMPLE_RATE, AudioError, load_audio, normalize_level
 from asr.audio_blocks import open_audio
 from asr.decoding import DecodeOptions, DecodeResult, decode
 from asr.segment import FRAME_SECONDS, frame_energy_db, segments_from_energy, stream_energy_db
@@ -95,7 +95,12 @@ def _shift(result: DecodeResult, offset: float) -> DecodeResult:
 
 
 def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch_size: int = 8) -> list[DecodeResult]:
-    """Decode 16 kHz arrays in batches of similar length (less padding), results in input order."""
+    """Decode 16 kHz arrays in batches of similar length (less padding), results in input order.
+
+    Each piece is first brought to the level decoding expects (:func:`asr.audio.normalize_level`),
+    so a quiet microphone and a loud file of the same speech decode alike.
+    """
+    pieces = [normalize_level(piece) for piece in pieces]
     order = sorted(range(len(pieces)), key=lambda i: pieces[i].size)
     results: list[DecodeResult | None] = [None] * len(pieces)
     for start in range(0, len(order), batch_size):

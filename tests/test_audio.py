@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.audio import AudioError, SAMPLE_RATE, load_audio
+from asr.audio import AudioError, DECODE_PEAK_DBFS, MAX_DECODE_GAIN_DB, SAMPLE_RATE, load_audio, normalize_level
 from asr.features import FeatureConfig, FrontEnd, SpecAugment
 
 
@@ -82,3 +82,17 @@ def test_front_end_features_ignore_padding():
     assert int(frames[1]) == int(alone_frames[0])
     torch.testing.assert_close(feats[1, : int(frames[1])], alone[0])
     assert (feats[1, int(frames[1]):] == 0).all()
+
+
+def test_level_is_normalised_from_the_robust_peak():
+    speech_like = (0.01 * np.sin(np.arange(16000) / 3)).astype(np.float32)  # a -40 dBFS peak
+    with_click = speech_like.copy()
+    with_click[100] = 1.0  # one full-scale sample must not decide the gain
+    for samples in (speech_like, with_click, 30 * speech_like):
+        out = normalize_level(samples)
+        assert out.dtype == np.float32
+        assert 20 * np.log10(np.percentile(np.abs(out), 99.9)) == pytest.approx(DECODE_PEAK_DBFS, abs=0.1)
+    assert np.array_equal(normalize_level(np.zeros(800, np.float32)), np.zeros(800, np.float32))
+    assert normalize_level(np.zeros(0, np.float32)).size == 0
+    faint = np.full(800, 1e-7, np.float32)  # far below any speech: capped, not raised to full scale
+    assert np.abs(normalize_level(faint)).max() == pytest.approx(1e-7 * 10 ** (MAX_DECODE_GAIN_DB / 20), rel=1e-4)

@@ -18,7 +18,7 @@ import soundfile as sf
 import torch
 
 import asr
-from asr.audio import SAMPLE_RATE
+from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, save_checkpoint
 from asr.cli import main
 from asr.model import LAS, ModelConfig
@@ -296,6 +296,18 @@ def test_two_words_are_timed_in_order_by_the_bundled_model(tmp_path):
     first, second = words
     assert 0 <= first.start < first.end <= second.start < second.end <= duration
     assert first.start < duration / 2 < second.end  # "hello" in the first half-ish, "world" in the second
+
+
+@pytest.mark.slow
+def test_a_quiet_recording_decodes_like_a_loud_one(tmp_path):
+    """The bundled model heard training clips at -18..-1 dBFS peaks; a -40 dBFS microphone must not matter."""
+    if not (CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME).is_file():
+        pytest.skip(f"no bundled checkpoint at {CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME} yet")
+    samples = load_audio(_espeak(tmp_path / "lights.wav", "turn on the kitchen lights"))
+    model = asr.load_model()
+    loud = model.transcribe(samples / np.abs(samples).max() * np.float32(0.9))
+    quiet = model.transcribe(samples / np.abs(samples).max() * np.float32(10 ** (-40 / 20)))
+    assert quiet.text == loud.text and quiet.text  # same words, and not the empty text of silence
 
 
 @pytest.mark.slow
