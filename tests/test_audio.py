@@ -88,11 +88,13 @@ def test_level_is_normalised_from_the_robust_peak():
     speech_like = (0.01 * np.sin(np.arange(16000) / 3)).astype(np.float32)  # a -40 dBFS peak
     with_click = speech_like.copy()
     with_click[100] = 1.0  # one full-scale sample must not decide the gain
-    for samples in (speech_like, with_click, 30 * speech_like):
+    with_offset = speech_like + np.float32(0.2)  # a DC offset 20 times the speech
+    for samples in (speech_like, with_click, 30 * speech_like, with_offset):
         out = normalize_level(samples)
         assert out.dtype == np.float32
+        assert abs(out.mean()) < 1e-3
         assert 20 * np.log10(np.percentile(np.abs(out), 99.9)) == pytest.approx(DECODE_PEAK_DBFS, abs=0.1)
     assert np.array_equal(normalize_level(np.zeros(800, np.float32)), np.zeros(800, np.float32))
     assert normalize_level(np.zeros(0, np.float32)).size == 0
-    faint = np.full(800, 1e-7, np.float32)  # far below any speech: capped, not raised to full scale
-    assert np.abs(normalize_level(faint)).max() == pytest.approx(1e-7 * 10 ** (MAX_DECODE_GAIN_DB / 20), rel=1e-4)
+    faint = 1e-7 * speech_like / speech_like.max()  # far below any speech: capped, not raised to full scale
+    assert np.abs(normalize_level(faint)).max() == pytest.approx(1e-7 * 10 ** (MAX_DECODE_GAIN_DB / 20), rel=1e-3)
