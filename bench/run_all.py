@@ -15,9 +15,15 @@ What it measures, each decoding configuration in a fresh process
    has one) at batch 1; pocketsphinx, which
    decodes one file after another.  WER and CER after :func:`asr.text.normalize_text` on both
    hypotheses and references; wall and CPU real-time factors; peak RSS.
-2. Scaling: files of ``--scaling`` seconds made by concatenating the subset's
+2. Human speech, the only recordings of people this offline machine has: a
+   fixed subset of the Asterisk recipe's test prompts (``--human-manifest``,
+   telephone audio of one speaker; run recipes/asterisk/prepare.py first) and
+   the eight channel names ("front left", ...) that Debian's alsa-utils ships
+   for speaker-test (``--human-speech``, a wide-band microphone).  Accuracy
+   only, at batch 1; a source that is missing is left out and the report says so.
+3. Scaling: files of ``--scaling`` seconds made by concatenating the subset's
    clips with pauses, greedy at batch ``--batch-size`` and pocketsphinx.
-3. Training throughput: bench/train_speed.py on ``--train-config``.
+4. Training throughput: bench/train_speed.py on ``--train-config``.
 
 Ratios against pocketsphinx come from this run only.  The raw numbers go to
 ``bench/results/<UTC time>.json``, the tables to ``--output``.
@@ -59,8 +65,12 @@ SUBSET_SEED = 0
 # minutes and tell little beyond beam 5's.  The LM row runs only for a checkpoint that has an LM.
 DECODINGS = (("greedy", 1, 0.0, 0.0, True), ("beam 5", 5, 0.0, 0.0, True), ("beam 5 + CTC 0.3", 5, 0.3, 0.0, False),
              ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3, False))
-FULL = {"utterances": 200, "scaling": "10,60,600", "train_steps": 30, "train_warmup_steps": 3}
-QUICK = {"utterances": 20, "scaling": "10,60", "train_steps": 3, "train_warmup_steps": 1}
+# Accuracy only, batch 1: the speed figures come from the test set above.
+HUMAN_DECODINGS = (("greedy", 1, 0.0, 0.0), ("beam 5 + CTC 0.3", 5, 0.3, 0.0), ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3))
+HUMAN_SPEECH_DIR = Path("/usr/share/sounds/alsa")  # Debian's alsa-utils, installed by make system
+ALSA_VOICE = "human (alsa-utils)"
+FULL = {"utterances": 200, "human_utterances": 100, "scaling": "10,60,600", "train_steps": 30, "train_warmup_steps": 3}
+QUICK = {"utterances": 20, "human_utterances": 10, "scaling": "10,60", "train_steps": 3, "train_warmup_steps": 1}
 
 
 def shown(path: Path) -> str:
@@ -117,6 +127,49 @@ def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args, has_lm: b
     if args.peer:
         m = measure("pocketsphinx", subset, warm_up, args, "pocketsphinx")
         runs.append({"system": "pocketsphinx", "decoding": "default", **m, **score(rows, m["texts"])})
+    return runs
+
+
+def human_speech_rows(directory: Path) -> list[dict]:
+    """A manifest of alsa-utils' spoken channel names; the file name is the transcript."""
+    rows = []
+    for path in sorted(directory.glob("*_*.wav")):  # Front_Left.wav, ...; not Noise.wav
+        rows.append({"id": path.stem, "audio_filepath": str(path), "duration": sf.info(path).duration,
+                     "text": path.stem.replace("_", " ").lower(), "voice": ALSA_VOICE})
+    return rows
+
+
+def human_speech_set(args) -> tuple[list[dict], dict]:
+    """The human-speech rows to decode (a fixed subset of --human-manifest, then the alsa clips) and what they are."""
+    rows, sources = [], {}
+    if args.human_manifest.is_file():
+        prompts = read_manifest(args.human_manifest)
+        picks = sorted(random.Random(SUBSET_SEED).sample(range(len(prompts)), min(args.human_utterances, len(prompts))))
+        rows += [prompts[i] for i in picks]
+        sources["manifest"] = {"path": shown(args.human_manifest), "utterances": len(picks), "of": len(prompts),
+                               "seed": SUBSET_SEED}
+    else:
+        sources["manifest"] = {"path": shown(args.human_manifest), "missing": True}
+    clips = human_speech_rows(args.human_speech) if args.human_speech.is_dir() else []
+    rows += clips
+    sources["clips"] = ({"path": str(args.human_speech), "utterances": len(clips), "voice": ALSA_VOICE}
+                        | ({} if clips else {"missing": True}))
+    return rows, sources
+
+
+def human_speech_runs(rows: list[dict], work: Path, args, has_lm: bool) -> list[dict]:
+    manifest = work / "human_speech.jsonl"
+    write_manifest(manifest, rows)
+    warm_up = Path(rows[0]["audio_filepath"])
+    runs = []
+    for name, beam_size, ctc_weight, lm_weight in HUMAN_DECODINGS:
+        if lm_weight and not has_lm:
+            continue
+        m = measure("las", manifest, warm_up, args, f"ours, {name}, human speech", 1, beam_size, ctc_weight, lm_weight)
+        runs.append({"system": "ours", "decoding": name, "texts": m["texts"], **score(rows, m["texts"])})
+    if args.peer:
+        m = measure("pocketsphinx", manifest, warm_up, args, "pocketsphinx, human speech")
+        runs.append({"system": "pocketsphinx", "decoding": "default", "texts": m["texts"], **score(rows, m["texts"])})
     return runs
 
 
@@ -190,6 +243,14 @@ def run(args) -> dict:
         print(f"test set: {len(rows)} utterances of {args.manifest}", file=sys.stderr)
         has_lm = results["checkpoint"]["language_model_parameters"] > 0
         results["test_runs"] = test_set_runs(rows, subset, clips[0], args, has_lm)
+        human, sources = human_speech_set(args)
+        results["human_speech"] = {"sources": sources, "ids": [r["id"] for r in human],
+                                   "references": [normalize_text(str(r["text"])) for r in human],
+                                   "voices": [str(r.get("voice", "?")) for r in human],
+                                   "audio_s": sum(float(r["duration"]) for r in human), "runs": []}
+        print(f"human speech: {len(human)} utterances", file=sys.stderr)
+        if human:
+            results["human_speech"]["runs"] = human_speech_runs(human, work, args, has_lm)
         print(f"scaling: {args.scaling} s", file=sys.stderr)
         results["scaling_runs"] = scaling_runs(clips, work, clips[0], args)
     print("training throughput", file=sys.stderr)
@@ -215,6 +276,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"batch size of the batched rows (default: {DEFAULT_BATCH_SIZE}, as asr transcribe)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help=f"torch threads for our decoding (default: {DEFAULT_THREADS}, as asr transcribe)")
+    parser.add_argument("--human-manifest", type=Path, default=REPO / "data" / "asterisk" / "test.jsonl",
+                        help="recordings of people (default: data/asterisk/test.jsonl, from "
+                             "recipes/asterisk/prepare.py; left out when missing)")
+    parser.add_argument("--human-utterances", type=int, default=None,
+                        help=f"size of its fixed subset (default: {FULL['human_utterances']})")
+    parser.add_argument("--human-speech", type=Path, default=HUMAN_SPEECH_DIR,
+                        help=f"alsa-utils' spoken channel names (default: {HUMAN_SPEECH_DIR}; left out when missing)")
     parser.add_argument("--scaling", default=None,
                         help=f"lengths in seconds of the scaling files (default: {FULL['scaling']})")
     parser.add_argument("--train-config", type=Path, default=REPO / "recipes" / "synth" / "small.yaml",

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -27,11 +28,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
 import peer  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import report  # noqa: E402
 import run_all  # noqa: E402
 
 CLIPS = [("one", "en-us", "Turn left at the 2nd light."),
          ("two", "en-gb", "She sells sea shells by the sea shore"),
          ("three", "en-us", "It's 5:30 & raining")]
+HUMAN_CLIPS = ("Front_Left", "Rear_Right")
 SCALING_SECONDS = (10, 25)  # 25 s is past MAX_SEGMENT_SECONDS: both systems cut it at pauses
 TINY_TRAINING = ["model.encoder_hidden=32", "model.encoder_layers=2", "model.decoder_hidden=32",
                  "model.attention_dim=32", "model.embedding_dim=16"]
@@ -50,6 +53,22 @@ def test_both_sides_are_normalised_before_scoring():
     assert scores["wer"] == pytest.approx(1 / 10)  # one error in ten reference words
 
 
+def _human_speech_dir(root: Path) -> Path:
+    """Stand-ins for alsa-utils' recordings: named as they are, plus the noise file that is not speech."""
+    directory = root / "alsa"
+    directory.mkdir()
+    for name in HUMAN_CLIPS:
+        speak(name.replace("_", " "), directory / f"{name}.wav", "en-us")
+    sf.write(directory / "Noise.wav", np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 16000)
+    return directory
+
+
+def test_human_speech_transcripts_come_from_file_names(tmp_path):
+    rows = run_all.human_speech_rows(_human_speech_dir(tmp_path))
+    assert [(r["id"], r["text"]) for r in rows] == [("Front_Left", "front left"), ("Rear_Right", "rear right")]
+    assert all(r["duration"] > 0.3 and Path(r["audio_filepath"]).is_file() for r in rows)
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
@@ -62,7 +81,11 @@ def quick_run(tmp_path_factory):
         rows.append({"id": name, "audio_filepath": f"{name}.wav", "duration": sf.info(root / f"{name}.wav").duration,
                      "text": text, "voice": voice})
     write_manifest(root / "test.jsonl", rows)
+    # Two of the clips stand in for recordings of people (the Asterisk recipe's manifest).
+    write_manifest(root / "people.jsonl", [dict(row, voice="human:stand-in") for row in rows[:2]])
     command = [sys.executable, "bench/run_all.py", "--quick", "--manifest", str(root / "test.jsonl"),
+               "--human-manifest", str(root / "people.jsonl"), "--human-utterances", "2",
+               "--human-speech", str(_human_speech_dir(root)),
                "--utterances", "3", "--checkpoint", str(root / "tiny.pt"),
                "--scaling", ",".join(map(str, SCALING_SECONDS)), "--train-steps", "2", "--train-warmup-steps", "1",
                "--train-override", f"data.train_manifests=[{root / 'test.jsonl'}]",
@@ -79,8 +102,8 @@ def quick_run(tmp_path_factory):
 def _rows(markdown: str, heading: str) -> list[list[str]]:
     """The body rows of the first table under ``## heading``, as lists of cells."""
     section = markdown.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
-    lines = [line for line in section.splitlines() if line.startswith("|")]
-    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    table = section[section.index("\n|") + 1:].split("\n\n", 1)[0]  # the first table only
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
 
 
 @pytest.mark.slow
@@ -103,6 +126,18 @@ def test_quick_run_writes_every_table(quick_run):
     else:
         assert "not run" in peer_rows[0][2]
 
+    human = _rows(markdown, "Human speech")
+    wanted = [("ours", d) for d, *_ in run_all.HUMAN_DECODINGS] + ([("pocketsphinx", "default")] * peer.available())
+    assert [(r[0], r[1]) for r in human] == wanted
+    both = re.compile(r"\d+\.\d % / \d+\.\d %")
+    for row in human:  # WER and CER overall, then per source: the stand-ins and the alsa-utils clips
+        assert percent.fullmatch(row[2]) and percent.fullmatch(row[3]) and len(row) == 6, row
+        assert both.fullmatch(row[4]) and both.fullmatch(row[5]), row
+    assert "`human:stand-in` WER / CER" in markdown and "Left out" not in markdown
+    said = markdown.split("## Human speech", 1)[1].split("\n## ", 1)[0].split("| Said", 1)[1]
+    said_rows = [line.split("|")[1].strip() for line in said.splitlines() if line.startswith("| `")]
+    assert said_rows == ["`front left`", "`rear right`"]  # one row per recording; Noise.wav is not speech
+
     scaling = _rows(markdown, "Scaling with audio length")
     systems = 2 if peer.available() else 1
     assert len(scaling) == systems * len(SCALING_SECONDS)
@@ -122,6 +157,17 @@ def test_peer_process_holds_no_torch(quick_run):
         pytest.skip("pocketsphinx is not installed (pip install -r bench/requirements.txt)")
     peer_runs = [r for r in results["test_runs"] + results["scaling_runs"] if r["system"] == "pocketsphinx"]
     assert peer_runs and not any(r["torch_loaded"] for r in peer_runs)
+
+
+@pytest.mark.slow
+def test_missing_human_speech_is_said_not_hidden(quick_run):
+    _, _, results = quick_run
+    human = results["human_speech"]
+    for source in human["sources"].values():
+        source["missing"] = True
+    markdown = report.render(dict(results, human_speech=dict(human, runs=[])))
+    section = markdown.split("## Human speech", 1)[1].split("\n## ", 1)[0]
+    assert "Not measured" in section and "people.jsonl" in section and "alsa" in section
 
 
 @pytest.mark.slow
