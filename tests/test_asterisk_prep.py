@@ -74,10 +74,17 @@ def test_plain_text_transcripts_read_too(prepare, prompts, tmp_path):
     assert len(prepare.manifest_rows(prompts[0], plain)[0]) == 4
 
 
+def _not_gzip(tmp_path: Path) -> Path:
+    path = tmp_path / "broken.txt.gz"
+    path.write_text("agent-pass: plain text under a .gz name\n")
+    return path
+
+
 def test_missing_package_is_one_line(prepare, prompts, tmp_path, capsys):
     sounds, transcripts = prompts
     for argv in (["--sounds", str(tmp_path / "nowhere"), "--transcripts", str(transcripts)],
                  ["--sounds", str(sounds), "--transcripts", str(tmp_path / "none.txt.gz")],
+                 ["--sounds", str(sounds), "--transcripts", str(_not_gzip(tmp_path))],
                  ["--sounds", str(tmp_path), "--transcripts", str(transcripts)]):  # no wav next to the names
         assert prepare.main(["--out", str(tmp_path / "out"), *argv]) == 1
         err = capsys.readouterr().err

@@ -53,8 +53,11 @@ def read_transcripts(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise CorpusError(f"{path}: not found; install asterisk-core-sounds-en (make setup does)")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as file:
-        lines = file.read().splitlines()
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as file:
+            lines = file.read().splitlines()
+    except (OSError, EOFError) as error:  # a truncated or mislabelled .gz, a permission problem
+        raise CorpusError(f"{path}: can't read it ({getattr(error, 'strerror', None) or error})") from None
     prompts = {}
     for line in lines:
         name, colon, text = line.partition(":")
