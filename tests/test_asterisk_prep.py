@@ -21,9 +21,13 @@ beep: [this is a simple beep tone]
 conf-usermenu: Please press 1 to mute or unmute yourself.
 dictate/both_help: press * to toggle pause, press # to enter a new dictation filename
 digits/7: seven
+letters/at: at [@]
 not-shipped: This prompt has no wav file.
+silence/1: (1 second of silence)
+spy-iax2: IAX (note: does not say "2")
 """
-SHIPPED = ("agent-pass", "beep", "conf-usermenu", "dictate/both_help", "digits/7")
+SHIPPED = ("agent-pass", "beep", "conf-usermenu", "dictate/both_help", "digits/7", "letters/at", "silence/1",
+           "spy-iax2")
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +55,10 @@ def test_rows_say_what_is_spoken(prepare, prompts):
         "conf-usermenu": "please press one to mute or unmute yourself",
         "dictate/both_help": "press star to toggle pause press pound to enter a new dictation filename",
         "digits/7": "seven",
+        "letters/at": "at",  # not "at at": the bracket shows the symbol the word names
+        "spy-iax2": "iax",
     }
-    assert skipped == {"no words": 1, "no audio": 1}  # the beep tone; the prompt without a wav
+    assert skipped == {"no words": 2, "no audio": 1}  # the beep tone and the silence; the prompt without a wav
     assert all(r["duration"] == 0.5 and Path(r["audio_filepath"]).is_file() and r["voice"] == prepare.VOICE
                for r in rows)
 
@@ -61,7 +67,8 @@ def test_dev_and_test_split_by_name_alone(prepare, prompts, tmp_path):
     assert prepare.main(["--out", str(tmp_path / "out"), "--sounds", str(prompts[0]),
                          "--transcripts", str(prompts[1])]) == 0
     dev, test = (read_manifest(tmp_path / "out" / f"{half}.jsonl") for half in ("dev", "test"))
-    assert sorted(r["id"] for r in dev + test) == ["agent-pass", "conf-usermenu", "dictate/both_help", "digits/7"]
+    assert sorted(r["id"] for r in dev + test) == ["agent-pass", "conf-usermenu", "dictate/both_help", "digits/7",
+                                                   "letters/at", "spy-iax2"]
     # A prompt's half depends on its name only: the same with any other prompts around it.
     for row in dev + test:
         alone = prepare.split([row])
@@ -71,7 +78,7 @@ def test_dev_and_test_split_by_name_alone(prepare, prompts, tmp_path):
 def test_plain_text_transcripts_read_too(prepare, prompts, tmp_path):
     plain = tmp_path / "core-sounds-en.txt"
     plain.write_text(TRANSCRIPTS)
-    assert len(prepare.manifest_rows(prompts[0], plain)[0]) == 4
+    assert len(prepare.manifest_rows(prompts[0], plain)[0]) == 6
 
 
 def _not_gzip(tmp_path: Path) -> Path:

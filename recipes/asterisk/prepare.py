@@ -42,6 +42,7 @@ VOICE = "human:allison (asterisk-core-sounds-en)"
 # On a phone keypad "*" is read "star" and "#" "pound"; normalize_text alone would drop the
 # star and read the hash as "number".
 KEYPAD = {"*": " star ", "#": " pound "}
+TYPOS = {"exclaimation": "exclamation"}  # the transcript's spelling, not the speaker's
 
 
 class CorpusError(ValueError):
@@ -67,9 +68,14 @@ def read_transcripts(path: Path) -> dict[str, str]:
 
 
 def spoken_text(raw: str) -> str:
-    """The words a prompt says, normalised; empty for a tone or a silence (``[beep]``)."""
-    if re.fullmatch(r"\[.*\]", raw.strip()):
-        return ""
+    """The words a prompt says, normalised; empty for a tone or a silence.
+
+    Brackets and parentheses hold notes, not speech: ``[beep]``, ``(1 second of silence)``,
+    ``at [@]`` (the symbol the word names), ``IAX (note: does not say "2")``.
+    """
+    raw = re.sub(r"\[[^\]]*\]|\([^)]*\)", " ", raw)
+    for wrong, right in TYPOS.items():
+        raw = raw.replace(wrong, right)
     for key, word in KEYPAD.items():
         raw = raw.replace(key, word)
     return normalize_text(raw)
