@@ -55,7 +55,7 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def normalize_level(samples: np.ndarray, peak_dbfs: float = DECODE_PEAK_DBFS,
                     max_gain_db: float = MAX_DECODE_GAIN_DB) -> np.ndarray:
-    """Remove any DC offset, then scale so the robust peak (99.9th percentile of ``|samples|``) sits at ``peak_dbfs``.
+    """Remove any DC offset, then scale the robust peak (99.9th percentile of ``|samples|``) to ``peak_dbfs``.
 
     The offset first, or a cheap microphone's DC would set the gain instead of the speech;
     the percentile, not the maximum, so that a click does not leave the speech quiet.

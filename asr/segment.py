@@ -14,7 +14,8 @@ import numpy as np
 from asr.audio import SAMPLE_RATE
 
 FRAME_SECONDS = 0.030
-SILENCE_FLOOR_DB = -60.0  # below this (dBFS) a frame is silence whatever the recording (speech peaking at -40 dBFS is above it)
+# Below this (dBFS) a frame is silence whatever the recording; speech peaking at -40 dBFS is above it.
+SILENCE_FLOOR_DB = -60.0
 SPEECH_ABOVE_NOISE_DB = 10.0  # speech frames are this far above the noise floor estimate
 MIN_SPEECH_SECONDS = 0.15  # shorter bursts are clicks, not words
 PAD_SECONDS = 0.15  # context kept on both sides of each segment
