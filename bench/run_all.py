@@ -66,7 +66,8 @@ SUBSET_SEED = 0
 DECODINGS = (("greedy", 1, 0.0, 0.0, True), ("beam 5", 5, 0.0, 0.0, True), ("beam 5 + CTC 0.3", 5, 0.3, 0.0, False),
              ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3, False))
 # Accuracy only, batch 1: the speed figures come from the test set above.
-HUMAN_DECODINGS = (("greedy", 1, 0.0, 0.0), ("beam 5 + CTC 0.3", 5, 0.3, 0.0), ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3))
+HUMAN_DECODINGS = (("greedy", 1, 0.0, 0.0), ("beam 5 + CTC 0.3", 5, 0.3, 0.0),
+                   ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3))
 HUMAN_SPEECH_DIR = Path("/usr/share/sounds/alsa")  # Debian's alsa-utils, installed by make system
 ALSA_VOICE = "human (alsa-utils)"
 FULL = {"utterances": 200, "human_utterances": 100, "scaling": "10,60,600", "train_steps": 30, "train_warmup_steps": 3}
