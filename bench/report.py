@@ -122,6 +122,14 @@ def _summary(results: dict) -> str:
     if behind:
         lines.append(f"- **Where pocketsphinx is more accurate:** voice{'s' if len(behind) > 1 else ''} "
                      + ", ".join(behind) + "; see the per-voice table.")
+    human = results.get("human_speech") or {}
+    human_peer, human_ours = _peer(human.get("runs") or []), _ours(human.get("runs") or [])
+    if human_peer and human_ours:
+        ours = min(human_ours, key=lambda r: (r["wer"], r["cer"]))
+        lines.append(f"- **On human speech** ({len(human['references'])} recordings of people): our best "
+                     f"({ours['decoding']}) has WER {_pct(ours['wer'])} and CER {_pct(ours['cer'])}; pocketsphinx "
+                     f"has WER {_pct(human_peer['wer'])} and CER {_pct(human_peer['cer'])}. "
+                     + _ahead(ours, human_peer) + " See *Human speech*.")
     speeds = [f"{r['decoding']} at batch {r['batch_size']}: "
               f"{_times(r['wall_rtf'], peer['wall_rtf'], 'faster', 'slower')}" for r in _ours(runs)]
     lines.append("- **Speed** (wall clock, against pocketsphinx decoding the same files one after another): "

@@ -134,6 +134,8 @@ def test_quick_run_writes_every_table(quick_run):
         assert percent.fullmatch(row[2]) and percent.fullmatch(row[3]) and len(row) == 6, row
         assert both.fullmatch(row[4]) and both.fullmatch(row[5]), row
     assert "`human:stand-in` WER / CER" in markdown and "Left out" not in markdown
+    if peer.available():
+        assert "- **On human speech** (4 recordings of people)" in markdown.split("## Summary", 1)[1]
     said = markdown.split("## Human speech", 1)[1].split("\n## ", 1)[0].split("| Said", 1)[1]
     said_rows = [line.split("|")[1].strip() for line in said.splitlines() if line.startswith("| `")]
     assert said_rows == ["`front left`", "`rear right`"]  # one row per recording; Noise.wav is not speech
