@@ -37,4 +37,5 @@ train: setup
 	$(VENV)/bin/asr train --config recipes/synth/small.yaml
 
 bench: setup
+	$(PYTHON) recipes/asterisk/prepare.py --out data/asterisk
 	PYTHON=$(PYTHON) bash bench/run.sh
