@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     model = load_model(args.checkpoint or default_checkpoint())
     clips = [load_audio(r["audio_filepath"]) for r in rows]
-    print(f"{len(rows)} clips of {args.voice} from {args.manifest}, greedy, {args.threads} thread(s)")
+    clip_count = f"{len(rows)} clip" + ("" if len(rows) == 1 else "s")
+    print(f"{clip_count} of {args.voice} from {args.manifest}, greedy, {args.threads} thread(s)")
     for label, level in [("as recorded", None)] + [(f"peak {db:g} dBFS", db) for db in args.levels]:
         errors, empty = ErrorRate(), 0
         for row, clip in zip(rows, clips):

@@ -178,3 +178,20 @@ def test_saved_results_render_the_same_report(quick_run, tmp_path):
     saved, = (root / "results").glob("*.json")
     run_all.main(["--report-from", str(saved), "--output", str(tmp_path / "again.md")])
     assert (tmp_path / "again.md").read_text() == markdown
+
+
+def test_level_robustness_prints_one_line_per_level(tmp_path):
+    model = LAS(ModelConfig(encoder_hidden=32, encoder_layers=2, decoder_hidden=32, attention_dim=32, embedding_dim=16))
+    save_checkpoint(model.eval(), tmp_path / "tiny.pt")
+    speak("turn left", tmp_path / "a.wav")
+    rows = [{"audio_filepath": str(tmp_path / "a.wav"), "duration": 1.0, "text": "turn left", "voice": "v"}]
+    write_manifest(tmp_path / "m.jsonl", rows)
+    script = [sys.executable, "bench/level_robustness.py", "--manifest", str(tmp_path / "m.jsonl"),
+              "--checkpoint", str(tmp_path / "tiny.pt"), "--levels", "-6", "-70"]
+    done = subprocess.run(script + ["--voice", "v"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("1 clip of v") and len(lines) == 4  # as recorded, -6, -70
+    assert lines[3].strip() == "peak -70 dBFS: CER 100.0 %   empty 1/1"  # below the silence floor: nothing
+    missing = subprocess.run(script + ["--voice", "nobody"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "no clips" in missing.stderr
