@@ -131,6 +131,12 @@ def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args, has_lm: b
     return runs
 
 
+def fixed_subset(rows: list[dict], count: int) -> list[dict]:
+    """``count`` rows drawn with :data:`SUBSET_SEED`, in manifest order: the same ones on every run."""
+    picks = sorted(random.Random(SUBSET_SEED).sample(range(len(rows)), min(count, len(rows))))
+    return [rows[i] for i in picks]
+
+
 def human_speech_rows(directory: Path) -> list[dict]:
     """A manifest of alsa-utils' spoken channel names; the file name is the transcript."""
     rows = []
@@ -145,9 +151,9 @@ def human_speech_set(args) -> tuple[list[dict], dict]:
     rows, sources = [], {}
     if args.human_manifest.is_file():
         prompts = read_manifest(args.human_manifest)
-        picks = sorted(random.Random(SUBSET_SEED).sample(range(len(prompts)), min(args.human_utterances, len(prompts))))
-        rows += [prompts[i] for i in picks]
-        sources["manifest"] = {"path": shown(args.human_manifest), "utterances": len(picks), "of": len(prompts),
+        picked = fixed_subset(prompts, args.human_utterances)
+        rows += picked
+        sources["manifest"] = {"path": shown(args.human_manifest), "utterances": len(picked), "of": len(prompts),
                                "seed": SUBSET_SEED}
     else:
         sources["manifest"] = {"path": shown(args.human_manifest), "missing": True}
@@ -230,8 +236,7 @@ def run(args) -> dict:
                "checkpoint": checkpoint_info(args.checkpoint), "peer": peer.version() if args.peer else None,
                "threads": args.threads, "batch_size": args.batch_size}
     all_rows = read_manifest(args.manifest)
-    picks = sorted(random.Random(SUBSET_SEED).sample(range(len(all_rows)), min(args.utterances, len(all_rows))))
-    rows = [all_rows[i] for i in picks]
+    rows = fixed_subset(all_rows, args.utterances)
     results["test_set"] = {
         "manifest": shown(args.manifest), "utterances": len(rows), "of": len(all_rows),
         "audio_s": sum(sf.info(r["audio_filepath"]).duration for r in rows), "seed": SUBSET_SEED,
