@@ -114,7 +114,7 @@ def vtlp_warp(power_spectrogram, alpha: float, boundary_fraction: float = 0.8):
 
     spec = torch.as_tensor(power_spectrogram)
     num_bins = spec.shape[-2]
-    source = torch.arange(num_bins, dtype=torch.float32)
+    source = torch.arange(num_bins, dtype=torch.float32, device=spec.device)  # on the GPU with spec
     boundary = boundary_fraction * (num_bins - 1) * min(alpha, 1.0) / alpha
     # The frequency each output bin reads from (inverse warp), piecewise linear.
     top = num_bins - 1
