@@ -5,7 +5,8 @@ SYSTEM_PYTHON ?= python3
 VENV = .venv
 PYTHON = $(VENV)/bin/python
 APT_PACKAGES = python3-venv libportaudio2 libsndfile1 espeak-ng flite ffmpeg sox fortunes fortunes-min \
-               wamerican chromium alsa-utils asterisk-core-sounds-en asterisk-core-sounds-en-wav
+               wamerican chromium alsa-utils asterisk-core-sounds-en asterisk-core-sounds-en-wav \
+               festival festvox-kdlpc16k festvox-us-slt-hts
 
 .PHONY: setup system python demo test test-fast corpus train bench
 

@@ -35,8 +35,28 @@ def test_held_out_voices_never_speak_training_sentences(recipe):
         if held_out.startswith("espeak:"):
             variant = held_out.split("+")[1]
             assert not [v for v in training if v.endswith(f"+{variant}")]
-    assert set(voices.training_voices()) == set(voices.ENGINE_MIX)
+    assert set(voices.training_voices()) == set(voices.ENGINE_MIX) | {"festival"}
     assert all(voices.training_voices().values())  # every engine keeps at least one voice
+
+
+def test_festival_takes_its_share_and_leaves_every_other_utterance_as_it_was(tmp_path, monkeypatch, recipe):
+    (tmp_path / "text").mkdir()
+    for split in SPLITS:
+        (tmp_path / "text" / f"{split}.txt").write_text("".join(f"{split} sentence {i}\n" for i in range(50)))
+    with_festival = {s: recipe.plan_jobs(tmp_path, s, 400, seed=7) for s in SPLITS}
+    monkeypatch.setattr(recipe.voices, "FESTIVAL_SHARE", 0.0)  # corpus version 1
+    before_festival = {s: recipe.plan_jobs(tmp_path, s, 400, seed=7) for s in SPLITS}
+
+    festival = [job for job in with_festival["train"] if job["voice"].startswith("festival:")]
+    assert 0.06 < len(festival) / 400 < 0.18  # FESTIVAL_SHARE is 0.12
+    assert {job["voice"] for job in festival} == {f"festival:{v}" for v in recipe.voices.FESTIVAL_VOICES}
+    assert not [job for job in with_festival["test"] if job["voice"].startswith("festival:")]
+    for split in SPLITS:
+        for new, old in zip(with_festival[split], before_festival[split]):
+            if not new["voice"].startswith("festival:"):
+                assert new == old
+            else:  # same sentence and randomness, another voice
+                assert {k: v for k, v in new.items() if k != "voice"} == {k: v for k, v in old.items() if k != "voice"}
 
 
 @pytest.mark.slow
@@ -88,6 +108,19 @@ def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsy
     assert [(r["id"], r["text"], r["voice"]) for r in rebuilt] == [(r["id"], r["text"], r["voice"]) for r in manifests["train"]]
     untouched = [p for p in wav_times if p.parent.parent.name == "train" and p.stem not in lost]
     assert len(untouched) == 7 and all(p.stat().st_mtime_ns == wav_times[p] for p in untouched)
+
+    # A new corpus version gives utterances another voice: just those are made again, and the
+    # manifest has their new rows. (Here every train and dev utterance goes to Festival.)
+    monkeypatch.setattr(recipe.voices, "FESTIVAL_SHARE", 1.0)
+    recipe.main(args)
+    assert "stage 3 (audio/test): done already" in capsys.readouterr().out
+    revoiced = {s: read_manifest(out / f"{s}.jsonl") for s in SPLITS}
+    assert [len(revoiced[s]) for s in SPLITS] == [10, 4, 4]
+    assert {r["voice"].split(":")[0] for r in revoiced["train"] + revoiced["dev"]} == {"festival"}
+    assert [r["text"] for r in revoiced["train"]] == [r["text"] for r in manifests["train"]]
+    assert revoiced["test"] == manifests["test"]
+    assert all(sf.info(r["audio_filepath"]).frames / 16_000 == pytest.approx(r["duration"], abs=1e-3)
+               for r in revoiced["train"])
 
     # Asking for fewer utterances than were made gives the smaller set, not everything on disk.
     recipe.main([*args[:3], "6", *args[4:], "--stage", "4"])

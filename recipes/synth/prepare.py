@@ -125,7 +125,8 @@ def stage_babble(out: Path, seed: int) -> None:
         print("stage 2 (babble): done already")
         return
     rng = np.random.default_rng(seed)
-    pool = [v for vs in voices.training_voices().values() for v in vs]
+    # Version 1's engines only, so that the bank is the same as before Festival came.
+    pool = [v for engine in voices.ENGINE_MIX for v in voices.training_voices()[engine]]
     words = dictionary_words()
     bank = []
     for i in tqdm(range(BABBLE_BANK_SIZE), desc="stage 2 (babble)"):
@@ -178,11 +179,12 @@ def _job(job: dict) -> dict | None:
     try:
         samples = _render(job["voice"], job["text"], rng)
     except Exception as error:  # a synthesizer that chokes on one sentence should not stop the corpus
-        return {"id": job["id"], "error": str(error).splitlines()[0][:200] if str(error) else type(error).__name__}
+        return {"id": job["id"], "voice": job["voice"],
+                "error": str(error).splitlines()[0][:200] if str(error) else type(error).__name__}
     samples, applied = augment_like_real_life(samples, rng)
     duration = samples.size / SAMPLE_RATE
     if duration > MAX_UTTERANCE_SECONDS:
-        return {"id": job["id"], "error": f"too long ({duration:.1f} s)"}
+        return {"id": job["id"], "voice": job["voice"], "error": f"too long ({duration:.1f} s)"}
     path = Path(job["path"])
     path.parent.mkdir(parents=True, exist_ok=True)
     write_wav(path, samples)
@@ -208,8 +210,11 @@ def plan_jobs(out: Path, split: str, count: int, seed: int) -> list[dict]:
         rng = random.Random(f"{seed}/{split}/{i}")
         engine = rng.choices(list(mix), weights=list(mix.values()))[0]
         voice = rng.choice(engine_voices[engine])
+        utterance_seed = rng.getrandbits(32)
+        if split != "test" and rng.random() < voices.FESTIVAL_SHARE:  # drawn last: see voices.FESTIVAL_SHARE
+            voice = rng.choice(engine_voices["festival"])
         utt_id = _utterance_id(split, i)
-        jobs.append({"id": utt_id, "text": texts[i % len(texts)], "voice": voice, "seed": rng.getrandbits(32),
+        jobs.append({"id": utt_id, "text": texts[i % len(texts)], "voice": voice, "seed": utterance_seed,
                      "path": str(out / "audio" / split / utt_id[-3:] / f"{utt_id}.wav")})
     return jobs
 
@@ -220,16 +225,20 @@ def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int) -> N
             raise SystemExit(f"prepare.py: error: {needed} is missing; run stages 1 and 2 first (--stage 1)")
     for split, count in counts.items():
         rows_path = out / f"{split}.rows.jsonl"
-        done, cut_short = set(), False
+        spoken, cut_short = {}, False  # id -> the voice that spoke it, as last recorded
         if rows_path.exists():
             recorded = rows_path.read_text()
             for line in recorded.splitlines():
                 try:
-                    done.add(json.loads(line)["id"])
+                    row = json.loads(line)
+                    spoken[row["id"]] = row.get("voice")
                 except (json.JSONDecodeError, KeyError):
                     pass  # a line cut short by a kill; its utterance is redone
             cut_short = bool(recorded) and not recorded.endswith("\n")
-        todo = [job for job in plan_jobs(out, split, count, seed) if job["id"] not in done]
+        # An utterance whose planned voice changed since it was made (a new corpus version) is made
+        # again; its new row comes later in the file, and stage 4 keeps an id's last row.
+        todo = [job for job in plan_jobs(out, split, count, seed)
+                if job["id"] not in spoken or spoken[job["id"]] not in (job["voice"], None)]
         if not todo:
             print(f"stage 3 (audio/{split}): done already")
             continue
