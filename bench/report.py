@@ -288,7 +288,8 @@ def _training_table(results: dict) -> str:
                      f"{r['audio_per_step_s']:.0f}", f"{r['wall_s']:.0f}", f"**{r['audio_s_per_s']:.1f}**"])
     if not m["gpu"]:
         rows.append(["largest config that fits", "GPU", "—", "—", "—", "—",
-                     "not measured: no GPU machine was available for this run"])
+                     "not measured here (no GPU on this machine): `bash bench/gpu.sh` measures it on a "
+                     "CUDA machine; figures in recipes/synth/README.md"])
     else:
         rows.append(["largest config that fits, with utilisation", "GPU", "—", "—", "—", "—",
                      "not measured by bench/run_all.py"])
