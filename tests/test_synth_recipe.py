@@ -39,13 +39,12 @@ def test_held_out_voices_never_speak_training_sentences(recipe):
     assert all(voices.training_voices().values())  # every engine keeps at least one voice
 
 
-def test_festival_takes_its_share_and_leaves_every_other_utterance_as_it_was(tmp_path, monkeypatch, recipe):
+def test_festival_takes_its_share_and_leaves_every_other_utterance_as_it_was(tmp_path, recipe):
     (tmp_path / "text").mkdir()
     for split in SPLITS:
         (tmp_path / "text" / f"{split}.txt").write_text("".join(f"{split} sentence {i}\n" for i in range(50)))
     with_festival = {s: recipe.plan_jobs(tmp_path, s, 400, seed=7) for s in SPLITS}
-    monkeypatch.setattr(recipe.voices, "FESTIVAL_SHARE", 0.0)  # corpus version 1
-    before_festival = {s: recipe.plan_jobs(tmp_path, s, 400, seed=7) for s in SPLITS}
+    before_festival = {s: recipe.plan_jobs(tmp_path, s, 400, seed=7, corpus_version=1) for s in SPLITS}
 
     festival = [job for job in with_festival["train"] if job["voice"].startswith("festival:")]
     assert 0.06 < len(festival) / 400 < 0.18  # FESTIVAL_SHARE is 0.12
@@ -121,6 +120,14 @@ def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsy
     assert revoiced["test"] == manifests["test"]
     assert all(sf.info(r["audio_filepath"]).frames / 16_000 == pytest.approx(r["duration"], abs=1e-3)
                for r in revoiced["train"])
+
+    # And --corpus-version 1 takes them back to the voices they had before Festival.
+    recipe.main(args + ["--corpus-version", "1", "--stage", "3"])
+    capsys.readouterr()
+    version_1 = recipe.plan_jobs(out, "train", 10, seed=1234, corpus_version=1)  # 1234: prepare.py's default
+    assert not [job for job in version_1 if job["voice"].startswith("festival:")]
+    back = read_manifest(out / "train.jsonl")
+    assert [(r["id"], r["text"], r["voice"]) for r in back] == [(j["id"], j["text"], j["voice"]) for j in version_1]
 
     # Asking for fewer utterances than were made gives the smaller set, not everything on disk.
     recipe.main([*args[:3], "6", *args[4:], "--stage", "4"])

@@ -3,6 +3,7 @@
 Usage:
     python recipes/synth/prepare.py --out data/synth            # all stages
     python recipes/synth/prepare.py --out data/synth --stage 3  # from stage 3 on
+    python recipes/synth/prepare.py --out data/synth --corpus-version 1  # without Festival's voices
     python recipes/synth/prepare.py --out data/synth --train-utterances 2000 --heldout-utterances 200  # a small one
 
 Stages (each skips work already done, so a killed run just restarts):
@@ -196,7 +197,7 @@ def _utterance_id(split: str, index: int) -> str:
     return f"{split}-{index:06d}"
 
 
-def plan_jobs(out: Path, split: str, count: int, seed: int) -> list[dict]:
+def plan_jobs(out: Path, split: str, count: int, seed: int, corpus_version: int = 2) -> list[dict]:
     texts = (out / "text" / f"{split}.txt").read_text().split("\n")
     texts = [t for t in texts if t]
     if split == "test":
@@ -211,7 +212,8 @@ def plan_jobs(out: Path, split: str, count: int, seed: int) -> list[dict]:
         engine = rng.choices(list(mix), weights=list(mix.values()))[0]
         voice = rng.choice(engine_voices[engine])
         utterance_seed = rng.getrandbits(32)
-        if split != "test" and rng.random() < voices.FESTIVAL_SHARE:  # drawn last: see voices.FESTIVAL_SHARE
+        festival_share = voices.FESTIVAL_SHARE if corpus_version >= 2 else 0.0
+        if split != "test" and rng.random() < festival_share:  # drawn last: see voices.FESTIVAL_SHARE
             voice = rng.choice(engine_voices["festival"])
         utt_id = _utterance_id(split, i)
         jobs.append({"id": utt_id, "text": texts[i % len(texts)], "voice": voice, "seed": utterance_seed,
@@ -219,7 +221,7 @@ def plan_jobs(out: Path, split: str, count: int, seed: int) -> list[dict]:
     return jobs
 
 
-def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int) -> None:
+def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int, corpus_version: int = 2) -> None:
     for needed in [out / "text" / f"{split}.txt" for split in counts] + [out / "babble.npz"]:
         if not needed.exists():  # checked here: a worker failing to start would be restarted forever
             raise SystemExit(f"prepare.py: error: {needed} is missing; run stages 1 and 2 first (--stage 1)")
@@ -237,7 +239,7 @@ def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int) -> N
             cut_short = bool(recorded) and not recorded.endswith("\n")
         # An utterance whose planned voice changed since it was made (a new corpus version) is made
         # again; its new row comes later in the file, and stage 4 keeps an id's last row.
-        todo = [job for job in plan_jobs(out, split, count, seed)
+        todo = [job for job in plan_jobs(out, split, count, seed, corpus_version)
                 if job["id"] not in spoken or spoken[job["id"]] not in (job["voice"], None)]
         if not todo:
             print(f"stage 3 (audio/{split}): done already")
@@ -287,13 +289,16 @@ def main(argv=None) -> None:
     parser.add_argument("--heldout-utterances", type=int, default=600, help="dev and test utterances each")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel synthesis processes")
     parser.add_argument("--seed", type=int, default=1234, help="seed for texts, voices and augmentation")
+    parser.add_argument("--corpus-version", type=int, choices=(1, 2), default=2,
+                        help="2 (default) has Festival's voices; 1 is the corpus before them, which the "
+                             "recipe's training stages 1-5 used")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     counts = {"train": args.train_utterances, "dev": args.heldout_utterances, "test": args.heldout_utterances}
     started = time.time()
     stages = {1: lambda: stage_text(args.out, args.seed, args.heldout_utterances),
               2: lambda: stage_babble(args.out, args.seed),
-              3: lambda: stage_audio(args.out, counts, args.seed, args.workers),
+              3: lambda: stage_audio(args.out, counts, args.seed, args.workers, args.corpus_version),
               4: lambda: stage_manifests(args.out, counts)}
     for number in range(args.stage, args.stop_stage + 1):
         stages[number]()
