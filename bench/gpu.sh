@@ -6,7 +6,7 @@
 #   --manifest  training utterances for the throughput figures (default data/synth/train.jsonl)
 #   --wheels    wheels for the packages a bare GPU image lacks (soundfile, librosa...), installed
 #               offline into a scratch folder first
-#   --out       where to write the figures as JSON lines (default bench/results/)
+#   --out       where to write the figures, one JSON file per measurement (default bench/results/)
 #
 # 1. tests/test_cuda.py: bf16 autocast against fp32 on the CPU, a GPU run killed and resumed,
 #    GPU decoding giving the CPU's transcripts and alignments, `asr transcribe` on the GPU.

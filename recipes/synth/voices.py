@@ -80,6 +80,7 @@ def synthesize(voice: str, text: str, speed: float, pitch: float) -> tuple[np.nd
         return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), chunks[0].sample_rate
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.wav")
+        stdin = None
         if engine == "espeak":
             words_per_minute = int(165 * speed)
             cmd = ["espeak-ng", "-v", name, "-s", str(words_per_minute), "-p", str(int(25 + 50 * pitch)), "-w", out, text]
@@ -92,9 +93,7 @@ def synthesize(voice: str, text: str, speed: float, pitch: float) -> tuple[np.nd
                    "-eval", f"(set! int_lr_params '((target_f0_mean {f0:.0f}) (target_f0_std 15)"
                             " (model_f0_mean 170) (model_f0_std 34)))",
                    "-o", out]
-            subprocess.run(cmd, input=text, text=True, check=True, capture_output=True, timeout=120)
-            samples, rate = sf.read(out, dtype="float32")
-            return samples, rate
+            stdin = text.encode()  # text2wave reads the text to speak from standard input
         elif engine == "flite":
             # flite has no rate flag: stretch durations instead; pitch is the F0 target mean in Hz.
             female = name == "slt"
@@ -103,6 +102,6 @@ def synthesize(voice: str, text: str, speed: float, pitch: float) -> tuple[np.nd
                    "--setf", f"int_f0_target_mean={f0:.0f}", "-t", text, "-o", out]
         else:
             raise ValueError(f"unknown engine in voice {voice!r}")
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        subprocess.run(cmd, input=stdin, check=True, capture_output=True, timeout=120)
         samples, rate = sf.read(out, dtype="float32")
     return samples, rate
