@@ -22,6 +22,7 @@ import yaml
 import asr
 from asr.audio import load_audio
 from asr.checkpoint import read_checkpoint
+from asr.data import collate
 from asr.decoding import DecodeOptions
 from asr.train import Trainer, load_config
 from conftest import TINY
@@ -72,12 +73,9 @@ def test_bf16_autocast_loss_is_close_to_the_fp32_loss_on_cpu(tmp_path, manifest)
     trainer = Trainer(load_config(str(_config(tmp_path, manifest, tmp_path / "exp")), []))
     assert trainer.device.type == "cuda" and next(trainer.model.parameters()).is_cuda
     trainer.writer.close()
-    waves = [torch.from_numpy(load_audio(REPO / "examples" / name)) for name in CLIPS]
-    lengths = torch.tensor([w.numel() for w in waves])
-    batch = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
-    targets = [torch.tensor(trainer.vocabulary.encode(text)) for text in CLIPS.values()]
-    target_lengths = torch.tensor([t.numel() for t in targets])
-    targets = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True)
+    batch, lengths, targets, target_lengths = collate([
+        (torch.from_numpy(load_audio(REPO / "examples" / name)), torch.tensor(trainer.vocabulary.encode(text)))
+        for name, text in CLIPS.items()])
 
     model = trainer.model.eval()  # no dropout or warping: the two runs see the same computation
     with torch.no_grad(), trainer.autocast:

@@ -205,6 +205,7 @@ def plan_jobs(out: Path, split: str, count: int, seed: int, corpus_version: int 
         mix = {"heldout": 1.0}
     else:
         engine_voices, mix = voices.training_voices(), voices.ENGINE_MIX
+    festival_share = voices.FESTIVAL_SHARE if corpus_version >= 2 and split != "test" else 0.0
     jobs = []
     for i in range(count):
         # Each job is a pure function of (seed, split, i): growing --train-utterances keeps earlier jobs.
@@ -212,8 +213,7 @@ def plan_jobs(out: Path, split: str, count: int, seed: int, corpus_version: int 
         engine = rng.choices(list(mix), weights=list(mix.values()))[0]
         voice = rng.choice(engine_voices[engine])
         utterance_seed = rng.getrandbits(32)
-        festival_share = voices.FESTIVAL_SHARE if corpus_version >= 2 else 0.0
-        if split != "test" and rng.random() < festival_share:  # drawn last: see voices.FESTIVAL_SHARE
+        if rng.random() < festival_share:  # drawn last: see voices.FESTIVAL_SHARE
             voice = rng.choice(engine_voices["festival"])
         utt_id = _utterance_id(split, i)
         jobs.append({"id": utt_id, "text": texts[i % len(texts)], "voice": voice, "seed": utterance_seed,
