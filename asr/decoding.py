@@ -7,7 +7,8 @@ hypotheses batched, optionally adding CTC prefix scores (joint decoding) and a
 character language model's (shallow fusion) to the speller's.  Both stop at
 ``<eos>`` or at a length bound proportional to the audio's duration, so no input
 can make them loop forever.  Every :class:`DecodeResult` carries the attention
-matrix and the timings read off it.
+matrix and the timings read off it.  ``decode`` can also run either of them at
+several vocal-tract warps and keep each utterance's surest result (test-time VTLN).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from asr.alignment import WordTiming, character_times, word_timings
 from asr.ctc_prefix import CTCPrefixScorer
 
 
+# Test-time VTLN's warp factors (DecodeOptions.warp_factors), chosen on the dev sets (model card).
+VTLN_WARP_FACTORS = (0.8, 0.9, 1.0, 1.1)
+
+
 @dataclass(frozen=True)
 class DecodeOptions:
     beam_size: int = 1  # 1 is greedy; >1 is beam search
@@ -32,6 +37,9 @@ class DecodeOptions:
     nbest: int = 5  # alternatives kept in each result (beam search)
     ctc_candidates: int = 10  # characters per hypothesis scored by CTC (the best by attention, + LM when fused)
     lm_weight: float = 0.0  # weight of the checkpoint's character LM (shallow fusion); 0 = no LM
+    # Test-time vocal-tract-length normalisation: decode once per warp factor, keep the surest result.
+    # () decodes the audio as it is; VTLN_WARP_FACTORS is the tested set.
+    warp_factors: tuple[float, ...] = ()
 
     def __post_init__(self):
         if self.beam_size < 1:
@@ -40,6 +48,9 @@ class DecodeOptions:
             raise ValueError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
         if not 0.0 <= self.lm_weight <= 2.0:
             raise ValueError(f"lm_weight must be in [0, 2], got {self.lm_weight}")
+        object.__setattr__(self, "warp_factors", tuple(float(w) for w in self.warp_factors))
+        if not all(0.7 <= w <= 1.3 for w in self.warp_factors):
+            raise ValueError(f"warp_factors must each be in [0.7, 1.3], got {self.warp_factors}")
 
 
 @dataclass
@@ -55,6 +66,7 @@ class DecodeResult:
     nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, score), best first
     frame_seconds: float = 0.0  # seconds per attention column
     duration: float = 0.0  # seconds of audio
+    warp: float = 1.0  # the vocal-tract warp factor the audio was decoded with (see DecodeOptions.warp_factors)
 
     @property
     def confidence(self) -> float:
@@ -72,7 +84,7 @@ def _blocked_tokens(model) -> list[int]:
 
 
 def _finish(model, tokens: list[int], log_probs: list[float], rows: list[torch.Tensor], score: float,
-            num_frames: int, num_samples: int) -> DecodeResult:
+            num_frames: int, num_samples: int, warp: float = 1.0) -> DecodeResult:
     vocab = model.vocabulary
     text = vocab.decode(tokens)
     attention = torch.stack(rows)[:, :num_frames].cpu().numpy() if rows else np.zeros((0, num_frames))
@@ -81,15 +93,16 @@ def _finish(model, tokens: list[int], log_probs: list[float], rows: list[torch.T
     lp = np.asarray(log_probs, dtype=np.float64)
     return DecodeResult(text=text, tokens=list(tokens), token_log_probs=lp, attention=attention,
                         char_starts=starts, char_ends=ends, words=word_timings(text, starts, ends, lp),
-                        score=score, nbest=[(text, score)], frame_seconds=model.frame_seconds, duration=duration)
+                        score=score, nbest=[(text, score)], frame_seconds=model.frame_seconds, duration=duration,
+                        warp=warp)
 
 
 @torch.no_grad()
 def greedy_decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
-                  options: DecodeOptions = DecodeOptions()) -> list[DecodeResult]:
-    """Batched greedy decoding: the most likely character at every step."""
+                  options: DecodeOptions = DecodeOptions(), warp: float = 1.0) -> list[DecodeResult]:
+    """Batched greedy decoding: the most likely character at every step (of audio warped by ``warp``)."""
     vocab = model.vocabulary
-    h, h_lengths = model.encode(waveforms, lengths)
+    h, h_lengths = model.encode(waveforms, lengths, warp)
     mask = torch.arange(h.shape[1], device=h.device)[None, :] < h_lengths[:, None]
     speller = model.speller
     keys = speller.attention.precompute(h)
@@ -122,8 +135,8 @@ def greedy_decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
                 done[i] = True
         if all(done):
             break
-    return [_finish(model, out_tokens[i], out_lp[i], out_rows[i], totals[i], int(h_lengths[i]), int(lengths[i]))
-            for i in range(batch)]
+    return [_finish(model, out_tokens[i], out_lp[i], out_rows[i], totals[i], int(h_lengths[i]), int(lengths[i]),
+                    warp) for i in range(batch)]
 
 
 @dataclass
@@ -138,25 +151,25 @@ class _Hypothesis:
 
 @torch.no_grad()
 def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
-                options: DecodeOptions = DecodeOptions(beam_size=5)) -> list[DecodeResult]:
+                options: DecodeOptions = DecodeOptions(beam_size=5), warp: float = 1.0) -> list[DecodeResult]:
     """Beam search per utterance, optionally with joint CTC prefix scoring and shallow fusion with the LM.
 
     Returns one result per utterance; its ``nbest`` holds up to ``options.nbest`` alternatives.
     """
     if options.lm_weight > 0 and model.language_model is None:
         raise ValueError("lm_weight > 0 needs a checkpoint with a language model (see asr train-lm)")
-    h, h_lengths = model.encode(waveforms, lengths)
+    h, h_lengths = model.encode(waveforms, lengths, warp)
     ctc_log_probs = torch.log_softmax(model.ctc_head(h).float(), dim=-1) if options.ctc_weight > 0 else None
     results = []
     for i in range(h.shape[0]):
         frames = int(h_lengths[i])
         ctc = None if ctc_log_probs is None else ctc_log_probs[i, :frames].cpu().numpy()
-        results.append(_beam_search_one(model, h[i:i + 1, :frames], ctc, int(lengths[i]), options))
+        results.append(_beam_search_one(model, h[i:i + 1, :frames], ctc, int(lengths[i]), options, warp))
     return results
 
 
 def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
-                     options: DecodeOptions) -> DecodeResult:
+                     options: DecodeOptions, warp: float = 1.0) -> DecodeResult:
     vocab, speller = model.vocabulary, model.speller
     beam, weight = options.beam_size, options.ctc_weight
     frames = h.shape[1]
@@ -235,7 +248,8 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
     ended = ended or live
     ranked = sorted(ended, key=lambda hyp: -_normalised(hyp, options))
     best = ranked[0]
-    result = _finish(model, best.tokens, best.log_probs, best.rows, _normalised(best, options), frames, num_samples)
+    result = _finish(model, best.tokens, best.log_probs, best.rows, _normalised(best, options), frames, num_samples,
+                     warp)
     result.nbest = [(vocab.decode(hyp.tokens), _normalised(hyp, options)) for hyp in ranked[: options.nbest]]
     return result
 
@@ -250,7 +264,28 @@ def _repeat(keys: torch.Tensor, count: int) -> torch.Tensor:
 
 def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
            options: DecodeOptions = DecodeOptions()) -> list[DecodeResult]:
-    """Greedy when ``beam_size == 1`` with neither CTC nor LM weight, beam search otherwise."""
-    if options.beam_size == 1 and options.ctc_weight == 0 and options.lm_weight == 0:
-        return greedy_decode(model, waveforms, lengths, options)
-    return beam_search(model, waveforms, lengths, options)
+    """Greedy when ``beam_size == 1`` with neither CTC nor LM weight, beam search otherwise.
+
+    With ``options.warp_factors`` each utterance is decoded once per vocal-tract warp factor
+    and keeps the result with the best score per character: test-time vocal-tract-length
+    normalisation (VTLN), which moves a voice's formants towards the voices the model knows.
+    """
+    greedy = options.beam_size == 1 and options.ctc_weight == 0 and options.lm_weight == 0
+    search = greedy_decode if greedy else beam_search
+    if not options.warp_factors:
+        return search(model, waveforms, lengths, options)
+    best = None
+    for warp in options.warp_factors:
+        results = search(model, waveforms, lengths, options, warp=warp)
+        best = results if best is None else [max(kept, new, key=lambda r: _score_per_character(r, greedy))
+                                             for kept, new in zip(best, results)]
+    return best
+
+
+def _score_per_character(result: DecodeResult, greedy: bool) -> float:
+    """What VTLN compares across warps of one utterance: its score per character, <eos> included.
+
+    A greedy result's ``score`` is its total log-probability; beam search's is already divided by
+    the length. An empty transcript is scored on its <eos> alone.
+    """
+    return result.score / (len(result.tokens) + 1) if greedy else result.score

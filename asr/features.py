@@ -45,7 +45,11 @@ def num_frames(num_samples: torch.Tensor, hop_length: int) -> torch.Tensor:
 
 
 class LogMel(nn.Module):
-    """Waveforms (B, T) -> log-mel features (B, frames, n_mels), with optional VTLP in training."""
+    """Waveforms (B, T) -> log-mel features (B, frames, n_mels), with optional VTLP in training.
+
+    ``warp`` is a fixed vocal-tract warp factor for inference (test-time speaker
+    normalisation, see ``DecodeOptions.warp_factors``); 1.0 leaves the spectrum alone.
+    """
 
     def __init__(self, config: FeatureConfig):
         super().__init__()
@@ -56,7 +60,8 @@ class LogMel(nn.Module):
             n_mels=config.n_mels, sample_rate=config.sample_rate, f_min=config.f_min,
             f_max=config.f_max, n_stft=config.n_fft // 2 + 1)
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                warp: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         frame_lengths = num_frames(lengths, self.config.hop_length)
         feats = waveforms.new_zeros(waveforms.shape[0], int(frame_lengths.max()), self.config.n_mels)
         # One STFT per utterance over its own samples: the centred STFT reflects at the
@@ -66,6 +71,8 @@ class LogMel(nn.Module):
             if self.training and self.config.vtlp_range > 0:
                 r = self.config.vtlp_range
                 power = vtlp_warp(power, float(torch.empty(()).uniform_(1 - r, 1 + r)))
+            if warp != 1.0:
+                power = vtlp_warp(power, warp)
             mel = self.mel_scale(power)  # (n_mels, frames)
             feats[i, : mel.shape[1]] = torch.log(mel + LOG_FLOOR).T
         return feats, frame_lengths
@@ -137,8 +144,9 @@ class FrontEnd(nn.Module):
         self.cmvn = GlobalCMVN(config.n_mels)
         self.spec_augment = SpecAugment(config)
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, frame_lengths = self.log_mel(waveforms, lengths)
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                warp: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, frame_lengths = self.log_mel(waveforms, lengths, warp)
         feats = self.spec_augment(self.cmvn(feats), frame_lengths)
         valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < frame_lengths[:, None]
         return feats * valid.unsqueeze(-1), frame_lengths

@@ -46,6 +46,7 @@ def to_dict(transcription, name: str | None = None) -> dict:
             "text": segment.text,
             "confidence": _ms(segment.confidence),
             "score": _ms(segment.score),  # log-probability, length-normalised for beam search
+            "warp": segment.warp,  # vocal-tract warp factor it was decoded with (1.0 unless --vtln)
             # characters[i] is text[i], with its attention time and probability
             "characters": [{"char": c, "start": _ms(s), "end": _ms(e), "confidence": _ms(math.exp(lp))}
                            for c, s, e, lp in zip(segment.text, segment.char_starts, segment.char_ends,

@@ -86,9 +86,13 @@ class LAS(nn.Module):
         c = self.config.features
         return c.hop_length / c.sample_rate * self.config.reduction
 
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Waveforms (B, samples) at 16 kHz -> encoder states (B, T, D) and their lengths (B,)."""
-        feats, frame_lengths = self.frontend(waveforms, lengths)  # (B, frames, n_mels)
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+               warp: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waveforms (B, samples) at 16 kHz -> encoder states (B, T, D) and their lengths (B,).
+
+        ``warp`` != 1 warps the spectrum's frequency axis first (``asr.augment.vtlp_warp``).
+        """
+        feats, frame_lengths = self.frontend(waveforms, lengths, warp)  # (B, frames, n_mels)
         return self.listener(feats, frame_lengths)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,

@@ -89,6 +89,23 @@ def test_the_language_model_weight_is_used_when_the_checkpoint_has_one(checkpoin
     assert ignored.status.startswith("**Transcribed**") and ignored.transcript == plain
 
 
+def test_the_speaker_normalisation_box_reaches_the_decoder(models, monkeypatch):
+    import importlib
+
+    transcribe_module = importlib.import_module("asr.transcribe")  # the package's `transcribe` is the function
+    seen, real_decode = [], transcribe_module.decode
+
+    def spy(model, waveforms, lengths, options):
+        seen.append(options.warp_factors)
+        return real_decode(model, waveforms, lengths, options)
+
+    monkeypatch.setattr(transcribe_module, "decode", spy)
+    off = app.transcribe_clip(models, EXAMPLE, None, beam_size=1, ctc_weight=0.0, vtln=False)
+    on = app.transcribe_clip(models, EXAMPLE, None, beam_size=1, ctc_weight=0.0, vtln=True)
+    assert off.status.startswith("**Transcribed**") and on.status.startswith("**Transcribed**")
+    assert seen == [(), app.VTLN_WARP_FACTORS]
+
+
 def test_example_clip_fills_every_output(models):
     result = app.transcribe_clip(models, EXAMPLE, None, beam_size=2, ctc_weight=0.3)
     assert result.status.startswith("**Transcribed**"), result.status
@@ -205,16 +222,16 @@ def client(server):
     return Client(server[0], verbose=False)
 
 
-def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0) -> tuple:
+def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0, vtln=False) -> tuple:
     from gradio_client import handle_file
 
-    return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight, lm_weight,
+    return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight, lm_weight, vtln,
                           api_name="/transcribe")
 
 
 @pytest.mark.slow
 def test_api_transcribes_an_example(client):
-    status, transcript, image, words, nbest, *_ = _predict(client, EXAMPLE, beam_size=3, ctc_weight=0.3)
+    status, transcript, image, words, nbest, *_ = _predict(client, EXAMPLE, beam_size=3, ctc_weight=0.3, vtln=True)
     assert status.startswith("**Transcribed**") and transcript
     assert Path(image).is_file() and Path(image).stat().st_size > 10_000
     assert [row[0] for row in words["data"]] == transcript.split()

@@ -1,5 +1,6 @@
 """Decoding functions: greedy vs beam, length bounds, CTC prefix scores, timings from attention."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 import asr
 from asr.alignment import character_times, word_timings
 from asr.ctc_prefix import CTCPrefixScorer
-from asr.decoding import DecodeOptions, beam_search, greedy_decode, max_decode_length
+from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions, beam_search, greedy_decode, max_decode_length
 from conftest import tiny_model
 
 
@@ -111,3 +112,49 @@ def test_character_times_are_monotonic_and_inside_the_audio():
 def test_transcribe_rejects_unknown_options():
     with pytest.raises(TypeError, match="unknown decoding option"):
         tiny_model().transcribe(np.zeros(1600, dtype=np.float32), beam=3)
+
+
+@pytest.mark.parametrize("options", [DecodeOptions(), DecodeOptions(beam_size=3, ctc_weight=0.3)])
+def test_vtln_keeps_each_utterances_best_scoring_warp(options):
+    torch.manual_seed(5)
+    model = tiny_model()
+    with torch.no_grad():
+        model.speller.classify.bias[model.vocabulary.eos_id] = 1.5
+    waves = torch.randn(3, 12000) * 0.1
+    lengths = torch.tensor([12000, 9000, 6000])
+    factors = (0.85, 1.0, 1.15)
+    chosen = asr.decode(model, waves, lengths, dataclasses.replace(options, warp_factors=factors))
+    per_warp = {w: asr.decode(model, waves, lengths, dataclasses.replace(options, warp_factors=(w,))) for w in factors}
+    greedy = options.beam_size == 1
+
+    def per_character(result):  # greedy scores are totals; beam search's are already per character
+        return result.score / (len(result.tokens) + 1) if greedy else result.score
+
+    for i, result in enumerate(chosen):
+        scores = {w: per_character(per_warp[w][i]) for w in factors}
+        assert result.warp == max(scores, key=scores.get)
+        assert result.tokens == per_warp[result.warp][i].tokens
+    # The warps do change what the model hears: not every utterance decodes the same at every factor.
+    assert any(per_warp[0.85][i].tokens != per_warp[1.15][i].tokens or
+               per_warp[0.85][i].score != per_warp[1.15][i].score for i in range(3))
+
+
+def test_a_warp_of_one_is_the_audio_as_it_is():
+    torch.manual_seed(6)
+    model = tiny_model()
+    waves, lengths = torch.randn(1, 10000) * 0.1, torch.tensor([10000])
+    plain = asr.decode(model, waves, lengths)[0]
+    unwarped = asr.decode(model, waves, lengths, DecodeOptions(warp_factors=(1.0,)))[0]
+    assert unwarped.tokens == plain.tokens and unwarped.warp == plain.warp == 1.0
+    np.testing.assert_allclose(unwarped.attention, plain.attention)
+
+
+@pytest.mark.parametrize("factors", [(0.5,), (1.0, 1.4), (0.0,)])
+def test_warp_factors_out_of_range_are_refused(factors):
+    with pytest.raises(ValueError, match="warp_factors"):
+        DecodeOptions(warp_factors=factors)
+
+
+def test_vtln_factors_are_valid_and_include_the_unwarped_audio():
+    assert 1.0 in VTLN_WARP_FACTORS
+    DecodeOptions(warp_factors=VTLN_WARP_FACTORS)

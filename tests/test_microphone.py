@@ -337,3 +337,10 @@ def test_endpointer_on_synthetic_speech(tmp_path):
     assert len(found) == 2
     assert found[0].start == pytest.approx(1.0 - MARGIN_SECONDS, abs=0.2)
     assert found[1].start > found[0].end
+
+
+def test_listen_uses_speaker_normalisation_unless_told_not_to():
+    parser = argparse.ArgumentParser()
+    listen_command.add_arguments(parser)
+    assert parser.parse_args([]).vtln is True
+    assert parser.parse_args(["--no-vtln"]).vtln is False

@@ -207,6 +207,16 @@ def test_beam_search_and_ctc_weight_reach_the_decoder(capsys, checkpoint, clips)
     assert 1 < len(nbest) <= 3 and nbest[0]["score"] >= nbest[-1]["score"]
 
 
+def test_vtln_decodes_at_each_warp_and_reports_the_one_kept(capsys, checkpoint, clips):
+    status, out, err = _cli(capsys, "transcribe", clips / "yes.wav", "--format", "json", "--checkpoint", checkpoint)
+    assert status == 0, err
+    assert json.loads(out)["segments"][0]["warp"] == 1.0
+    status, out, err = _cli(capsys, "transcribe", clips / "yes.wav", "--format", "json", "--vtln",
+                            "--checkpoint", checkpoint)
+    assert status == 0, err
+    assert json.loads(out)["segments"][0]["warp"] in asr.decoding.VTLN_WARP_FACTORS
+
+
 @pytest.mark.parametrize("argv, status, message", [
     (["--format", "all"], 2, "give --output-dir"),
     (["{clips}/yes.wav", "--format", "srt"], 2, "give --output-dir"),

@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of CTC prefix scores in joint decoding, in [0, 1]")
     parser.add_argument("--lm-weight", type=float, default=0.0,
                         help="weight of the checkpoint's character language model (shallow fusion)")
+    parser.add_argument("--vtln", action="store_true",
+                        help="test-time vocal-tract-length normalisation: decode once per warp factor "
+                             "(asr.decoding.VTLN_WARP_FACTORS) and keep the surest result; that many times "
+                             "slower, and the largest gain on real voices (see the model card)")
     parser.add_argument("--batch-size", type=_count(1), default=16, help="utterances decoded together")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where hypotheses, summary and plots go; when not given, exp/eval/CHECKPOINT/MANIFEST")
@@ -50,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
 
     from asr.audio import AudioError
     from asr.checkpoint import CheckpointError, default_checkpoint, load_model
-    from asr.decoding import DecodeOptions
+    from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
     from asr.evaluate import EvalError, check_audio, evaluate, save_worst_plots, write_hypotheses, write_summary
     from asr.manifest import ManifestError, read_manifest
 
     try:
-        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight)
+        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
+                                warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
     except ValueError as error:
         return _fail(str(error))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device

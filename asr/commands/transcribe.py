@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from asr.audio import AudioError
 from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, CheckpointError, load_model
-from asr.decoding import DecodeOptions
+from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
 from asr.formats import FORMATS, AtomicWriter, render, write_atomic
 from asr.inputs import expand_inputs
 from asr.transcribe import transcribe_many
@@ -62,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-weight", type=float, default=DecodeOptions.lm_weight, metavar="W",
                         help="weight of the checkpoint's character language model (shallow fusion, runs beam "
                              "search); see the model card for the measured best")
+    parser.add_argument("--vtln", action="store_true",
+                        help="test-time vocal-tract-length normalisation: decode once per warp factor "
+                             "(asr.decoding.VTLN_WARP_FACTORS) and keep the surest result; that many times "
+                             "slower, and the largest gain on real voices (see the model card)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device to run the model on, e.g. cpu, cuda, cuda:1")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
@@ -74,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight)
+        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
+                                warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
     except ValueError as error:
         return _usage_error(str(error))
     if args.batch_size < 1:
