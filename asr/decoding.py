@@ -48,7 +48,10 @@ class DecodeOptions:
             raise ValueError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
         if not 0.0 <= self.lm_weight <= 2.0:
             raise ValueError(f"lm_weight must be in [0, 2], got {self.lm_weight}")
-        object.__setattr__(self, "warp_factors", tuple(float(w) for w in self.warp_factors))
+        try:
+            object.__setattr__(self, "warp_factors", tuple(float(w) for w in self.warp_factors))
+        except (TypeError, ValueError):
+            raise ValueError(f"warp_factors must be a sequence of numbers, got {self.warp_factors!r}") from None
         if not all(0.7 <= w <= 1.3 for w in self.warp_factors):
             raise ValueError(f"warp_factors must each be in [0.7, 1.3], got {self.warp_factors}")
 

@@ -149,7 +149,7 @@ def test_a_warp_of_one_is_the_audio_as_it_is():
     np.testing.assert_allclose(unwarped.attention, plain.attention)
 
 
-@pytest.mark.parametrize("factors", [(0.5,), (1.0, 1.4), (0.0,)])
+@pytest.mark.parametrize("factors", [(0.5,), (1.0, 1.4), (0.0,), 0.9, ("high",)])
 def test_warp_factors_out_of_range_are_refused(factors):
     with pytest.raises(ValueError, match="warp_factors"):
         DecodeOptions(warp_factors=factors)
