@@ -90,6 +90,16 @@ def reverberate(samples: np.ndarray, rt60_seconds: float, rng: np.random.Generat
     return (wet * (np.abs(samples).max() / (np.abs(wet).max() + 1e-9))).astype(np.float32)
 
 
+def narrowband(samples: np.ndarray) -> np.ndarray:
+    """What an 8 kHz recording sounds like at 16 kHz: nothing above 4 kHz.
+
+    Telephone prompts, voicemail and old recordings come at 8 kHz; :func:`asr.audio.load_audio`
+    resamples them to 16 kHz, which leaves the top half of the spectrum empty.
+    """
+    narrow = signal.resample_poly(samples, 1, SAMPLE_RATE // TELEPHONE_RATE)
+    return signal.resample_poly(narrow, SAMPLE_RATE // TELEPHONE_RATE, 1).astype(np.float32)[: samples.size]
+
+
 def telephone(samples: np.ndarray) -> np.ndarray:
     """A narrowband phone line: 8 kHz, 300-3400 Hz, 8-bit mu-law, back to 16 kHz."""
     narrow = signal.resample_poly(samples, 1, SAMPLE_RATE // TELEPHONE_RATE)

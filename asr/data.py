@@ -31,6 +31,9 @@ class AugmentConfig:
     speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.0, 1.1])  # Kaldi-style 3-way
     noise_probability: float = 0.0  # share of utterances mixed with coloured noise
     noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])
+    # Share of utterances heard through an 8 kHz channel, half of them a telephone line too
+    # (band-pass and mu-law): people's recordings often come at 8 kHz, synthesizers' never do.
+    narrowband_probability: float = 0.0
 
 
 class SpeechDataset(Dataset):
@@ -65,6 +68,8 @@ class SpeechDataset(Dataset):
             if rng.random() < config.noise_probability:
                 noise = augment.colored_noise(samples.size, float(rng.choice([0.0, 1.0, 2.0])), rng)
                 samples = augment.add_noise(samples, noise, float(rng.uniform(*config.noise_snr_db)))
+            if rng.random() < config.narrowband_probability:
+                samples = augment.telephone(samples) if rng.random() < 0.5 else augment.narrowband(samples)
         return torch.from_numpy(np.ascontiguousarray(samples)), torch.tensor(self.targets[index], dtype=torch.long)
 
     def _readable(self, index: int, attempts: int = 10) -> tuple[np.ndarray, int]:

@@ -3,6 +3,7 @@
 Usage (bench/run_all.py runs one of these per row; by hand for a single configuration):
     python bench/measure.py las --inputs subset.jsonl --beam-size 5 --batch-size 8
     python bench/measure.py las --inputs long.wav --checkpoint exp/x/averaged.pt --threads 0
+    python bench/measure.py las --inputs subset.jsonl --beam-size 5 --ctc-weight 0.3 --vtln
     python bench/measure.py pocketsphinx --inputs subset.jsonl
 
 Prints one JSON object on stdout: seconds of audio, wall and CPU seconds, the
@@ -68,7 +69,7 @@ def measure_las(paths: list[Path], warm_up: Path, args) -> dict:
 
     import asr
     from asr.commands.transcribe import DEFAULT_BATCH_SIZE, DEFAULT_THREADS
-    from asr.decoding import DecodeOptions
+    from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
     from asr.transcribe import transcribe_many
     from transcribe_speed import measure
 
@@ -77,7 +78,8 @@ def measure_las(paths: list[Path], warm_up: Path, args) -> dict:
     if threads:
         torch.set_num_threads(threads)
     model = asr.load_model(args.checkpoint)
-    options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight)
+    options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
+                            warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
     list(transcribe_many(model, [warm_up], options, batch_size))
     after_load = rss_mb()
     result = measure(model, paths, options, batch_size, warm_up=False, repeats=args.repeats)
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beam-size", type=int, default=1, help="las: 1 is greedy (default: 1)")
     parser.add_argument("--ctc-weight", type=float, default=0.0, help="las: joint CTC weight (default: 0)")
     parser.add_argument("--lm-weight", type=float, default=0.0, help="las: language model weight (default: 0)")
+    parser.add_argument("--vtln", action="store_true",
+                        help="las: speaker normalisation, as asr transcribe --vtln (default: off)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="las: segments decoded together (default: asr transcribe's, 8)")
     parser.add_argument("--threads", type=int, default=None,

@@ -60,14 +60,15 @@ from asr.text import normalize_text
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SUBSET_SEED = 0
-# Our model's decoding configurations: (name, beam size, CTC weight, LM weight, also timed batched).
-# Joint CTC and the language model are there for their accuracy; their batched timings would add
-# minutes and tell little beyond beam 5's.  The LM row runs only for a checkpoint that has an LM.
-DECODINGS = (("greedy", 1, 0.0, 0.0, True), ("beam 5", 5, 0.0, 0.0, True), ("beam 5 + CTC 0.3", 5, 0.3, 0.0, False),
-             ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3, False))
+# Our model's decoding configurations: (name, beam size, CTC weight, LM weight, VTLN, also timed batched).
+# Joint CTC, the language model and VTLN are there for their accuracy; their batched timings would
+# add minutes and tell little beyond beam 5's.  LM rows run only for a checkpoint that has an LM.
+DECODINGS = (("greedy", 1, 0.0, 0.0, False, True), ("beam 5", 5, 0.0, 0.0, False, True),
+             ("beam 5 + CTC 0.3", 5, 0.3, 0.0, False, False), ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3, False, False),
+             ("beam 5 + CTC 0.3 + LM 0.3 + VTLN", 5, 0.3, 0.3, True, False))
 # Accuracy only, batch 1: the speed figures come from the test set above.
-HUMAN_DECODINGS = (("greedy", 1, 0.0, 0.0), ("beam 5 + CTC 0.3", 5, 0.3, 0.0),
-                   ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3))
+HUMAN_DECODINGS = (("greedy", 1, 0.0, 0.0, False), ("beam 5 + CTC 0.3", 5, 0.3, 0.0, False),
+                   ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3, False), ("beam 5 + CTC 0.3 + LM 0.3 + VTLN", 5, 0.3, 0.3, True))
 HUMAN_SPEECH_DIR = Path("/usr/share/sounds/alsa")  # Debian's alsa-utils, installed by make system
 ALSA_VOICE = "human (alsa-utils)"
 FULL = {"utterances": 200, "human_utterances": 100, "scaling": "10,60,600", "train_steps": 30, "train_warmup_steps": 3}
@@ -92,13 +93,13 @@ def run_json(command: list[str], what: str) -> dict:
 
 
 def measure(system: str, inputs: Path, warm_up: Path, args, label: str, batch_size: int = 1, beam_size: int = 1,
-            ctc_weight: float = 0.0, lm_weight: float = 0.0) -> dict:
+            ctc_weight: float = 0.0, lm_weight: float = 0.0, vtln: bool = False) -> dict:
     """bench/measure.py in a fresh process: ``system`` ("las" or "pocketsphinx") on a manifest or audio file."""
     command = [str(BENCH / "measure.py"), system, "--inputs", str(inputs), "--warm-up", str(warm_up)]
     if system == "las":
         command += ["--checkpoint", str(args.checkpoint), "--batch-size", str(batch_size), "--beam-size",
                     str(beam_size), "--ctc-weight", str(ctc_weight), "--lm-weight", str(lm_weight),
-                    "--threads", str(args.threads)]
+                    "--threads", str(args.threads)] + (["--vtln"] if vtln else [])
     return run_json(command, label)
 
 
@@ -118,12 +119,12 @@ def score(rows: list[dict], texts: list[str]) -> dict:
 
 def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args, has_lm: bool) -> list[dict]:
     runs = []
-    for name, beam_size, ctc_weight, lm_weight, batched in DECODINGS:
+    for name, beam_size, ctc_weight, lm_weight, vtln, batched in DECODINGS:
         if lm_weight and not has_lm:
             continue
         for batch in (1, args.batch_size) if batched else (1,):
             m = measure("las", subset, warm_up, args, f"ours, {name}, batch {batch}", batch, beam_size, ctc_weight,
-                        lm_weight)
+                        lm_weight, vtln)
             runs.append({"system": "ours", "decoding": name, **m, **score(rows, m["texts"])})
     if args.peer:
         m = measure("pocketsphinx", subset, warm_up, args, "pocketsphinx")
@@ -169,10 +170,11 @@ def human_speech_runs(rows: list[dict], work: Path, args, has_lm: bool) -> list[
     write_manifest(manifest, rows)
     warm_up = Path(rows[0]["audio_filepath"])
     runs = []
-    for name, beam_size, ctc_weight, lm_weight in HUMAN_DECODINGS:
+    for name, beam_size, ctc_weight, lm_weight, vtln in HUMAN_DECODINGS:
         if lm_weight and not has_lm:
             continue
-        m = measure("las", manifest, warm_up, args, f"ours, {name}, human speech", 1, beam_size, ctc_weight, lm_weight)
+        m = measure("las", manifest, warm_up, args, f"ours, {name}, human speech", 1, beam_size, ctc_weight, lm_weight,
+                    vtln)
         runs.append({"system": "ours", "decoding": name, "texts": m["texts"], **score(rows, m["texts"])})
     if args.peer:
         m = measure("pocketsphinx", manifest, warm_up, args, "pocketsphinx, human speech")

@@ -94,3 +94,31 @@ def test_a_broken_training_file_is_reported_and_stood_in_for_by_the_next(tmp_pat
     assert len(warnings) == 2 and "gone.wav" in warnings[0] and "noise.wav" in warnings[1]
     with pytest.raises(AudioError, match="noise.wav: .*, and the 1 training utterances before it are unreadable"):
         SpeechDataset(rows[1:3], vocabulary)._readable(0, attempts=2)
+
+
+def _energy_above(samples: np.ndarray, hz: float, rate: int = 16_000) -> float:
+    spectrum = np.abs(np.fft.rfft(samples)) ** 2
+    return float(spectrum[int(hz * samples.size / rate):].sum() / spectrum.sum())
+
+
+def test_narrowband_augmentation_empties_the_band_above_4khz_for_its_share_of_utterances(tmp_path):
+    import soundfile as sf
+
+    from asr.data import AugmentConfig, SpeechDataset
+    from asr.vocab import Vocabulary
+
+    white = np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1
+    path = tmp_path / "white.wav"
+    sf.write(path, white, 16_000)
+    rows = [{"audio_filepath": str(path), "text": "noise"}] * 200
+
+    def top_band_shares(probability):
+        config = AugmentConfig(speed_factors=[1.0], narrowband_probability=probability)
+        dataset = SpeechDataset(rows, Vocabulary(), config, seed=1)
+        return [_energy_above(dataset[i][0].numpy(), 4_200) for i in range(len(rows))]
+
+    assert min(top_band_shares(0.0)) > 0.4  # white noise: about 7/16 of its energy is above 4.2 kHz
+    shares = top_band_shares(0.25)
+    narrowed = sum(share < 0.01 for share in shares)
+    assert 30 <= narrowed <= 70  # about a quarter of 200
+    assert all(share < 0.01 or share > 0.4 for share in shares)  # the others are untouched
