@@ -137,3 +137,24 @@ def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsy
     (out / "babble.npz").unlink()
     with pytest.raises(SystemExit, match=r"babble.npz is missing; run stages 1 and 2 first"):
         recipe.main(args + ["--stage", "3"])
+
+
+def test_stage_configs_load_and_chain_and_the_bundle_is_the_stage_the_model_card_names():
+    import dataclasses
+
+    from asr.checkpoint import read_checkpoint
+    from asr.train import load_config
+
+    configs = {path.name: load_config(str(path)) for path in sorted(RECIPE.parent.glob("small*.yaml"))}
+    exp_dirs = {config.train.exp_dir for config in configs.values()}
+    assert len(exp_dirs) == len(configs)  # no two stages write to the same place
+    for name, config in configs.items():
+        if config.train.init_from:  # every later stage starts from a stage this recipe trains
+            assert str(Path(config.train.init_from).parent) in exp_dirs, name
+
+    card = (RECIPE.parents[2] / "checkpoints" / "README.md").read_text()
+    stage = card.split("The bundle is stage ", 1)[1].split(" ", 1)[0]
+    trained_by = json.loads(read_checkpoint(RECIPE.parents[2] / "checkpoints" / "las_small.pt")["metadata"]["config"])
+    config = configs[f"small_stage{stage}.yaml"]
+    assert trained_by["train"]["exp_dir"] == config.train.exp_dir
+    assert trained_by["augment"] == dataclasses.asdict(config.augment)
