@@ -197,3 +197,41 @@ def test_level_robustness_prints_one_line_per_level(tmp_path):
     assert lines[3].strip() == "peak -70 dBFS: CER 100.0 %   empty 1/1"  # below the silence floor: nothing
     missing = subprocess.run(script + ["--voice", "nobody"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "no clips" in missing.stderr
+
+
+def test_channel_copy_writes_what_an_8khz_or_telephone_channel_delivers(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from asr.manifest import read_manifest
+
+    t = np.arange(16_000) / 16_000
+    tones = (0.3 * np.sin(2 * np.pi * 1_000 * t) + 0.3 * np.sin(2 * np.pi * 6_000 * t)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", tones, 16_000)
+    rows = [{"audio_filepath": str(tmp_path / "a.wav"), "duration": 1.0, "text": "two tones", "voice": "v"}]
+    write_manifest(tmp_path / "m.jsonl", rows)
+
+    def copy(channel):
+        out = tmp_path / channel
+        done = subprocess.run([sys.executable, "bench/channel_copy.py", str(tmp_path / "m.jsonl"), str(out),
+                               "--channel", channel], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        copied, = read_manifest(out / "manifest.jsonl")
+        assert {k: v for k, v in copied.items() if k != "audio_filepath"} == {k: v for k, v in rows[0].items()
+                                                                              if k != "audio_filepath"}
+        return sf.read(copied["audio_filepath"], dtype="float32")
+
+    def level_at(samples, rate, hz):
+        spectrum = np.abs(np.fft.rfft(samples)) / len(samples)
+        return spectrum[int(round(hz * len(samples) / rate))]
+
+    narrow, rate = copy("8k")
+    assert rate == 8_000 and len(narrow) == 8_000  # 6 kHz cannot exist at 8 kHz; 1 kHz survives
+    assert level_at(narrow, rate, 1_000) > 0.1
+    phone, rate = copy("telephone")
+    assert rate == 16_000 and level_at(phone, rate, 1_000) > 20 * level_at(phone, rate, 6_000)
+    assert level_at(tones, 16_000, 6_000) > 0.1  # the 6 kHz tone was there before
+
+    gone = subprocess.run([sys.executable, "bench/channel_copy.py", str(tmp_path / "nope.jsonl"), str(tmp_path / "x")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert gone.returncode == 1 and gone.stderr.count("\n") == 1 and "no such manifest" in gone.stderr
