@@ -12,7 +12,7 @@ What it measures, each decoding configuration in a fresh process
 1. Held-out-voice test set: a fixed subset of ``--manifest`` (``--utterances``
    drawn with seed 0).  Our model greedy and beam 5 at batch 1 and batch
    ``--batch-size``, beam 5 with joint CTC (and with the checkpoint's language model, when it
-   has one) at batch 1; pocketsphinx, which
+   has one, then also with test-time VTLN) at batch 1; pocketsphinx, which
    decodes one file after another.  WER and CER after :func:`asr.text.normalize_text` on both
    hypotheses and references; wall and CPU real-time factors; peak RSS.
 2. Human speech, the only recordings of people this offline machine has: a
