@@ -32,7 +32,8 @@ CHANNELS = ("8k", "telephone")
 def through_channel(samples: np.ndarray, channel: str) -> tuple[np.ndarray, int]:
     """16 kHz samples -> (samples, rate) as ``channel`` delivers them."""
     if channel == "8k":
-        return signal.resample_poly(samples, 1, SAMPLE_RATE // 8_000).astype(np.float32), 8_000
+        rate = augment.TELEPHONE_RATE
+        return signal.resample_poly(samples, 1, SAMPLE_RATE // rate).astype(np.float32), rate
     return augment.telephone(samples), SAMPLE_RATE
 
 

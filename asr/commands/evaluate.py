@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from asr.commands import add_vtln_argument
+
 
 def _count(minimum: int):
     def parse(text: str) -> int:
@@ -38,10 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of CTC prefix scores in joint decoding, in [0, 1]")
     parser.add_argument("--lm-weight", type=float, default=0.0,
                         help="weight of the checkpoint's character language model (shallow fusion)")
-    parser.add_argument("--vtln", action="store_true",
-                        help="test-time vocal-tract-length normalisation: decode once per warp factor "
-                             "(asr.decoding.VTLN_WARP_FACTORS) and keep the surest result; that many times "
-                             "slower, and the largest gain on real voices (see the model card)")
+    add_vtln_argument(parser)
     parser.add_argument("--batch-size", type=_count(1), default=16, help="utterances decoded together")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where hypotheses, summary and plots go; when not given, exp/eval/CHECKPOINT/MANIFEST")

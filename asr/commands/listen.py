@@ -9,7 +9,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 from asr.audio import SAMPLE_RATE
+from asr.commands import add_vtln_argument
 from asr.endpoint import MIN_PAUSE_SECONDS
 from asr.microphone import MicrophoneError, describe_devices, find_device, input_devices, listen
 
@@ -34,10 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ctc-weight", type=float, default=0.0, help="weight in [0, 1] of CTC prefix scores")
     parser.add_argument("--lm-weight", type=float, default=0.0,
                         help="weight of the checkpoint's character language model (shallow fusion)")
-    parser.add_argument("--vtln", action=argparse.BooleanOptionalAction, default=True,
-                        help="test-time vocal-tract-length normalisation: decode once per warp factor "
-                             "(asr.decoding.VTLN_WARP_FACTORS) and keep the surest result; that many times "
-                             "slower, and the largest gain on a person's voice, so on by default here")
+    add_vtln_argument(parser, default=True)
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="text: '[mm:ss.ss] words' per utterance; jsonl: one JSON object per utterance")
     parser.add_argument("--max-utterances", type=int, metavar="N", help="stop after N utterances")

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from asr.audio import AudioError
 from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, CheckpointError, load_model
+from asr.commands import add_vtln_argument
 from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
 from asr.formats import FORMATS, AtomicWriter, render, write_atomic
 from asr.inputs import expand_inputs
@@ -62,10 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-weight", type=float, default=DecodeOptions.lm_weight, metavar="W",
                         help="weight of the checkpoint's character language model (shallow fusion, runs beam "
                              "search); see the model card for the measured best")
-    parser.add_argument("--vtln", action="store_true",
-                        help="test-time vocal-tract-length normalisation: decode once per warp factor "
-                             "(asr.decoding.VTLN_WARP_FACTORS) and keep the surest result; that many times "
-                             "slower, and the largest gain on real voices (see the model card)")
+    add_vtln_argument(parser)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device to run the model on, e.g. cpu, cuda, cuda:1")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
