@@ -36,7 +36,9 @@ from asr.metrics import edit_distance
 from asr.text import normalize_text
 from asr.transcribe import MAX_SEGMENT_SECONDS, decode_pieces, transcribe
 
-PASSED_THROUGH_FIELDS = ("voice", "speaker")  # manifest fields copied into each hypothesis row when present
+# Manifest fields copied into each hypothesis row when present, and reported one rate per value.
+# text_source is what kind of text was read (the synth recipe's fortune sentences, word strings, phrases).
+PASSED_THROUGH_FIELDS = ("voice", "speaker", "text_source")
 
 
 class EvalError(ValueError):

@@ -26,10 +26,10 @@ from asr.text import normalize_text
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
-CLIPS = [  # (id, voice, text as a manifest might hold it)
-    ("hello", "en-us", "Hello world, it's 3 o'clock."),
-    ("numbers", "en-gb", "Call me at 5:30 & bring $20!"),
-    ("short", "en-us", "Yes."),
+CLIPS = [  # (id, voice, text as a manifest might hold it, text_source)
+    ("hello", "en-us", "Hello world, it's 3 o'clock.", "fortune"),
+    ("numbers", "en-gb", "Call me at 5:30 & bring $20!", "phrase"),
+    ("short", "en-us", "Yes.", "phrase"),
 ]
 LONG_SECONDS = 21.0  # past asr.transcribe.MAX_SEGMENT_SECONDS: decoded through transcribe()
 
@@ -46,17 +46,17 @@ def corpus(tmp_path_factory):
                                   embedding_dim=16)).eval()
     save_checkpoint(torch_model, root / "tiny.pt")
     rows = []
-    for utt_id, voice, text in CLIPS:
+    for utt_id, voice, text, source in CLIPS:
         _espeak(text, voice, root / f"{utt_id}.wav")
         rows.append({"audio_filepath": f"{utt_id}.wav", "duration": sf.info(root / f"{utt_id}.wav").duration,
-                     "text": text, "id": utt_id, "voice": voice})
+                     "text": text, "id": utt_id, "voice": voice, "text_source": source})
     # A long recording: sentences with pauses between them, as a user's file would have.
     sentence = load_audio(root / "hello.wav")
     pause = np.zeros(SAMPLE_RATE // 2, np.float32)
     repeats = int(np.ceil(LONG_SECONDS * SAMPLE_RATE / (sentence.size + pause.size)))
     sf.write(root / "long.wav", np.concatenate([sentence, pause] * repeats), SAMPLE_RATE)
     rows.append({"audio_filepath": "long.wav", "duration": sf.info(root / "long.wav").duration,
-                 "text": " ".join([CLIPS[0][2]] * repeats), "id": "long", "voice": "en-us"})
+                 "text": " ".join([CLIPS[0][2]] * repeats), "id": "long", "voice": "en-us", "text_source": "fortune"})
     write_manifest(root / "test.jsonl", rows)
     return root
 
@@ -93,6 +93,16 @@ def test_eval_writes_hypotheses_and_plots_and_prints_their_rates(corpus, capsys)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cer"] == pytest.approx(chars.rate) and summary["wer"] == pytest.approx(words.rate)
     assert summary["utterances"] == len(lines) and set(summary["by_voice"]) == {"en-us", "en-gb"}
+    # One rate per text source, from just that source's utterances, in summary.json and on screen.
+    for source in ("fortune", "phrase"):
+        rows = [r for r in lines if manifest[r["id"]]["text_source"] == source]
+        assert all(r["text_source"] == source for r in rows)
+        source_chars = ErrorRate()
+        for row in rows:
+            source_chars.update(row["reference"], row["hypothesis"])
+        assert summary["by_text_source"][source]["utterances"] == len(rows)
+        assert summary["by_text_source"][source]["cer"] == pytest.approx(source_chars.rate)
+        assert f"text source {source}: CER {100 * source_chars.rate:.2f} %" in printed
 
     # 10 asked, 4 exist: all plotted, worst first (long audio as one picture); the stale plot is gone.
     plots = sorted((out / "worst").glob("*.png"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from asr.manifest import read_manifest
+from asr.manifest import read_manifest, write_manifest
 from asr.text import normalize_text
 from conftest import load_recipe_script
 
@@ -86,6 +86,34 @@ def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsy
     held_out, training = set(recipe.voices.HELD_OUT_VOICES), _every_training_voice(recipe.voices)
     assert {r["voice"] for r in manifests["test"]} <= held_out
     assert {r["voice"] for r in manifests["train"] + manifests["dev"]} <= training
+
+    # Every row says what kind of text was read, and says it right.
+    fortunes, dictionary = set(recipe.fortune_sentences()), set(recipe.dictionary_words())
+    for row in [r for rows in manifests.values() for r in rows]:
+        words = row["text"].split()
+        assert (row["text_source"] == "fortune") == (row["text"] in fortunes)
+        if row["text_source"] == "words":  # 3-8 dictionary words; a phrase may be that too
+            assert 3 <= len(words) <= 8 and set(words) <= dictionary
+        assert row["text_source"] in recipe.TEXT_SOURCES
+    assert "fortune" in {r["text_source"] for r in manifests["train"]}  # 10 utterances, about half fortunes
+
+    # A corpus made before the labels: stage 1 labels the texts it has, stage 4 adds them to the rows.
+    for split in SPLITS:
+        (out / "text" / f"{split}.source.txt").unlink()
+        write_manifest(out / f"{split}.jsonl", [{k: v for k, v in r.items() if k != "text_source"}
+                                                for r in manifests[split]])
+    recipe.main(args + ["--stop-stage", "1"])
+    assert "labelling the existing texts with their sources" in capsys.readouterr().out
+    recipe.main(args + ["--stage", "4"])
+    assert {s: read_manifest(out / f"{s}.jsonl") for s in SPLITS} == manifests
+    # Texts this seed would not make again (other fortune packages, say) are left unlabelled.
+    other = tmp_path / "other"
+    (other / "text").mkdir(parents=True)
+    for split in SPLITS:
+        (other / "text" / f"{split}.txt").write_text("some other sentence\n")
+    recipe.stage_text(other, seed=1234, heldout_sentences=4)
+    assert "their sources stay unlabelled" in capsys.readouterr().out
+    assert not list((other / "text").glob("*.source.txt")) and recipe.text_sources(other, "train") == {}
 
     # A second run finds every stage done and rewrites no audio.
     wav_times = {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.wav")}

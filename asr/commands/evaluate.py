@@ -6,8 +6,10 @@ Examples:
         --beam-size 5 --ctc-weight 0.3
 
 Writes into --output-dir (default exp/eval/CHECKPOINT/MANIFEST):
-    hypotheses.jsonl   one line per utterance: id, reference, hypothesis, cer, wer (and voice/speaker)
-    summary.json       the totals, per-voice rates when the manifest has voices, the decoding options
+    hypotheses.jsonl   one line per utterance: id, reference, hypothesis, cer, wer (and voice, speaker,
+                       text_source when the manifest has them)
+    summary.json       the totals, rates per voice, speaker and text source when the manifest has them,
+                       the decoding options
     worst/NN_ID.png    spectrogram and attention of the --worst utterances by CER
 """
 
@@ -91,11 +93,12 @@ def run(args: argparse.Namespace) -> int:
     audio = f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
     print(f"CER {100 * report.cer:.2f} %  WER {100 * report.wer:.2f} %  ({_utterances(len(report.utterances))}, "
           f"{audio} of audio, decoded in {report.decode_seconds:.0f} s)")
-    voices = report.breakdown("voice")  # per speaker would be hundreds of lines: that is in summary.json
-    if len(voices) > 1:
-        for voice, values in voices.items():
-            print(f"  voice {voice}: CER {100 * values['cer']:.2f} %  WER {100 * values['wer']:.2f} %  "
-                  f"({_utterances(values['utterances'])})")
+    for field in ("voice", "text_source"):  # per speaker would be hundreds of lines: that is in summary.json
+        groups = report.breakdown(field)
+        if len(groups) > 1:
+            for value, rates in groups.items():
+                print(f"  {field.replace('_', ' ')} {value}: CER {100 * rates['cer']:.2f} %  "
+                      f"WER {100 * rates['wer']:.2f} %  ({_utterances(rates['utterances'])})")
     print(f"hypotheses: {hypotheses}")
     print(f"summary: {summary}")
     if plots:

@@ -11,7 +11,8 @@ Stages (each skips work already done, so a killed run just restarts):
                   everyday phrases; normalised; split into disjoint train/dev/test
     2. babble     a bank of speech used as crowd noise (from word strings, not corpus sentences)
     3. audio      synthesize + augment every utterance, in parallel on all cores
-    4. manifests  train.jsonl, dev.jsonl, test.jsonl (audio_filepath, duration, text, voice)
+    4. manifests  train.jsonl, dev.jsonl, test.jsonl (audio_filepath, duration, text, voice,
+                  text_source: fortune, words or phrase, so that `asr eval` reports each)
 
 Dev is spoken by training voices; test only by voices.HELD_OUT_VOICES.
 """
@@ -84,11 +85,11 @@ def dictionary_words() -> list[str]:
     return sorted(words)
 
 
-def stage_text(out: Path, seed: int, heldout_sentences: int) -> None:
-    text_dir = out / "text"
-    if all((text_dir / f"{split}.txt").exists() for split in ("train", "dev", "test")):
-        print("stage 1 (text): done already")
-        return
+TEXT_SOURCES = ("fortune", "words", "phrase")  # what each utterance's text is; manifests say it as text_source
+
+
+def split_texts(seed: int, heldout_sentences: int) -> dict[str, list[tuple[str, str]]]:
+    """(text, source) pairs for train, dev and test: a pure function of the seed and the installed text."""
     rng = random.Random(seed)
     words = dictionary_words()
     sources = {
@@ -102,17 +103,46 @@ def stage_text(out: Path, seed: int, heldout_sentences: int) -> None:
         rng.shuffle(pool)
         # Dev and test draw from each source in proportion, and share no sentence with train.
         take = max(1, round(heldout_sentences * len(pool) / total))
-        splits["test"] += pool[:take]
-        splits["dev"] += pool[take:2 * take]
-        splits["train"] += pool[2 * take:]
+        splits["test"] += [(text, name) for text in pool[:take]]
+        splits["dev"] += [(text, name) for text in pool[take:2 * take]]
+        splits["train"] += [(text, name) for text in pool[2 * take:]]
         print(f"  {name}: {len(pool)} texts")
-    taken = set(splits["test"]) | set(splits["dev"])
-    splits["train"] = [s for s in splits["train"] if s not in taken]
-    text_dir.mkdir(parents=True, exist_ok=True)
-    for split, lines in splits.items():
+    taken = {text for text, _ in splits["test"] + splits["dev"]}
+    splits["train"] = [pair for pair in splits["train"] if pair[0] not in taken]
+    for lines in splits.values():
         rng.shuffle(lines)
-        write_atomic(text_dir / f"{split}.txt", "\n".join(lines) + "\n")
-        print(f"  {split}: {len(lines)} texts")
+    return splits
+
+
+def stage_text(out: Path, seed: int, heldout_sentences: int) -> None:
+    text_dir = out / "text"
+    texts = {split: text_dir / f"{split}.txt" for split in ("train", "dev", "test")}
+    labels = {split: text_dir / f"{split}.source.txt" for split in texts}
+    if all(path.exists() for path in [*texts.values(), *labels.values()]):
+        print("stage 1 (text): done already")
+        return
+    splits = split_texts(seed, heldout_sentences)
+    if all(path.exists() for path in texts.values()):
+        # A corpus made before manifests said where each text came from: label the texts it has,
+        # which the same seed and text packages make again line for line.
+        if any(texts[split].read_text() != "".join(t + "\n" for t, _ in pairs) for split, pairs in splits.items()):
+            print("stage 1 (text): the texts differ from what this seed makes now (other text packages?); "
+                  "their sources stay unlabelled")
+            return
+        print("stage 1 (text): labelling the existing texts with their sources")
+    text_dir.mkdir(parents=True, exist_ok=True)
+    for split, pairs in splits.items():
+        write_atomic(texts[split], "".join(text + "\n" for text, _ in pairs))
+        write_atomic(labels[split], "".join(source + "\n" for _, source in pairs))
+        print(f"  {split}: {len(pairs)} texts")
+
+
+def text_sources(out: Path, split: str) -> dict[str, str]:
+    """text -> where it came from (one of TEXT_SOURCES); empty for a corpus whose texts are unlabelled."""
+    texts, labels = out / "text" / f"{split}.txt", out / "text" / f"{split}.source.txt"
+    if not labels.exists():
+        return {}
+    return dict(zip(texts.read_text().splitlines(), labels.read_text().splitlines(), strict=True))
 
 
 def _render(voice: str, text: str, rng: np.random.Generator) -> np.ndarray:
@@ -271,6 +301,10 @@ def stage_manifests(out: Path, counts: dict[str, int]) -> None:
                 continue
             if row.get("id") in wanted:
                 rows[row["id"]] = row
+        sources = text_sources(out, split)
+        for row in rows.values():
+            if row.get("text") in sources:
+                row["text_source"] = sources[row["text"]]
         good = [r for _, r in sorted(rows.items()) if "error" not in r and Path(r["audio_filepath"]).exists()]
         failed = len(rows) - len(good)
         write_atomic(out / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in good))
