@@ -15,11 +15,17 @@ PEER = "pocketsphinx"
 TARGET_CER, TARGET_WER = 0.05, 0.15
 TARGET_TRAIN_AUDIO_S_PER_S = 60.0
 TARGET_RTF = {"greedy": 0.05, "beam 5": 0.1}
+TEXT_SOURCES = {  # the synth recipe's text_source values
+    "fortune": "sentences from fortune cookies",
+    "phrase": "everyday phrases: numbers, dates, times, spelled letters, commands",
+    "words": "3-8 random dictionary words, no context to lean on",
+}
 SYNTH_TEST = "data/synth/test.jsonl"  # the synth recipe's test set: voices held out of training
 
 
 def render(results: dict) -> str:
     parts = [_header(results), _summary(results), _targets(results), _test_table(results), _voice_table(results),
+             _text_source_table(results),
              _human_speech_table(results), _scaling_table(results), _training_table(results), _notes(results)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -229,6 +235,17 @@ def _voice_table(results: dict) -> str:
                      _pct(theirs["wer"]) if theirs else "—", _pct(theirs["cer"]) if theirs else "—"])
     return (f"## Per held-out voice\n\nOurs with {best['decoding']} (batch 1).\n\n"
             + _table(["Voice", "Words", "Ours WER", "Ours CER", "pocketsphinx WER", "pocketsphinx CER"], rows))
+
+
+def _text_source_table(results: dict) -> str:
+    best = _best(results)
+    sources = best.get("by_text_source", {})  # absent from runs made before the manifests said it
+    if set(sources) <= {"?"}:
+        return ""
+    rows = [[f"`{source}`", TEXT_SOURCES.get(source, ""), str(ours["words"]), _pct(ours["wer"]), _pct(ours["cer"])]
+            for source, ours in sources.items()]
+    return (f"## Per kind of text\n\nThe same run (ours with {best['decoding']}, batch 1), by what the held-out "
+            "voices read.\n\n" + _table(["Text", "What it is", "Words", "Ours WER", "Ours CER"], rows))
 
 
 def _human_speech_table(results: dict) -> str:

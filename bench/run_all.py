@@ -104,17 +104,19 @@ def measure(system: str, inputs: Path, warm_up: Path, args, label: str, batch_si
 
 
 def score(rows: list[dict], texts: list[str]) -> dict:
-    """Corpus WER and CER, overall and per voice, with normalize_text on both sides."""
-    totals, voices = (ErrorRate(), ErrorRate()), {}
+    """Corpus WER and CER, overall, per voice and per kind of text, with normalize_text on both sides."""
+    totals, groups = (ErrorRate(), ErrorRate()), {"voice": {}, "text_source": {}}
     for row, text in zip(rows, texts, strict=True):
         reference, hypothesis = normalize_text(str(row["text"])), normalize_text(text)
-        per_voice = voices.setdefault(str(row.get("voice", "?")), (ErrorRate(), ErrorRate()))
-        for words, chars in (totals, per_voice):
+        rates = [totals] + [by.setdefault(str(row.get(field, "?")), (ErrorRate(), ErrorRate()))
+                            for field, by in groups.items()]
+        for words, chars in rates:
             words.update(reference.split(), hypothesis.split())
             chars.update(reference, hypothesis)
     return {"wer": totals[0].rate, "cer": totals[1].rate,
-            "by_voice": {v: {"wer": w.rate, "cer": c.rate, "words": w.reference_length}
-                         for v, (w, c) in sorted(voices.items())}}
+            **{f"by_{field}": {v: {"wer": w.rate, "cer": c.rate, "words": w.reference_length}
+                               for v, (w, c) in sorted(by.items())}
+               for field, by in groups.items()}}
 
 
 def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args, has_lm: bool) -> list[dict]:

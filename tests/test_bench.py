@@ -31,9 +31,9 @@ import peer  # noqa: E402  (bench/ is a folder of scripts, not a package)
 import report  # noqa: E402
 import run_all  # noqa: E402
 
-CLIPS = [("one", "en-us", "Turn left at the 2nd light."),
-         ("two", "en-gb", "She sells sea shells by the sea shore"),
-         ("three", "en-us", "It's 5:30 & raining")]
+CLIPS = [("one", "en-us", "Turn left at the 2nd light.", "phrase"),  # (name, voice, text, text_source)
+         ("two", "en-gb", "She sells sea shells by the sea shore", "fortune"),
+         ("three", "en-us", "It's 5:30 & raining", "fortune")]
 HUMAN_CLIPS = ("Front_Left", "Rear_Right")
 SCALING_SECONDS = (10, 25)  # 25 s is past MAX_SEGMENT_SECONDS: both systems cut it at pauses
 TINY_TRAINING = ["model.encoder_hidden=32", "model.encoder_layers=2", "model.decoder_hidden=32",
@@ -46,11 +46,13 @@ def test_peer_reads_audio_as_asr_does():
 
 
 def test_both_sides_are_normalised_before_scoring():
-    rows = [{"text": "Call me at 5:30 & bring $20!", "voice": "a"}, {"text": "Yes.", "voice": "b"}]
-    scores = run_all.score(rows, ["CALL ME AT FIVE THIRTY AND BRING TWENTY DOLLARS", "no"])
+    rows = [{"text": "Call me at 5:30 & bring $20!", "voice": "a", "text_source": "phrase"},
+            {"text": "Yes.", "voice": "b", "text_source": "fortune"}, {"text": "Yes.", "voice": "b"}]
+    scores = run_all.score(rows, ["CALL ME AT FIVE THIRTY AND BRING TWENTY DOLLARS", "no", "yes"])
     assert scores["by_voice"]["a"]["wer"] == 0.0
-    assert scores["by_voice"]["b"]["wer"] == 1.0
-    assert scores["wer"] == pytest.approx(1 / 10)  # one error in ten reference words
+    assert scores["by_voice"]["b"]["wer"] == 0.5
+    assert {k: v["wer"] for k, v in scores["by_text_source"].items()} == {"phrase": 0.0, "fortune": 1.0, "?": 0.0}
+    assert scores["wer"] == pytest.approx(1 / 11)  # one error in eleven reference words
 
 
 def _human_speech_dir(root: Path) -> Path:
@@ -76,10 +78,10 @@ def quick_run(tmp_path_factory):
     model.language_model = CharLanguageModel(LanguageModelConfig(hidden=16))  # so the LM row runs too
     save_checkpoint(model.eval(), root / "tiny.pt")
     rows = []
-    for name, voice, text in CLIPS:
+    for name, voice, text, source in CLIPS:
         speak(text, root / f"{name}.wav", voice)  # espeak-ng's own rate, 22.05 kHz: both systems resample
         rows.append({"id": name, "audio_filepath": f"{name}.wav", "duration": sf.info(root / f"{name}.wav").duration,
-                     "text": text, "voice": voice})
+                     "text": text, "voice": voice, "text_source": source})
     write_manifest(root / "test.jsonl", rows)
     # Two of the clips stand in for recordings of people (the Asterisk recipe's manifest).
     write_manifest(root / "people.jsonl", [dict(row, voice="human:stand-in") for row in rows[:2]])
@@ -125,6 +127,10 @@ def test_quick_run_writes_every_table(quick_run):
         assert "no batched decoding" in peer_rows[1][2]
     else:
         assert "not run" in peer_rows[0][2]
+
+    kinds = _rows(markdown, "Per kind of text")
+    assert [(r[0], r[2]) for r in kinds] == [("`fortune`", "13"), ("`phrase`", "6")]  # words, normalised
+    assert all(percent.fullmatch(r[3]) and percent.fullmatch(r[4]) for r in kinds)
 
     human = _rows(markdown, "Human speech")
     wanted = [("ours", d) for d, *_ in run_all.HUMAN_DECODINGS] + ([("pocketsphinx", "default")] * peer.available())
