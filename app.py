@@ -35,6 +35,7 @@ MAX_BEAM_SIZE = 10
 DEFAULT_BEAM_SIZE = 4
 DEFAULT_CTC_WEIGHT = 0.3
 DEFAULT_LM_WEIGHT = 0.3  # the bundled checkpoint's measured best (model card); ignored without an LM
+DEFAULT_OOV_PENALTY = 0.0  # on the human dev set the lexicon gains characters but loses words (model card)
 DEFAULT_VTLN = True  # people speak into the demo, and on a person's voice VTLN is the biggest gain (model card)
 QUEUE_SIZE = 64  # requests waiting at once; more get "queue full" from Gradio
 MIN_PLAY_SECONDS = 0.3  # one letter's attended audio is widened to this, or it is too short to hear
@@ -140,10 +141,12 @@ def _load_clip(audio) -> np.ndarray:
 
 
 def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: float,
-                    ctc_weight: float, lm_weight: float = 0.0, vtln: bool = False) -> PageResult:
+                    ctc_weight: float, lm_weight: float = 0.0, vtln: bool = False,
+                    oov_penalty: float = 0.0) -> PageResult:
     """Everything the page shows for one clip; never raises (problems become the status message).
 
-    ``lm_weight`` applies when the checkpoint carries a language model and is ignored otherwise.
+    ``lm_weight`` applies when the checkpoint carries a language model and is ignored otherwise;
+    ``oov_penalty`` likewise when it carries a lexicon.
     ``vtln`` decodes at each of ``VTLN_WARP_FACTORS`` and keeps the surest result.
     """
     try:
@@ -153,8 +156,10 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
     try:
         model = models.get(checkpoint)
         lm_weight = float(lm_weight) if model.language_model is not None else 0.0
+        oov_penalty = float(oov_penalty) if model.lexicon is not None else 0.0
         result = model.transcribe(samples, beam_size=int(beam_size), ctc_weight=float(ctc_weight),
-                                  lm_weight=lm_weight, warp_factors=VTLN_WARP_FACTORS if vtln else ())
+                                  lm_weight=lm_weight, oov_penalty=oov_penalty,
+                                  warp_factors=VTLN_WARP_FACTORS if vtln else ())
         text, attention, frame_seconds = stitch_segments(result.segments, result.offsets, result.duration)
         duration = samples.size / SAMPLE_RATE
         name = checkpoint or models.names[0]
@@ -247,13 +252,14 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
     if preload:
         models.get(None)
 
-    def on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, vtln):
-        return transcribe_clip(models, audio, checkpoint, beam_size, ctc_weight, lm_weight, vtln).outputs()
+    def on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln):
+        return transcribe_clip(models, audio, checkpoint, beam_size, ctc_weight, lm_weight, vtln,
+                               oov_penalty).outputs()
 
-    def on_audio_change(audio, checkpoint, beam_size, ctc_weight, lm_weight, vtln):
+    def on_audio_change(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln):
         if audio is None:  # cleared: leave the last result on the page
             return tuple(gr.skip() for _ in PageResult().outputs())
-        return on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, vtln)
+        return on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln)
 
     with gr.Blocks(title="LAS speech recognizer: see what it attends to") as demo:
         gr.Markdown(INTRO)
@@ -272,6 +278,10 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
                 lm_weight = gr.Slider(0.0, 1.0, value=DEFAULT_LM_WEIGHT, step=0.1, label="Language model weight",
                                       info="Weight of the checkpoint's character language model in beam search, "
                                            "when it has one (0 = none).")
+                oov_penalty = gr.Slider(0.0, 10.0, value=DEFAULT_OOV_PENALTY, step=0.5,
+                                        label="Out-of-lexicon penalty", elem_id="oov-penalty",
+                                        info="Cost of a word missing from the checkpoint's lexicon, when it "
+                                             "has one: higher prefers dictionary words (0 = spell freely).")
                 vtln = gr.Checkbox(value=DEFAULT_VTLN, label="Speaker normalisation (VTLN)", elem_id="vtln",
                                    info="Decode at several vocal-tract warps and keep the surest result: "
                                         "slower, and much better on real voices.")
@@ -295,7 +305,7 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         character_info = gr.Markdown(elem_id="character-info")
         alignment = gr.State(None)
 
-        inputs = [audio, checkpoint, beam_size, ctc_weight, lm_weight, vtln]
+        inputs = [audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln]
         outputs = [status, transcript, image, words, nbest, alignment, character, character_audio, character_info]
         run.click(on_transcribe, inputs, outputs, api_name="transcribe", concurrency_id="decode")
         audio.change(on_audio_change, inputs, outputs, api_visibility="private", concurrency_id="decode")

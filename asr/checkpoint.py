@@ -10,6 +10,7 @@ it loads with ``torch.load(weights_only=True)``.  Layout::
       "state_dict": {...},          # weights, including the front end's CMVN statistics
       "metadata": {...},            # how it was trained: data, steps, dev CER, ...
       "language_model": {...},      # optional: a character LM for shallow fusion (config, state_dict, metadata)
+      "lexicon": {...},             # optional: words beam search prefers (words, metadata); asr.lexicon
       "training_state": {...}       # optional: optimiser etc., only in resumable checkpoints
     }
 """
@@ -24,6 +25,7 @@ import torch
 from asr.features import FeatureConfig
 from asr.formats import atomic_path
 from asr.language_model import CharLanguageModel, LanguageModelConfig
+from asr.lexicon import Lexicon
 from asr.model import LAS, ModelConfig
 from asr.vocab import Vocabulary
 
@@ -48,6 +50,8 @@ def model_to_dict(model: LAS) -> dict:
     }
     if model.language_model is not None:
         checkpoint["language_model"] = language_model_to_dict(model.language_model)
+    if model.lexicon is not None:
+        checkpoint["lexicon"] = model.lexicon.to_dict()
     return checkpoint
 
 
@@ -106,6 +110,8 @@ def model_from_dict(checkpoint: dict) -> LAS:
         if lm.config.vocab_size != len(model.vocabulary):
             raise ValueError(f"language model has {lm.config.vocab_size} tokens, the vocabulary {len(model.vocabulary)}")
         model.language_model = lm
+    if checkpoint.get("lexicon") is not None:
+        model.lexicon = Lexicon.from_dict(checkpoint["lexicon"])
     return model.eval()
 
 

@@ -4,7 +4,8 @@
 
 ``greedy_decode`` is batched; ``beam_search`` searches each utterance with its
 hypotheses batched, optionally adding CTC prefix scores (joint decoding) and a
-character language model's (shallow fusion) to the speller's.  Both stop at
+character language model's (shallow fusion) to the speller's, and charging a
+penalty for words outside the checkpoint's lexicon (:mod:`asr.lexicon`).  Both stop at
 ``<eos>`` or at a length bound proportional to the audio's duration, so no input
 can make them loop forever.  Every :class:`DecodeResult` carries the attention
 matrix and the timings read off it.  ``decode`` can also run either of them at
@@ -21,6 +22,7 @@ import torch
 
 from asr.alignment import WordTiming, character_times, word_timings
 from asr.ctc_prefix import CTCPrefixScorer
+from asr.vocab import SPECIAL_TOKENS
 
 
 # Test-time VTLN's warp factors (DecodeOptions.warp_factors), chosen on the dev sets (model card).
@@ -37,6 +39,9 @@ class DecodeOptions:
     nbest: int = 5  # alternatives kept in each result (beam search)
     ctc_candidates: int = 10  # characters per hypothesis scored by CTC (the best by attention, + LM when fused)
     lm_weight: float = 0.0  # weight of the checkpoint's character LM (shallow fusion); 0 = no LM
+    # Log-probability charged once per word that leaves the checkpoint's lexicon (asr.lexicon);
+    # 0 = no lexicon, math.inf = lexicon words only.
+    oov_penalty: float = 0.0
     # Test-time vocal-tract-length normalisation: decode once per warp factor, keep the surest result.
     # () decodes the audio as it is; VTLN_WARP_FACTORS is the tested set.
     warp_factors: tuple[float, ...] = ()
@@ -48,6 +53,8 @@ class DecodeOptions:
             raise ValueError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
         if not 0.0 <= self.lm_weight <= 2.0:
             raise ValueError(f"lm_weight must be in [0, 2], got {self.lm_weight}")
+        if not self.oov_penalty >= 0:  # also refuses NaN
+            raise ValueError(f"oov_penalty must be 0 or more, got {self.oov_penalty}")
         try:
             object.__setattr__(self, "warp_factors", tuple(float(w) for w in self.warp_factors))
         except (TypeError, ValueError):
@@ -150,17 +157,22 @@ class _Hypothesis:
     score: float  # joint score so far
     ctc_state: np.ndarray | None = None  # (T, 2) CTC forward variables of the prefix
     ctc_score: float = 0.0  # CTC prefix log-probability
+    word: str = ""  # the characters since the last space (lexicon checks)
+    word_charged: bool = False  # whether that word has already paid the out-of-lexicon penalty
 
 
 @torch.no_grad()
 def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
                 options: DecodeOptions = DecodeOptions(beam_size=5), warp: float = 1.0) -> list[DecodeResult]:
-    """Beam search per utterance, optionally with joint CTC prefix scoring and shallow fusion with the LM.
+    """Beam search per utterance, optionally with joint CTC prefix scoring, shallow fusion with the LM
+    and the lexicon's out-of-vocabulary penalty.
 
     Returns one result per utterance; its ``nbest`` holds up to ``options.nbest`` alternatives.
     """
     if options.lm_weight > 0 and model.language_model is None:
         raise ValueError("lm_weight > 0 needs a checkpoint with a language model (see asr train-lm)")
+    if options.oov_penalty > 0 and model.lexicon is None:
+        raise ValueError("oov_penalty > 0 needs a checkpoint with a lexicon (see asr train-lm --lexicon)")
     h, h_lengths = model.encode(waveforms, lengths, warp)
     ctc_log_probs = torch.log_softmax(model.ctc_head(h).float(), dim=-1) if options.ctc_weight > 0 else None
     results = []
@@ -182,6 +194,7 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
     scorer = None if ctc_log_probs is None else CTCPrefixScorer(ctc_log_probs, vocab.blank_id, vocab.eos_id)
     lm = model.language_model if options.lm_weight > 0 else None
     lm_state = lm.initial_state(1, h.device) if lm is not None else None
+    lexicon = model.lexicon if options.oov_penalty > 0 else None
     live = [_Hypothesis([], [], [], 0.0, scorer.initial_state() if scorer else None)]
     ended: list[_Hypothesis] = []
     blocked = _blocked_tokens(model)
@@ -204,11 +217,15 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
         allow_eos = (eos_lp > options.eos_threshold * best_other) | torch.isinf(best_other)
         att_lp[:, vocab.eos_id] = torch.where(allow_eos, eos_lp, torch.full_like(eos_lp, float("-inf")))
 
-        # Candidates: the best characters by attention (plus LM, when fused); CTC then rescores only these.
+        # Candidates: the best characters by attention (plus LM, when fused, less the lexicon's charges);
+        # CTC then rescores only these.
         lm_lp = None
         if lm is not None:
             lm_lp, lm_state = lm.step(prev, lm_state)  # (K, V): the LM's next character after each prefix
         ranking = att_lp if lm_lp is None else att_lp + options.lm_weight * lm_lp
+        if lexicon is not None:
+            charges = _lexicon_charges(lexicon, live, vocab, options.oov_penalty).to(ranking.device)  # (K, V)
+            ranking = ranking - charges
         width = min(options.ctc_candidates if scorer else beam, att_lp.shape[1])
         cand_ids = ranking.topk(width, dim=-1).indices  # (K, C)
         cand_lp = att_lp.gather(1, cand_ids)
@@ -223,6 +240,10 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
             joint = (1 - weight) * joint + weight * (psi - prefix)
         if lm_lp is not None:
             joint = joint + options.lm_weight * lm_lp.gather(1, cand_ids).cpu().numpy().astype(np.float64)
+        charged = np.zeros(joint.shape, dtype=bool)
+        if lexicon is not None:
+            cand_charges = charges.gather(1, cand_ids).cpu().numpy().astype(np.float64)
+            joint, charged = joint - cand_charges, cand_charges > 0
         totals = np.array([hyp.score for hyp in live])[:, None] + joint  # (K, C)
         totals[~np.isfinite(joint)] = -np.inf
         # As in fairseq: look at the best 2*beam extensions; an <eos> among the best `beam`
@@ -238,9 +259,12 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
                 if rank < beam:
                     ended.append(_Hypothesis(hyp.tokens, hyp.log_probs, hyp.rows, float(totals[k, c])))
                 continue
+            char = vocab.tokens[token]
             next_live.append(_Hypothesis(
                 hyp.tokens + [token], hyp.log_probs + [float(cand_lp[k, c])], hyp.rows + [state.weights[k]],
-                float(totals[k, c]), r_new[k, c] if scorer else None, float(psi[k, c]) if scorer else 0.0))
+                float(totals[k, c]), r_new[k, c] if scorer else None, float(psi[k, c]) if scorer else 0.0,
+                word="" if char == " " else hyp.word + char,
+                word_charged=char != " " and (hyp.word_charged or bool(charged[k, c]))))
             survivors.append(k)
         if len(ended) >= beam or not next_live:
             break
@@ -248,13 +272,43 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
         index = torch.tensor(survivors, device=h.device)
         state = state.select(index)
         lm_state = lm_state.select(index) if lm is not None else None
-    ended = ended or live
+    if not ended:  # nothing could end: with lexicon words only, the length bound can fall inside a word
+        ended = [_drop_unfinished_word(hyp, lexicon) for hyp in live] if lexicon is not None else live
     ranked = sorted(ended, key=lambda hyp: -_normalised(hyp, options))
     best = ranked[0]
     result = _finish(model, best.tokens, best.log_probs, best.rows, _normalised(best, options), frames, num_samples,
                      warp)
     result.nbest = [(vocab.decode(hyp.tokens), _normalised(hyp, options)) for hyp in ranked[: options.nbest]]
     return result
+
+
+def _lexicon_charges(lexicon, live: list[_Hypothesis], vocab, penalty: float) -> torch.Tensor:
+    """(K, V): what each next character costs each hypothesis under the lexicon, 0 or ``penalty``.
+
+    A letter is charged when no lexicon word starts with the word so far plus it; a space or
+    ``<eos>`` when it ends a word that is only a prefix of lexicon words ("kindnes ").  A word
+    pays once: after its first charge it is free to go on as it likes.
+    """
+    rows = []
+    for hyp in live:
+        if hyp.word_charged:
+            rows.append([0.0] * len(vocab))
+            continue
+        allowed = lexicon.next_characters(hyp.word)
+        ends_a_word = not hyp.word or hyp.word in lexicon
+        rows.append([(0.0 if ends_a_word else penalty) if char == " " or token == vocab.eos_id
+                     # the other special tokens are never written, so only characters are checked
+                     else 0.0 if char in allowed or char in SPECIAL_TOKENS else penalty
+                     for token, char in enumerate(vocab.tokens)])
+    return torch.tensor(rows)
+
+
+def _drop_unfinished_word(hyp: _Hypothesis, lexicon) -> _Hypothesis:
+    """``hyp`` without its last word (and the space before it) when that word is not in the lexicon."""
+    if not hyp.word or hyp.word in lexicon:
+        return hyp
+    keep = max(len(hyp.tokens) - len(hyp.word) - 1, 0)
+    return _Hypothesis(hyp.tokens[:keep], hyp.log_probs[:keep], hyp.rows[:keep], hyp.score)
 
 
 def _normalised(hyp: _Hypothesis, options: DecodeOptions) -> float:
@@ -267,13 +321,14 @@ def _repeat(keys: torch.Tensor, count: int) -> torch.Tensor:
 
 def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
            options: DecodeOptions = DecodeOptions()) -> list[DecodeResult]:
-    """Greedy when ``beam_size == 1`` with neither CTC nor LM weight, beam search otherwise.
+    """Greedy when ``beam_size == 1`` with no CTC, LM or lexicon, beam search otherwise.
 
     With ``options.warp_factors`` each utterance is decoded once per vocal-tract warp factor
     and keeps the result with the best score per character: test-time vocal-tract-length
     normalisation (VTLN), which moves a voice's formants towards the voices the model knows.
     """
-    greedy = options.beam_size == 1 and options.ctc_weight == 0 and options.lm_weight == 0
+    greedy = options.beam_size == 1 and options.ctc_weight == 0 and options.lm_weight == 0 \
+        and options.oov_penalty == 0
     search = greedy_decode if greedy else beam_search
     if not options.warp_factors:
         return search(model, waveforms, lengths, options)

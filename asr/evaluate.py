@@ -117,7 +117,8 @@ class EvalReport:
             "reference_words": sum(len(u.reference.split()) for u in us),
             "decode_seconds": round(self.decode_seconds, 2),
             "real_time_factor": round(self.decode_seconds / max(self.audio_seconds, 1e-9), 4),
-            "options": asdict(self.options),
+            # JSON has no infinity: an infinite oov_penalty (lexicon words only) is written as the string "inf".
+            "options": {k: "inf" if v == math.inf else v for k, v in asdict(self.options).items()},
         }
         for name in PASSED_THROUGH_FIELDS:
             if any(name in u.fields for u in us):

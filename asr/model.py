@@ -17,6 +17,7 @@ from torch import nn
 from asr.attention import build_attention
 from asr.features import FeatureConfig, FrontEnd
 from asr.language_model import CharLanguageModel
+from asr.lexicon import Lexicon
 from asr.listener import Listener
 from asr.speller import Speller
 from asr.vocab import Vocabulary
@@ -70,6 +71,8 @@ class LAS(nn.Module):
         # Optional character LM for shallow fusion in beam search (asr.language_model); trained on
         # text after the acoustic model, so it is never part of the training loss.
         self.language_model: CharLanguageModel | None = None
+        # Optional word list that beam search prefers (asr.lexicon; DecodeOptions.oov_penalty).
+        self.lexicon: Lexicon | None = None
 
     @property
     def device(self) -> torch.device:

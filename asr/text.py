@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
          "fourteen fifteen sixteen seventeen eighteen nineteen").split()
@@ -132,3 +133,19 @@ def normalize_text(text: str) -> str:
     # An apostrophe that is not between two letters is a quote mark, not part of a word.
     text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)
     return " ".join(text.split())
+
+
+def read_texts(paths) -> list[str]:
+    """Normalised non-empty lines of text files; a one-line ValueError for a file that can't be read as text."""
+    texts = []
+    for path in map(Path, paths):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such text file") from None
+        except IsADirectoryError:
+            raise ValueError(f"{path}: is a directory, not a text file") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not UTF-8 text") from None
+        texts += [t for t in map(normalize_text, lines) if t]
+    return texts

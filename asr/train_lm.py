@@ -27,7 +27,7 @@ import torch
 
 from asr.checkpoint import language_model_to_dict, save_atomic
 from asr.language_model import CharLanguageModel, LanguageModelConfig
-from asr.text import normalize_text
+from asr.lexicon import Lexicon
 from asr.train import OptimConfig, learning_rate, stop_signals_deferred
 from asr.vocab import Vocabulary
 
@@ -43,22 +43,6 @@ class LMTrainingConfig:
     save_every: int = 200  # steps between resumable checkpoints
     threads: int = 0  # torch CPU threads; 0 = all cores
     device: str = "auto"
-
-
-def read_texts(paths) -> list[str]:
-    """Normalised non-empty lines of text files; a one-line ValueError for a file that can't be read as text."""
-    texts = []
-    for path in map(Path, paths):
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such text file") from None
-        except IsADirectoryError:
-            raise ValueError(f"{path}: is a directory, not a text file") from None
-        except UnicodeDecodeError:
-            raise ValueError(f"{path}: not UTF-8 text") from None
-        texts += [t for t in map(normalize_text, lines) if t]
-    return texts
 
 
 def plan_batches(lengths: list[int], batch_characters: int, rng: random.Random) -> list[list[int]]:
@@ -201,7 +185,8 @@ def train_language_model(texts: list[str], dev_texts: list[str], vocabulary: Voc
     return lm.eval()
 
 
-def bundle(checkpoint: dict, lm: CharLanguageModel, out) -> None:
-    """Write ``checkpoint`` (an acoustic model's dict) with ``lm`` in it to ``out``, atomically."""
+def bundle(checkpoint: dict, lm: CharLanguageModel, out, lexicon: Lexicon | None = None) -> None:
+    """Write ``checkpoint`` (an acoustic model's dict) with ``lm`` (and ``lexicon``) in it to ``out``, atomically."""
     acoustic = {k: v for k, v in checkpoint.items() if k != "training_state"}  # a bundle is not for resuming
-    save_atomic({**acoustic, "language_model": language_model_to_dict(lm)}, out)
+    extra = {"lexicon": lexicon.to_dict()} if lexicon is not None else {}
+    save_atomic({**acoustic, "language_model": language_model_to_dict(lm), **extra}, out)

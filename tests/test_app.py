@@ -89,6 +89,25 @@ def test_the_language_model_weight_is_used_when_the_checkpoint_has_one(checkpoin
     assert ignored.status.startswith("**Transcribed**") and ignored.transcript == plain
 
 
+def test_the_lexicon_penalty_is_used_when_the_checkpoint_has_a_lexicon(checkpoint, tmp_path):
+    from asr.checkpoint import load_model
+    from asr.lexicon import Lexicon
+
+    model = load_model(checkpoint)
+    model.lexicon = Lexicon(["a", "i", "to"])
+    save_checkpoint(model, tmp_path / "with_lexicon.pt")
+    with_lexicon = app.Models([tmp_path / "with_lexicon.pt"])
+    free = app.transcribe_clip(with_lexicon, EXAMPLE, None, beam_size=2, ctc_weight=0.0).transcript
+    lexical = app.transcribe_clip(with_lexicon, EXAMPLE, None, beam_size=2, ctc_weight=0.0,
+                                  oov_penalty=1e9).transcript
+    assert lexical.split() and set(lexical.split()) <= {"a", "i", "to"}
+    assert not set(free.split()) <= {"a", "i", "to"}
+    # A checkpoint without one ignores the penalty rather than failing the page.
+    ignored = app.transcribe_clip(app.Models([checkpoint]), EXAMPLE, None, beam_size=2, ctc_weight=0.0,
+                                  oov_penalty=5.0)
+    assert ignored.status.startswith("**Transcribed**") and ignored.transcript == free
+
+
 def test_the_speaker_normalisation_box_reaches_the_decoder(models, monkeypatch):
     import importlib
 
@@ -222,11 +241,11 @@ def client(server):
     return Client(server[0], verbose=False)
 
 
-def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0, vtln=False) -> tuple:
+def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0, oov_penalty=0.0, vtln=False) -> tuple:
     from gradio_client import handle_file
 
-    return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight, lm_weight, vtln,
-                          api_name="/transcribe")
+    return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight, lm_weight,
+                          oov_penalty, vtln, api_name="/transcribe")
 
 
 @pytest.mark.slow

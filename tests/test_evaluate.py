@@ -136,7 +136,7 @@ def test_batching_does_not_change_the_hypotheses(corpus, options):
 
 
 @pytest.mark.parametrize("problem", ["no manifest", "not json", "missing audio", "bad checkpoint", "bad weight",
-                                     "no language model"])
+                                     "no language model", "no lexicon", "bad penalty"])
 def test_bad_input_gets_one_line(corpus, tmp_path, capsys, problem):
     manifest, checkpoint, extra = corpus / "test.jsonl", corpus / "tiny.pt", []
     if problem == "no manifest":
@@ -152,14 +152,35 @@ def test_bad_input_gets_one_line(corpus, tmp_path, capsys, problem):
         checkpoint.write_bytes(b"not a checkpoint")
     elif problem == "bad weight":
         extra = ["--ctc-weight", "2"]
-    else:
+    elif problem == "no language model":
         extra = ["--beam-size", "2", "--lm-weight", "0.3"]
+    elif problem == "no lexicon":
+        extra = ["--beam-size", "2", "--oov-penalty", "3"]
+    else:
+        extra = ["--oov-penalty", "-1"]
     assert _run("--manifest", str(manifest), "--checkpoint", str(checkpoint),
                 "--output-dir", str(tmp_path / "out"), *extra) == 1
     err = capsys.readouterr().err
     assert err.startswith("asr eval: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     expected = {"no manifest": "no such manifest", "not json": ":2: not JSON", "missing audio": "gone.wav",
                 "bad checkpoint": "not a readable checkpoint", "bad weight": "ctc_weight",
-                "no language model": "has no language model"}[problem]
+                "no language model": "has no language model", "no lexicon": "has no lexicon",
+                "bad penalty": "oov_penalty"}[problem]
     assert expected in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_lexicon_only_run_writes_strict_json(corpus, tmp_path):
+    from asr.checkpoint import load_model
+    from asr.lexicon import Lexicon
+
+    model = load_model(corpus / "tiny.pt")
+    model.lexicon = Lexicon(["hello", "world", "yes"])
+    save_checkpoint(model, tmp_path / "with_lexicon.pt")
+    assert _run("--manifest", str(corpus / "test.jsonl"), "--checkpoint", str(tmp_path / "with_lexicon.pt"),
+                "--output-dir", str(tmp_path / "out"), "--oov-penalty", "inf", "--worst", "0") == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(),
+                         parse_constant=lambda name: pytest.fail(f"summary.json holds {name}: not JSON"))
+    assert summary["options"]["oov_penalty"] == "inf"
+    for line in (tmp_path / "out" / "hypotheses.jsonl").read_text().splitlines():
+        assert set(json.loads(line)["hypothesis"].split()) <= {"hello", "world", "yes"}

@@ -15,8 +15,8 @@ import torch
 from asr.checkpoint import load_model, model_to_dict, read_checkpoint, save_checkpoint
 from asr.decoding import DecodeOptions, beam_search
 from asr.language_model import CharLanguageModel, LanguageModelConfig
-from asr.train_lm import LMTrainingConfig, bits_per_character, bundle, plan_batches, read_texts, \
-    train_language_model
+from asr.text import read_texts
+from asr.train_lm import LMTrainingConfig, bits_per_character, bundle, plan_batches, train_language_model
 from asr.vocab import Vocabulary
 from conftest import tiny_model
 
@@ -140,14 +140,20 @@ def test_train_lm_command_end_to_end(tmp_path):
     save_checkpoint(tiny_model(), tmp_path / "am.pt")
     (tmp_path / "train.txt").write_text("\n".join(TEXTS) + "\n")
     (tmp_path / "dev.txt").write_text("hello world\n")
+    (tmp_path / "words.txt").write_text("Zebra\nQuartz\n")
     asr = [sys.executable, "-m", "asr"]
     command = asr + ["train-lm", "--text", str(tmp_path / "train.txt"), "--dev-text", str(tmp_path / "dev.txt"),
                      "--checkpoint", str(tmp_path / "am.pt"), "--out", str(tmp_path / "out.pt"),
-                     "--exp-dir", str(tmp_path / "lm"), "--hidden", "32", "--epochs", "1", "--threads", "1"]
+                     "--exp-dir", str(tmp_path / "lm"), "--hidden", "32", "--epochs", "1", "--threads", "1",
+                     "--lexicon", str(tmp_path / "words.txt")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "bits per character" in done.stdout
-    assert load_model(tmp_path / "out.pt").language_model.config.hidden == 32
+    bundled = load_model(tmp_path / "out.pt")
+    assert bundled.language_model.config.hidden == 32
+    # The lexicon: the word list's words and the training text's, normalised.
+    text_words = {w for line in TEXTS for w in line.split()}
+    assert set(bundled.lexicon.words) == {"zebra", "quartz"} | text_words
 
     wav = tmp_path / "noise.wav"
     from asr.audio import write_wav
@@ -155,9 +161,16 @@ def test_train_lm_command_end_to_end(tmp_path):
     fused = subprocess.run(asr + ["transcribe", str(wav), "--checkpoint", str(tmp_path / "out.pt"),
                                   "--beam-size", "2", "--lm-weight", "0.5"], capture_output=True, text=True)
     assert fused.returncode == 0, fused.stderr
+    lexical = subprocess.run(asr + ["transcribe", str(wav), "--checkpoint", str(tmp_path / "out.pt"),
+                                    "--beam-size", "2", "--oov-penalty", "inf"], capture_output=True, text=True)
+    assert lexical.returncode == 0, lexical.stderr
+    assert all(w in bundled.lexicon for w in lexical.stdout.split()), lexical.stdout
     plain = subprocess.run(asr + ["transcribe", str(wav), "--checkpoint", str(tmp_path / "am.pt"),
                                   "--lm-weight", "0.5"], capture_output=True, text=True)
     assert plain.returncode == 2 and "has no language model" in plain.stderr
+    plain = subprocess.run(asr + ["transcribe", str(wav), "--checkpoint", str(tmp_path / "am.pt"),
+                                  "--oov-penalty", "2"], capture_output=True, text=True)
+    assert plain.returncode == 2 and "has no lexicon" in plain.stderr and plain.stderr.count("\n") == 1
     assert "Traceback" not in plain.stderr
 
     missing = subprocess.run(command[:5] + [str(tmp_path / "nope.txt")] + command[6:], capture_output=True,

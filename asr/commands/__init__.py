@@ -16,3 +16,19 @@ def add_vtln_argument(parser: argparse.ArgumentParser, default: bool = False) ->
                             help=_VTLN_HELP + "; on by default here")
     else:
         parser.add_argument("--vtln", action="store_true", help=_VTLN_HELP)
+
+
+def add_oov_penalty_argument(parser: argparse.ArgumentParser, default: float = 0.0) -> None:
+    parser.add_argument("--oov-penalty", type=float, default=default, metavar="P",
+                        help="log-probability charged once per word outside the checkpoint's lexicon (runs beam "
+                             "search): a misspelling loses to a real word the audio supports nearly as well; "
+                             f"0 is off, inf writes lexicon words only; default {default:g}")
+
+
+def checkpoint_lacks(model, options, checkpoint) -> str | None:
+    """The one-line complaint when ``options`` need a part ``model``'s checkpoint doesn't have, else None."""
+    if options.lm_weight > 0 and model.language_model is None:
+        return f"--lm-weight: {checkpoint} has no language model (asr train-lm adds one)"
+    if options.oov_penalty > 0 and model.lexicon is None:
+        return f"--oov-penalty: {checkpoint} has no lexicon (asr train-lm --lexicon adds one)"
+    return None

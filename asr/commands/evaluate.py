@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.commands import add_vtln_argument
+from asr.commands import add_oov_penalty_argument, add_vtln_argument, checkpoint_lacks
 
 
 def _count(minimum: int):
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of CTC prefix scores in joint decoding, in [0, 1]")
     parser.add_argument("--lm-weight", type=float, default=0.0,
                         help="weight of the checkpoint's character language model (shallow fusion)")
+    add_oov_penalty_argument(parser)
     add_vtln_argument(parser)
     parser.add_argument("--batch-size", type=_count(1), default=16, help="utterances decoded together")
     parser.add_argument("--output-dir", type=Path, default=None,
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                                warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
+                                oov_penalty=args.oov_penalty, warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
     except ValueError as error:
         return _fail(str(error))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -72,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         check_audio(rows)
         checkpoint = args.checkpoint or default_checkpoint()
         model = load_model(checkpoint, device)
-        if options.lm_weight > 0 and model.language_model is None:
-            raise EvalError(f"--lm-weight: {checkpoint} has no language model (asr train-lm adds one)")
+        if problem := checkpoint_lacks(model, options, checkpoint):
+            raise EvalError(problem)
         report = evaluate(model, rows, options, args.batch_size, worst=args.worst, progress=True)
     except (ManifestError, CheckpointError, EvalError, AudioError) as error:
         return _fail(str(error))

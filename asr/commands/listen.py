@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from asr.audio import SAMPLE_RATE
-from asr.commands import add_vtln_argument
+from asr.commands import add_oov_penalty_argument, add_vtln_argument, checkpoint_lacks
 from asr.endpoint import MIN_PAUSE_SECONDS
 from asr.microphone import MicrophoneError, describe_devices, find_device, input_devices, listen
 
@@ -34,6 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ctc-weight", type=float, default=0.0, help="weight in [0, 1] of CTC prefix scores")
     parser.add_argument("--lm-weight", type=float, default=0.0,
                         help="weight of the checkpoint's character language model (shallow fusion)")
+    add_oov_penalty_argument(parser)
     add_vtln_argument(parser, default=True)
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="text: '[mm:ss.ss] words' per utterance; jsonl: one JSON object per utterance")
@@ -59,7 +60,7 @@ def run(args) -> int:
 
     try:
         options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                                warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
+                                oov_penalty=args.oov_penalty, warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
     except ValueError as error:
         return _fail(error)
 
@@ -69,8 +70,9 @@ def run(args) -> int:
         model = load_model(args.checkpoint)
     except CheckpointError as error:
         return _fail(error)
-    if options.lm_weight > 0 and model.language_model is None:
-        return _fail("--lm-weight: the checkpoint has no language model (asr train-lm adds one)")
+    problem = checkpoint_lacks(model, options, args.checkpoint or "the bundled checkpoint")
+    if problem:
+        return _fail(problem)
     if args.save_dir is not None:
         args.save_dir.mkdir(parents=True, exist_ok=True)
     terminal = _Terminal(enabled=sys.stderr.isatty())

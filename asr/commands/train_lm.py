@@ -6,7 +6,9 @@ Usage:
     asr transcribe speech.wav --checkpoint exp/lm/las_small_lm.pt --beam-size 5 --lm-weight 0.3
 
 The output is the acoustic checkpoint with the language model added; decoding uses
-it when --lm-weight is above 0.  Never train it on the sentences you will test on.
+it when --lm-weight is above 0.  With --lexicon, the words of those files and of
+the training text go in too, and --oov-penalty makes beam search prefer them.
+Never train on, or take words from, the sentences you will test on.
 A killed run continues when started again with the same --exp-dir.
 """
 
@@ -37,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="acoustic model to bundle with (its vocabulary is used); default the bundled one")
     parser.add_argument("--out", type=Path, required=True, help="where the bundled checkpoint is written")
+    parser.add_argument("--lexicon", type=Path, nargs="*", default=None, metavar="FILE",
+                        help="also bundle a lexicon: the words of these word lists (e.g. "
+                             "/usr/share/dict/american-english) and of the training text, for --oov-penalty")
     parser.add_argument("--exp-dir", type=Path, default=Path("exp/lm"), help="resumable training state")
     parser.add_argument("--hidden", type=_positive(int), default=LanguageModelConfig.hidden, help="LSTM units")
     parser.add_argument("--layers", type=_positive(int), default=LanguageModelConfig.layers, help="LSTM layers")
@@ -52,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from asr.checkpoint import CheckpointError, _first_line, default_checkpoint, load_model, model_to_dict
-    from asr.train_lm import bits_per_character, bundle, read_texts, train_language_model
+    from asr.lexicon import build_lexicon
+    from asr.text import read_texts
+    from asr.train_lm import bits_per_character, bundle, train_language_model
 
     if args.threads < 0:
         return _usage(f"--threads must be 0 (all cores) or more, got {args.threads}")
@@ -68,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = load_model(args.checkpoint or default_checkpoint())  # fails now, not after hours of training
         texts, dev_texts = read_texts(args.text), read_texts(args.dev_text)
+        # Built before training, so an unreadable word list fails now, not after it.
+        lexicon = build_lexicon([*args.lexicon, *args.text]) if args.lexicon is not None else None
         overlap = len(set(texts) & set(dev_texts))
         if overlap:
             print(f"asr train-lm: warning: {overlap} dev sentences are also in the training text", file=sys.stderr)
@@ -79,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                              threads=args.threads, device=args.device),
             args.exp_dir)
         lm.metadata["texts"] = [str(p) for p in args.text]
-        bundle(model_to_dict(model), lm.cpu(), args.out)
+        bundle(model_to_dict(model), lm.cpu(), args.out, lexicon)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"asr train-lm: {_first_line(error)}", file=sys.stderr)
         return 2
@@ -88,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if dev_texts:
         print(f"dev: {bits_per_character(lm, dev_texts, model.vocabulary):.3f} bits per character")
+    if lexicon is not None:
+        print(f"lexicon: {len(lexicon)} words")
     print(f"model with language model: {args.out}")
     return 0
 

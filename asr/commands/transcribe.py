@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from asr.audio import AudioError
 from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, CheckpointError, load_model
-from asr.commands import add_vtln_argument
+from asr.commands import add_oov_penalty_argument, add_vtln_argument, checkpoint_lacks
 from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
 from asr.formats import FORMATS, AtomicWriter, render, write_atomic
 from asr.inputs import expand_inputs
@@ -63,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-weight", type=float, default=DecodeOptions.lm_weight, metavar="W",
                         help="weight of the checkpoint's character language model (shallow fusion, runs beam "
                              "search); see the model card for the measured best")
+    add_oov_penalty_argument(parser)
     add_vtln_argument(parser)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device to run the model on, e.g. cpu, cuda, cuda:1")
@@ -77,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                                warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
+                                oov_penalty=args.oov_penalty, warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
     except ValueError as error:
         return _usage_error(str(error))
     if args.batch_size < 1:
@@ -107,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
     model = _load(args.checkpoint, args.device)
     if model is None:
         return 1
-    if options.lm_weight > 0 and model.language_model is None:
-        return _usage_error(f"--lm-weight: {args.checkpoint} has no language model (asr train-lm adds one)")
+    problem = checkpoint_lacks(model, options, args.checkpoint)
+    if problem:
+        return _usage_error(problem)
     # A bar only on a terminal: in logs and pipes it would be noise.
     bar = tqdm(total=0, unit="s", desc="transcribing", file=sys.stderr, disable=not sys.stderr.isatty(),
                dynamic_ncols=True,
