@@ -79,7 +79,7 @@ def measure_las(paths: list[Path], warm_up: Path, args) -> dict:
         torch.set_num_threads(threads)
     model = asr.load_model(args.checkpoint)
     options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                            warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
+                            oov_penalty=args.oov_penalty, warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
     list(transcribe_many(model, [warm_up], options, batch_size))
     after_load = rss_mb()
     result = measure(model, paths, options, batch_size, warm_up=False, repeats=args.repeats)
@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beam-size", type=int, default=1, help="las: 1 is greedy (default: 1)")
     parser.add_argument("--ctc-weight", type=float, default=0.0, help="las: joint CTC weight (default: 0)")
     parser.add_argument("--lm-weight", type=float, default=0.0, help="las: language model weight (default: 0)")
+    parser.add_argument("--oov-penalty", type=float, default=0.0,
+                        help="las: penalty per word outside the checkpoint's lexicon (default: 0)")
     parser.add_argument("--vtln", action="store_true",
                         help="las: speaker normalisation, as asr transcribe --vtln (default: off)")
     parser.add_argument("--batch-size", type=int, default=None,

@@ -12,7 +12,8 @@ What it measures, each decoding configuration in a fresh process
 1. Held-out-voice test set: a fixed subset of ``--manifest`` (``--utterances``
    drawn with seed 0).  Our model greedy and beam 5 at batch 1 and batch
    ``--batch-size``, beam 5 with joint CTC (and with the checkpoint's language model, when it
-   has one, then also with test-time VTLN) at batch 1; pocketsphinx, which
+   has one, then also with test-time VTLN, and both of those with its lexicon when it has one)
+   at batch 1; pocketsphinx, which
    decodes one file after another.  WER and CER after :func:`asr.text.normalize_text` on both
    hypotheses and references; wall and CPU real-time factors; peak RSS.
 2. Human speech, the only recordings of people this offline machine has: a
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import soundfile as sf
 import torch
@@ -60,15 +62,30 @@ from asr.text import normalize_text
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SUBSET_SEED = 0
-# Our model's decoding configurations: (name, beam size, CTC weight, LM weight, VTLN, also timed batched).
-# Joint CTC, the language model and VTLN are there for their accuracy; their batched timings would
-# add minutes and tell little beyond beam 5's.  LM rows run only for a checkpoint that has an LM.
-DECODINGS = (("greedy", 1, 0.0, 0.0, False, True), ("beam 5", 5, 0.0, 0.0, False, True),
-             ("beam 5 + CTC 0.3", 5, 0.3, 0.0, False, False), ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3, False, False),
-             ("beam 5 + CTC 0.3 + LM 0.3 + VTLN", 5, 0.3, 0.3, True, False))
+
+
+class Decoding(NamedTuple):
+    """One of our model's decoding configurations, as ``asr transcribe`` flags."""
+
+    name: str
+    beam_size: int = 1
+    ctc_weight: float = 0.0
+    lm_weight: float = 0.0
+    oov_penalty: float = 0.0
+    vtln: bool = False
+    batched: bool = False  # also timed at --batch-size
+
+
+# Joint CTC, the language model, the lexicon and VTLN are there for their accuracy; their batched
+# timings would add minutes and tell little beyond beam 5's.  Rows that need an LM or a lexicon run
+# only for a checkpoint that has one.
+_FUSED = "beam 5 + CTC 0.3 + LM 0.3"
+DECODINGS = (Decoding("greedy", batched=True), Decoding("beam 5", 5, batched=True),
+             Decoding("beam 5 + CTC 0.3", 5, 0.3), Decoding(_FUSED, 5, 0.3, 0.3), Decoding(f"{_FUSED} + VTLN", 5, 0.3, 0.3, vtln=True),
+             Decoding(f"{_FUSED} + lexicon 2", 5, 0.3, 0.3, 2.0),
+             Decoding(f"{_FUSED} + lexicon 2 + VTLN", 5, 0.3, 0.3, 2.0, vtln=True))
 # Accuracy only, batch 1: the speed figures come from the test set above.
-HUMAN_DECODINGS = (("greedy", 1, 0.0, 0.0, False), ("beam 5 + CTC 0.3", 5, 0.3, 0.0, False),
-                   ("beam 5 + CTC 0.3 + LM 0.3", 5, 0.3, 0.3, False), ("beam 5 + CTC 0.3 + LM 0.3 + VTLN", 5, 0.3, 0.3, True))
+HUMAN_DECODINGS = tuple(d for d in DECODINGS if d.name != "beam 5")
 HUMAN_SPEECH_DIR = Path("/usr/share/sounds/alsa")  # Debian's alsa-utils, installed by make system
 ALSA_VOICE = "human (alsa-utils)"
 FULL = {"utterances": 200, "human_utterances": 100, "scaling": "10,60,600", "train_steps": 30, "train_warmup_steps": 3}
@@ -92,15 +109,22 @@ def run_json(command: list[str], what: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(system: str, inputs: Path, warm_up: Path, args, label: str, batch_size: int = 1, beam_size: int = 1,
-            ctc_weight: float = 0.0, lm_weight: float = 0.0, vtln: bool = False) -> dict:
+def measure(system: str, inputs: Path, warm_up: Path, args, label: str, batch_size: int = 1,
+            decoding: Decoding = Decoding("greedy")) -> dict:
     """bench/measure.py in a fresh process: ``system`` ("las" or "pocketsphinx") on a manifest or audio file."""
     command = [str(BENCH / "measure.py"), system, "--inputs", str(inputs), "--warm-up", str(warm_up)]
     if system == "las":
         command += ["--checkpoint", str(args.checkpoint), "--batch-size", str(batch_size), "--beam-size",
-                    str(beam_size), "--ctc-weight", str(ctc_weight), "--lm-weight", str(lm_weight),
-                    "--threads", str(args.threads)] + (["--vtln"] if vtln else [])
+                    str(decoding.beam_size), "--ctc-weight", str(decoding.ctc_weight), "--lm-weight",
+                    str(decoding.lm_weight), "--oov-penalty", str(decoding.oov_penalty),
+                    "--threads", str(args.threads)] + (["--vtln"] if decoding.vtln else [])
     return run_json(command, label)
+
+
+def runnable(decoding: Decoding, checkpoint: dict) -> bool:
+    """Whether the checkpoint (as :func:`checkpoint_info` describes it) has what ``decoding`` uses."""
+    return not ((decoding.lm_weight and not checkpoint["language_model_parameters"])
+                or (decoding.oov_penalty and not checkpoint.get("lexicon_words")))
 
 
 def score(rows: list[dict], texts: list[str]) -> dict:
@@ -119,15 +143,14 @@ def score(rows: list[dict], texts: list[str]) -> dict:
                for field, by in groups.items()}}
 
 
-def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args, has_lm: bool) -> list[dict]:
+def test_set_runs(rows: list[dict], subset: Path, warm_up: Path, args, checkpoint: dict) -> list[dict]:
     runs = []
-    for name, beam_size, ctc_weight, lm_weight, vtln, batched in DECODINGS:
-        if lm_weight and not has_lm:
+    for decoding in DECODINGS:
+        if not runnable(decoding, checkpoint):
             continue
-        for batch in (1, args.batch_size) if batched else (1,):
-            m = measure("las", subset, warm_up, args, f"ours, {name}, batch {batch}", batch, beam_size, ctc_weight,
-                        lm_weight, vtln)
-            runs.append({"system": "ours", "decoding": name, **m, **score(rows, m["texts"])})
+        for batch in (1, args.batch_size) if decoding.batched else (1,):
+            m = measure("las", subset, warm_up, args, f"ours, {decoding.name}, batch {batch}", batch, decoding)
+            runs.append({"system": "ours", "decoding": decoding.name, **m, **score(rows, m["texts"])})
     if args.peer:
         m = measure("pocketsphinx", subset, warm_up, args, "pocketsphinx")
         runs.append({"system": "pocketsphinx", "decoding": "default", **m, **score(rows, m["texts"])})
@@ -167,17 +190,16 @@ def human_speech_set(args) -> tuple[list[dict], dict]:
     return rows, sources
 
 
-def human_speech_runs(rows: list[dict], work: Path, args, has_lm: bool) -> list[dict]:
+def human_speech_runs(rows: list[dict], work: Path, args, checkpoint: dict) -> list[dict]:
     manifest = work / "human_speech.jsonl"
     write_manifest(manifest, rows)
     warm_up = Path(rows[0]["audio_filepath"])
     runs = []
-    for name, beam_size, ctc_weight, lm_weight, vtln in HUMAN_DECODINGS:
-        if lm_weight and not has_lm:
+    for decoding in HUMAN_DECODINGS:
+        if not runnable(decoding, checkpoint):
             continue
-        m = measure("las", manifest, warm_up, args, f"ours, {name}, human speech", 1, beam_size, ctc_weight, lm_weight,
-                    vtln)
-        runs.append({"system": "ours", "decoding": name, "texts": m["texts"], **score(rows, m["texts"])})
+        m = measure("las", manifest, warm_up, args, f"ours, {decoding.name}, human speech", 1, decoding)
+        runs.append({"system": "ours", "decoding": decoding.name, "texts": m["texts"], **score(rows, m["texts"])})
     if args.peer:
         m = measure("pocketsphinx", manifest, warm_up, args, "pocketsphinx, human speech")
         runs.append({"system": "pocketsphinx", "decoding": "default", "texts": m["texts"], **score(rows, m["texts"])})
@@ -227,6 +249,7 @@ def checkpoint_info(path: Path) -> dict:
     return {"path": shown(path), "megabytes": round(path.stat().st_size / 1e6, 1),
             "parameters": model.num_parameters(),
             "language_model_parameters": model.num_parameters(language_model=True) - model.num_parameters(),
+            "lexicon_words": len(model.lexicon) if model.lexicon is not None else 0,
             "step": metadata.get("step"),
             "train_hours": metadata.get("train_hours"), "dev_cer": metadata.get("dev_cer"),
             "dev_wer": metadata.get("dev_wer")}
@@ -251,8 +274,7 @@ def run(args) -> dict:
         write_manifest(subset, rows)
         clips = [Path(r["audio_filepath"]) for r in rows]
         print(f"test set: {len(rows)} utterances of {args.manifest}", file=sys.stderr)
-        has_lm = results["checkpoint"]["language_model_parameters"] > 0
-        results["test_runs"] = test_set_runs(rows, subset, clips[0], args, has_lm)
+        results["test_runs"] = test_set_runs(rows, subset, clips[0], args, results["checkpoint"])
         human, sources = human_speech_set(args)
         results["human_speech"] = {"sources": sources, "ids": [r["id"] for r in human],
                                    "references": [normalize_text(str(r["text"])) for r in human],
@@ -260,7 +282,7 @@ def run(args) -> dict:
                                    "audio_s": sum(float(r["duration"]) for r in human), "runs": []}
         print(f"human speech: {len(human)} utterances", file=sys.stderr)
         if human:
-            results["human_speech"]["runs"] = human_speech_runs(human, work, args, has_lm)
+            results["human_speech"]["runs"] = human_speech_runs(human, work, args, results["checkpoint"])
         print(f"scaling: {args.scaling} s", file=sys.stderr)
         results["scaling_runs"] = scaling_runs(clips, work, clips[0], args)
     print("training throughput", file=sys.stderr)

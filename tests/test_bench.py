@@ -19,6 +19,7 @@ import soundfile as sf
 from asr.audio import SAMPLE_RATE
 from asr.checkpoint import save_checkpoint
 from asr.language_model import CharLanguageModel, LanguageModelConfig
+from asr.lexicon import Lexicon
 from asr.manifest import write_manifest
 from asr.model import LAS, ModelConfig
 from asr.transcribe import MAX_SEGMENT_SECONDS
@@ -65,6 +66,17 @@ def _human_speech_dir(root: Path) -> Path:
     return directory
 
 
+def test_rows_run_only_when_the_checkpoint_has_what_they_use():
+    plain = {"language_model_parameters": 0, "lexicon_words": 0}
+    with_lm = {"language_model_parameters": 1000, "lexicon_words": 0}
+    full = {"language_model_parameters": 1000, "lexicon_words": 10}
+    names = {key: [d.name for d in run_all.DECODINGS if run_all.runnable(d, info)]
+             for key, info in (("plain", plain), ("with_lm", with_lm), ("full", full))}
+    assert names["full"] == [d.name for d in run_all.DECODINGS]
+    assert names["with_lm"] == [n for n in names["full"] if "lexicon" not in n]
+    assert names["plain"] == ["greedy", "beam 5", "beam 5 + CTC 0.3"]
+
+
 def test_human_speech_transcripts_come_from_file_names(tmp_path):
     rows = run_all.human_speech_rows(_human_speech_dir(tmp_path))
     assert [(r["id"], r["text"]) for r in rows] == [("Front_Left", "front left"), ("Rear_Right", "rear right")]
@@ -75,7 +87,8 @@ def test_human_speech_transcripts_come_from_file_names(tmp_path):
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
     model = LAS(ModelConfig(encoder_hidden=32, encoder_layers=2, decoder_hidden=32, attention_dim=32, embedding_dim=16))
-    model.language_model = CharLanguageModel(LanguageModelConfig(hidden=16))  # so the LM row runs too
+    model.language_model = CharLanguageModel(LanguageModelConfig(hidden=16))  # so the LM rows run too
+    model.lexicon = Lexicon(["front", "left", "rear", "right", "the", "a"])  # and the lexicon's
     save_checkpoint(model.eval(), root / "tiny.pt")
     rows = []
     for name, voice, text, source in CLIPS:

@@ -18,11 +18,11 @@ def add_vtln_argument(parser: argparse.ArgumentParser, default: bool = False) ->
         parser.add_argument("--vtln", action="store_true", help=_VTLN_HELP)
 
 
-def add_oov_penalty_argument(parser: argparse.ArgumentParser, default: float = 0.0) -> None:
-    parser.add_argument("--oov-penalty", type=float, default=default, metavar="P",
+def add_oov_penalty_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--oov-penalty", type=float, default=0.0, metavar="P",
                         help="log-probability charged once per word outside the checkpoint's lexicon (runs beam "
                              "search): a misspelling loses to a real word the audio supports nearly as well; "
-                             f"0 is off, inf writes lexicon words only; default {default:g}")
+                             "0 is off, inf writes lexicon words only")
 
 
 def checkpoint_lacks(model, options, checkpoint) -> str | None:
