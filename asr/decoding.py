@@ -296,10 +296,14 @@ def _lexicon_charges(lexicon, live: list[_Hypothesis], vocab, penalty: float) ->
             continue
         allowed = lexicon.next_characters(hyp.word)
         ends_a_word = not hyp.word or hyp.word in lexicon
-        rows.append([(0.0 if ends_a_word else penalty) if char == " " or token == vocab.eos_id
-                     # the other special tokens are never written, so only characters are checked
-                     else 0.0 if char in allowed or char in SPECIAL_TOKENS else penalty
-                     for token, char in enumerate(vocab.tokens)])
+        row = []
+        for token, char in enumerate(vocab.tokens):
+            if char == " " or token == vocab.eos_id:  # the word ends here
+                leaves = not ends_a_word
+            else:  # the other special tokens are never written, so only characters are checked
+                leaves = char not in SPECIAL_TOKENS and char not in allowed
+            row.append(penalty if leaves else 0.0)
+        rows.append(row)
     return torch.tensor(rows)
 
 
