@@ -81,7 +81,8 @@ class Decoding(NamedTuple):
 # only for a checkpoint that has one.
 _FUSED = "beam 5 + CTC 0.3 + LM 0.3"
 DECODINGS = (Decoding("greedy", batched=True), Decoding("beam 5", 5, batched=True),
-             Decoding("beam 5 + CTC 0.3", 5, 0.3), Decoding(_FUSED, 5, 0.3, 0.3), Decoding(f"{_FUSED} + VTLN", 5, 0.3, 0.3, vtln=True),
+             Decoding("beam 5 + CTC 0.3", 5, 0.3), Decoding(_FUSED, 5, 0.3, 0.3),
+             Decoding(f"{_FUSED} + VTLN", 5, 0.3, 0.3, vtln=True),
              Decoding(f"{_FUSED} + lexicon 2", 5, 0.3, 0.3, 2.0),
              Decoding(f"{_FUSED} + lexicon 2 + VTLN", 5, 0.3, 0.3, 2.0, vtln=True))
 # Accuracy only, batch 1: the speed figures come from the test set above.
