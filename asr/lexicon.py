@@ -32,7 +32,7 @@ class Lexicon:
     def __init__(self, words, metadata: dict | None = None):
         self.words: tuple[str, ...] = tuple(sorted({w for w in words if w}))
         self.metadata: dict = dict(metadata or {})  # where the words came from, saved with the checkpoint
-        self._next: dict[tuple[str, str], frozenset[str]] = {}  # next_characters' answers: a beam asks the same often
+        self._next: dict[str, frozenset[str]] = {}  # next_characters' answers: a beam asks the same often
 
     def __len__(self) -> int:
         return len(self.words)
@@ -46,14 +46,13 @@ class Lexicon:
         i = bisect_left(self.words, prefix)
         return i < len(self.words) and self.words[i].startswith(prefix)
 
-    def next_characters(self, prefix: str, alphabet: str = CHARACTERS) -> frozenset[str]:
-        """The characters of ``alphabet`` that ``prefix`` can go on with and still begin a word."""
-        key = (prefix, alphabet)
-        found = self._next.get(key)  # read once: the demo decodes in several threads, and one may clear
+    def next_characters(self, prefix: str) -> frozenset[str]:
+        """The characters that ``prefix`` can go on with and still begin a word."""
+        found = self._next.get(prefix)  # read once: the demo decodes in several threads, and one may clear
         if found is None:
             if len(self._next) > _CACHE_LIMIT:  # a long-running demo must not grow without bound
                 self._next.clear()
-            found = self._next[key] = frozenset(c for c in alphabet if self.is_prefix(prefix + c))
+            found = self._next[prefix] = frozenset(c for c in CHARACTERS if self.is_prefix(prefix + c))
         return found
 
     def to_dict(self) -> dict:
