@@ -42,6 +42,7 @@ from asr.metrics import ErrorRate
 from asr.model import LAS, ModelConfig
 from asr.text import normalize_text
 from asr.transcribe import decode_pieces
+from asr.widen import widen_listener
 from asr.vocab import Vocabulary
 
 
@@ -359,12 +360,22 @@ class Trainer:
         checkpoint = read_checkpoint(path)
         ours, theirs = _architecture(self.model.config), _architecture(config_from_dict(checkpoint["model_config"]))
         different = sorted(k for k in ours if ours[k] != theirs[k])
-        if different:
+        state_dict, widened = checkpoint["state_dict"], ""
+        narrow, wide = theirs["encoder_hidden"], ours["encoder_hidden"]
+        if different == ["encoder_hidden"] and wide > narrow and wide % narrow == 0:
+            # A wider listener starts as a copy of the narrow one's function (asr.widen).
+            state_dict = widen_listener(state_dict, config_from_dict(checkpoint["model_config"]), wide // narrow,
+                                        seed=self.config.train.seed)
+            widened = f", listener widened from {narrow} to {wide} units per direction"
+        elif different:
             raise ValueError(f"train.init_from={path} has a different model: "
-                             + ", ".join(f"{k} {theirs[k]!r} there, {ours[k]!r} here" for k in different))
-        self.model.load_state_dict(checkpoint["state_dict"])  # CMVN statistics are buffers in it
+                             + ", ".join(f"{k} {theirs[k]!r} there, {ours[k]!r} here" for k in different)
+                             + ("" if different != ["encoder_hidden"] else
+                                " (a listener can only grow, by a whole factor)"))
+        self.model.load_state_dict(state_dict)  # CMVN statistics are buffers in it
         if self.main:
-            print(f"initialised from {path} (trained {checkpoint.get('metadata', {}).get('step', '?')} steps)")
+            print(f"initialised from {path} (trained {checkpoint.get('metadata', {}).get('step', '?')} steps"
+                  f"{widened})")
 
     def _metadata(self) -> dict:
         return {

@@ -216,6 +216,25 @@ def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path,
         Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "bad")),
                             [f"train.init_from={base}", f"model.decoder_hidden={TINY['decoder_hidden'] * 2}"]))
 
+    # A wider listener is the one exception: it starts out computing what the narrow one did.
+    from asr.checkpoint import load_model
+
+    narrow = load_model(base)
+    wide = Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "wide")),
+                               [f"train.init_from={base}", f"model.encoder_hidden={TINY['encoder_hidden'] * 2}"]))
+    try:
+        assert wide.model.listener.output_dim == 2 * narrow.listener.output_dim
+        feats = torch.randn(1, 40, narrow.config.features.n_mels)
+        with torch.no_grad():
+            before, _ = narrow.listener(feats, torch.tensor([40]))
+            after, _ = wide.model.eval().listener(feats, torch.tensor([40]))
+            torch.testing.assert_close(narrow.ctc_head(before), wide.model.ctc_head(after), atol=2e-5, rtol=1e-4)
+    finally:
+        wide.writer.close()
+    with pytest.raises(ValueError, match=r"encoder_hidden 32 there, 48 here \(a listener can only grow, by a whole"):
+        Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "bad")),
+                            [f"train.init_from={base}", "model.encoder_hidden=48"]))
+
 
 class _BrokenAudio(torch.utils.data.Dataset):
     def __len__(self):

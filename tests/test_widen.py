@@ -1,0 +1,62 @@
+"""Widening a trained listener (asr.widen): the wider model computes what the narrow one did."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from asr.attention import ATTENTION_TYPES
+from asr.model import LAS
+from asr.widen import split_columns, widen_listener
+from conftest import tiny_model
+
+
+def _scrambled(model: LAS) -> LAS:
+    """Random values in every parameter, LayerNorm gains and biases included, as after training."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+    return model
+
+
+def _outputs(model: LAS, feats: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor):
+    with torch.no_grad():
+        encoder_out, encoder_lengths = model.listener(feats, lengths)
+        mask = torch.arange(encoder_out.shape[1])[None] < encoder_lengths[:, None]
+        logits, attention = model.speller(encoder_out, mask, targets)
+        return model.ctc_head(encoder_out), logits, attention
+
+
+@pytest.mark.parametrize("attention", ATTENTION_TYPES)
+@pytest.mark.parametrize("factor, reduction", [(2, 4), (3, 8)])
+def test_the_wider_model_gives_the_same_outputs(attention, factor, reduction):
+    narrow = _scrambled(tiny_model(attention=attention, reduction=reduction, encoder_layers=3))
+    wide_config = dataclasses.replace(narrow.config, encoder_hidden=narrow.config.encoder_hidden * factor)
+    wide = LAS(wide_config).eval()
+    wide.load_state_dict(widen_listener(narrow.state_dict(), narrow.config, factor))
+    assert sum(p.numel() for p in wide.listener.parameters()) > 2 * sum(p.numel() for p in narrow.listener.parameters())
+
+    generator = torch.Generator().manual_seed(2)
+    feats = torch.randn(2, 83, narrow.config.features.n_mels, generator=generator)
+    lengths = torch.tensor([83, 57])  # padding in the batch: the backward LSTMs and masks must still agree
+    targets = torch.randint(0, narrow.config.vocab_size, (2, 7), generator=generator)
+    for before, after in zip(_outputs(narrow, feats, lengths, targets), _outputs(wide, feats, lengths, targets)):
+        assert before.abs().max() > 0.01  # not trivially equal
+        torch.testing.assert_close(after, before, atol=2e-5, rtol=1e-4)
+
+
+def test_copies_read_different_shares_so_training_can_tell_them_apart():
+    weight = torch.randn(5, 4)
+    index = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    split = split_columns(weight, index, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(split[:, :4] + split[:, 4:], weight)  # together: the original
+    assert not torch.allclose(split[:, :4], split[:, 4:])  # apart: not twins
+    shares = split[:, :4] / weight
+    assert shares.min() >= 0.25 and shares.max() <= 0.75  # neither copy starts near zero
+
+
+def test_only_whole_factors():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="whole factor, not 1.5"):
+        widen_listener(model.state_dict(), model.config, 1.5)
