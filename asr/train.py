@@ -42,8 +42,8 @@ from asr.metrics import ErrorRate
 from asr.model import LAS, ModelConfig
 from asr.text import normalize_text
 from asr.transcribe import decode_pieces
-from asr.widen import widen_listener
 from asr.vocab import Vocabulary
+from asr.widen import widen_listener
 
 
 @dataclass
