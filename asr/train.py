@@ -358,14 +358,14 @@ class Trainer:
 
     def _initialize_from(self, path: str) -> None:
         checkpoint = read_checkpoint(path)
-        ours, theirs = _architecture(self.model.config), _architecture(config_from_dict(checkpoint["model_config"]))
+        their_config = config_from_dict(checkpoint["model_config"])
+        ours, theirs = _architecture(self.model.config), _architecture(their_config)
         different = sorted(k for k in ours if ours[k] != theirs[k])
         state_dict, widened = checkpoint["state_dict"], ""
         narrow, wide = theirs["encoder_hidden"], ours["encoder_hidden"]
         if different == ["encoder_hidden"] and wide > narrow and wide % narrow == 0:
             # A wider listener starts as a copy of the narrow one's function (asr.widen).
-            state_dict = widen_listener(state_dict, config_from_dict(checkpoint["model_config"]), wide // narrow,
-                                        seed=self.config.train.seed)
+            state_dict = widen_listener(state_dict, their_config, wide // narrow, seed=self.config.train.seed)
             widened = f", listener widened from {narrow} to {wide} units per direction"
         elif different:
             raise ValueError(f"train.init_from={path} has a different model: "

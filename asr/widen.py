@@ -39,7 +39,7 @@ def blocks_index(block: torch.Tensor, old_block_size: int, blocks: int) -> torch
 
 def copy_rows(weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """A producer: output row ``p`` of the wider parameter is row ``index[p]`` of the narrow one."""
-    return weight[index].clone()
+    return weight[index]  # advanced indexing copies
 
 
 def split_columns(weight: torch.Tensor, index: torch.Tensor, generator: torch.Generator,
