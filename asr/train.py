@@ -43,7 +43,7 @@ from asr.model import LAS, ModelConfig
 from asr.text import normalize_text
 from asr.transcribe import decode_pieces
 from asr.vocab import Vocabulary
-from asr.widen import widen_listener
+from asr.widen import GROWABLE, widen
 
 
 @dataclass
@@ -189,6 +189,9 @@ def _convert(value, kind, where: str):
 # Settings that only shape training; a fine-tuning run may change them.
 _TRAINING_ONLY = {"dropout", "ctc_weight", "label_smoothing", "freq_masks", "freq_mask_width", "time_masks",
                   "time_mask_fraction", "vtlp_range"}
+
+
+_PART = {"encoder_hidden": "listener", "decoder_hidden": "speller"}
 
 
 def _architecture(config) -> dict:
@@ -362,16 +365,16 @@ class Trainer:
         ours, theirs = _architecture(self.model.config), _architecture(their_config)
         different = sorted(k for k in ours if ours[k] != theirs[k])
         state_dict, widened = checkpoint["state_dict"], ""
-        narrow, wide = theirs["encoder_hidden"], ours["encoder_hidden"]
-        if different == ["encoder_hidden"] and wide > narrow and wide % narrow == 0:
-            # A wider listener starts as a copy of the narrow one's function (asr.widen).
-            state_dict = widen_listener(state_dict, their_config, wide // narrow, seed=self.config.train.seed)
-            widened = f", listener widened from {narrow} to {wide} units per direction"
+        grown = [k for k in GROWABLE if k in different and ours[k] > theirs[k] and ours[k] % theirs[k] == 0]
+        if different and set(grown) == set(different):
+            # A wider listener or speller starts as a copy of the narrow one's function (asr.widen).
+            state_dict = widen(state_dict, their_config, self.model.config, seed=self.config.train.seed)
+            widened = "".join(f", {_PART[k]} widened from {theirs[k]} to {ours[k]} units" for k in grown)
         elif different:
             raise ValueError(f"train.init_from={path} has a different model: "
                              + ", ".join(f"{k} {theirs[k]!r} there, {ours[k]!r} here" for k in different)
-                             + ("" if different != ["encoder_hidden"] else
-                                " (a listener can only grow, by a whole factor)"))
+                             + ("" if set(different) - set(GROWABLE) else
+                                " (a listener or speller can only grow, by a whole factor)"))
         self.model.load_state_dict(state_dict)  # CMVN statistics are buffers in it
         if self.main:
             print(f"initialised from {path} (trained {checkpoint.get('metadata', {}).get('step', '?')} steps"

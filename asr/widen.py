@@ -1,4 +1,4 @@
-"""Widen a trained listener without changing what the model computes (Net2WiderNet).
+"""Widen a trained listener or speller without changing what the model computes (Net2WiderNet).
 
 The small model underfits: it gets about one character in eight wrong on its own training audio.
 More listener units would help, but training a wider model from random weights costs the many
@@ -20,9 +20,15 @@ A parameter that *produces* such a vector has its rows copied (:func:`copy_rows`
 *reads* it has its columns copied and split (:func:`split_columns`): the copies' weights are a
 random split of the original, so the copies see different gradients and grow apart rather than
 staying twins forever (the paper adds noise instead, which changes the function).
+
+The speller's width is ``decoder_hidden``, and it grows the same way (:func:`widen_speller`): its
+LSTM state, and the combined features the classifier reads, are laid out like one listener
+direction.  :func:`widen` grows whichever of the two a wider config asks for.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 
@@ -117,3 +123,59 @@ def widen_listener(state_dict: dict[str, torch.Tensor], model_config, factor: in
     else:
         raise ValueError(f"cannot widen a listener read by {attention!r} attention")
     return wide
+
+
+def widen_speller(state_dict: dict[str, torch.Tensor], model_config, factor: int,
+                  seed: int = 0) -> dict[str, torch.Tensor]:
+    """The weights of ``model_config`` with ``decoder_hidden`` multiplied by ``factor``.
+
+    Three things carry the speller's width: each LSTM layer's state (``decoder_hidden`` units,
+    four gates of rows each), the attention query, which is the top layer's state, and the
+    combined features ``tanh(W [query; context])`` that the classifier reads.
+    """
+    if factor < 1 or int(factor) != factor:
+        raise ValueError(f"the speller widens by a whole factor, not {factor}")
+    generator = torch.Generator().manual_seed(seed)
+    hidden = model_config.decoder_hidden
+    units = unit_index(hidden, factor)
+    gates = blocks_index(units, hidden, 4)
+    wide = dict(state_dict)
+    for layer in range(model_config.decoder_layers):
+        lstm = f"speller.lstm.{{}}_l{layer}"
+        inputs = state_dict[lstm.format("weight_ih")]
+        if layer > 0:  # reads the layer below's state; layer 0 reads [embedding; context], unchanged
+            inputs = split_columns(inputs, units, generator)
+        wide[lstm.format("weight_ih")] = copy_rows(inputs, gates)
+        wide[lstm.format("weight_hh")] = copy_rows(split_columns(state_dict[lstm.format("weight_hh")], units,
+                                                                 generator), gates)
+        for bias in ("bias_ih", "bias_hh"):
+            wide[lstm.format(bias)] = copy_rows(state_dict[lstm.format(bias)], gates)
+    combine = state_dict["speller.combine.weight"]  # columns: [query (hidden); context]
+    wide["speller.combine.weight"] = copy_rows(torch.cat(
+        [split_columns(combine[:, :hidden], units, generator), combine[:, hidden:]], dim=1), units)
+    wide["speller.combine.bias"] = copy_rows(state_dict["speller.combine.bias"], units)
+    wide["speller.classify.weight"] = split_columns(state_dict["speller.classify.weight"], units, generator)
+    wide["speller.attention.query.weight"] = split_columns(state_dict["speller.attention.query.weight"], units,
+                                                           generator)  # every attention type has one
+    return wide
+
+
+GROWABLE = ("encoder_hidden", "decoder_hidden")
+
+
+def widen(state_dict: dict[str, torch.Tensor], narrow_config, wide_config, seed: int = 0) -> dict[str, torch.Tensor]:
+    """``narrow_config``'s weights grown to the :data:`GROWABLE` widths of ``wide_config``.
+
+    Every other setting is the caller's to match (:mod:`asr.train` refuses a checkpoint that differs
+    in anything the weights depend on).
+    """
+    config = narrow_config
+    for name, grow in (("encoder_hidden", widen_listener), ("decoder_hidden", widen_speller)):
+        factor, remainder = divmod(getattr(wide_config, name), getattr(narrow_config, name))
+        if remainder or factor < 1:
+            raise ValueError(f"{name} can only grow, by a whole factor: "
+                             f"{getattr(narrow_config, name)} -> {getattr(wide_config, name)}")
+        if factor > 1:
+            state_dict = grow(state_dict, config, factor, seed)
+            config = dataclasses.replace(config, **{name: getattr(wide_config, name)})
+    return state_dict

@@ -212,26 +212,34 @@ def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path,
     finally:
         tuned.writer.close()
 
-    with pytest.raises(ValueError, match="different model: decoder_hidden"):
+    with pytest.raises(ValueError, match="different model: embedding_dim"):
         Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "bad")),
-                            [f"train.init_from={base}", f"model.decoder_hidden={TINY['decoder_hidden'] * 2}"]))
+                            [f"train.init_from={base}", f"model.embedding_dim={TINY['embedding_dim'] * 2}"]))
 
-    # A wider listener is the one exception: it starts out computing what the narrow one did.
+    # A wider listener or speller is the exception: it starts out computing what the narrow one did.
     from asr.checkpoint import load_model
 
     narrow = load_model(base)
     wide = Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "wide")),
-                               [f"train.init_from={base}", f"model.encoder_hidden={TINY['encoder_hidden'] * 2}"]))
+                               [f"train.init_from={base}", f"model.encoder_hidden={TINY['encoder_hidden'] * 2}",
+                                f"model.decoder_hidden={TINY['decoder_hidden'] * 3}"]))
     try:
         assert wide.model.listener.output_dim == 2 * narrow.listener.output_dim
+        assert wide.model.speller.hidden == 3 * narrow.speller.hidden
         feats = torch.randn(1, 40, narrow.config.features.n_mels)
-        with torch.no_grad():
-            before, _ = narrow.listener(feats, torch.tensor([40]))
-            after, _ = wide.model.eval().listener(feats, torch.tensor([40]))
-            torch.testing.assert_close(narrow.ctc_head(before), wide.model.ctc_head(after), atol=2e-5, rtol=1e-4)
+        inputs = torch.tensor([[narrow.vocabulary.sos_id, 5, 6, 7]])
+
+        def outputs(model):  # CTC logits, speller logits, attention weights
+            with torch.no_grad():
+                encoder_out, _ = model.eval().listener(feats, torch.tensor([40]))
+                mask = torch.ones(encoder_out.shape[:2], dtype=torch.bool)
+                return (model.ctc_head(encoder_out), *model.speller(encoder_out, mask, inputs))
+
+        for before, after in zip(outputs(narrow), outputs(wide.model)):
+            torch.testing.assert_close(after, before, atol=2e-5, rtol=1e-4)
     finally:
         wide.writer.close()
-    with pytest.raises(ValueError, match=r"encoder_hidden 32 there, 48 here \(a listener can only grow, by a whole"):
+    with pytest.raises(ValueError, match=r"encoder_hidden 32 there, 48 here \(a listener or speller can only grow, by a whole"):
         Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "bad")),
                             [f"train.init_from={base}", "model.encoder_hidden=48"]))
 

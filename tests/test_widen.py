@@ -1,4 +1,4 @@
-"""Widening a trained listener (asr.widen): the wider model computes what the narrow one did."""
+"""Widening a trained listener or speller (asr.widen): the wider model computes what the narrow one did."""
 
 import dataclasses
 
@@ -7,7 +7,7 @@ import torch
 
 from asr.attention import ATTENTION_TYPES
 from asr.model import LAS
-from asr.widen import split_columns, widen_listener
+from asr.widen import split_columns, widen, widen_listener, widen_speller
 from conftest import tiny_model
 
 
@@ -46,6 +46,39 @@ def test_the_wider_model_gives_the_same_outputs(attention, factor, reduction):
         torch.testing.assert_close(after, before, atol=2e-5, rtol=1e-4)
 
 
+def _same_outputs(narrow: LAS, wide: LAS) -> None:
+    generator = torch.Generator().manual_seed(2)
+    feats = torch.randn(2, 83, narrow.config.features.n_mels, generator=generator)
+    lengths = torch.tensor([83, 57])
+    targets = torch.randint(0, narrow.config.vocab_size, (2, 7), generator=generator)
+    for before, after in zip(_outputs(narrow, feats, lengths, targets), _outputs(wide, feats, lengths, targets)):
+        assert before.abs().max() > 0.01
+        torch.testing.assert_close(after, before, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("attention", ATTENTION_TYPES)
+@pytest.mark.parametrize("factor, decoder_layers", [(2, 1), (3, 2)])
+def test_a_wider_speller_gives_the_same_outputs(attention, factor, decoder_layers):
+    narrow = _scrambled(tiny_model(attention=attention, decoder_layers=decoder_layers))
+    wide_config = dataclasses.replace(narrow.config, decoder_hidden=narrow.config.decoder_hidden * factor)
+    wide = LAS(wide_config).eval()
+    wide.load_state_dict(widen_speller(narrow.state_dict(), narrow.config, factor))
+    assert sum(p.numel() for p in wide.speller.lstm.parameters()) > 2 * sum(p.numel() for p in narrow.speller.lstm.parameters())
+    _same_outputs(narrow, wide)
+
+
+@pytest.mark.parametrize("attention", ATTENTION_TYPES)
+def test_both_grow_at_once(attention):
+    narrow = _scrambled(tiny_model(attention=attention))
+    wide_config = dataclasses.replace(narrow.config, encoder_hidden=narrow.config.encoder_hidden * 2,
+                                      decoder_hidden=narrow.config.decoder_hidden * 2)
+    wide = LAS(wide_config).eval()
+    wide.load_state_dict(widen(narrow.state_dict(), narrow.config, wide_config))
+    _same_outputs(narrow, wide)
+    with pytest.raises(ValueError, match="decoder_hidden can only grow, by a whole factor: 32 -> 48"):
+        widen(narrow.state_dict(), narrow.config, dataclasses.replace(narrow.config, decoder_hidden=48))
+
+
 def test_copies_read_different_shares_so_training_can_tell_them_apart():
     weight = torch.randn(5, 4)
     index = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
@@ -60,3 +93,5 @@ def test_only_whole_factors():
     model = tiny_model()
     with pytest.raises(ValueError, match="whole factor, not 1.5"):
         widen_listener(model.state_dict(), model.config, 1.5)
+    with pytest.raises(ValueError, match="whole factor, not 2.5"):
+        widen_speller(model.state_dict(), model.config, 2.5)
