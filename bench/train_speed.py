@@ -19,6 +19,7 @@ padding, after speed perturbation.  Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -72,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed training steps (default: 30)")
     parser.add_argument("--warmup-steps", type=int, default=3, help="untimed steps first (default: 3)")
     args = parser.parse_args(argv)
-    result = measure_training(args.config, args.overrides, args.steps, args.warmup_steps)
+    # The trainer's own messages ("initialised from ...") go to stderr: stdout holds the JSON alone,
+    # so that `train_speed.py > result.json` is a JSON file whatever the config does.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = measure_training(args.config, args.overrides, args.steps, args.warmup_steps)
     json.dump(result, sys.stdout)
     print()
 

@@ -254,3 +254,19 @@ def test_channel_copy_writes_what_an_8khz_or_telephone_channel_delivers(tmp_path
     gone = subprocess.run([sys.executable, "bench/channel_copy.py", str(tmp_path / "nope.jsonl"), str(tmp_path / "x")],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert gone.returncode == 1 and gone.stderr.count("\n") == 1 and "no such manifest" in gone.stderr
+
+
+def test_train_speed_prints_only_its_json_when_starting_from_a_checkpoint(tmp_path):
+    model = LAS(ModelConfig(encoder_hidden=32, encoder_layers=2, decoder_hidden=32, attention_dim=32, embedding_dim=16))
+    save_checkpoint(model.eval(), tmp_path / "tiny.pt")
+    speak("turn left at the light", tmp_path / "a.wav")
+    rows = [{"audio_filepath": str(tmp_path / "a.wav"), "duration": 2.0, "text": "turn left at the light"}]
+    write_manifest(tmp_path / "m.jsonl", rows)
+    done = subprocess.run([sys.executable, "bench/train_speed.py", "--steps", "1", "--warmup-steps", "1",
+                           f"data.train_manifests=[{tmp_path / 'm.jsonl'}]", "data.num_workers=0",
+                           f"train.init_from={tmp_path / 'tiny.pt'}", *TINY_TRAINING],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "initialised from" in done.stderr  # the trainer's message, kept, but out of the JSON's way
+    result = json.loads(done.stdout)  # the whole of stdout is one JSON object
+    assert result["steps"] == 1 and result["audio_s"] > 0
