@@ -119,13 +119,16 @@ def test_learning_rate_warms_up_then_decays():
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path, corpus):
+    # Long enough that the random wait below cannot outlast the run: a tiny-model step takes tens
+    # of milliseconds, so 24 steps once finished inside the second after the first save.
+    steps = 150
     straight = tmp_path / "straight"
-    subprocess.run(_train_command(_config(tmp_path, corpus, exp_dir=str(straight))), check=True, env=_env(),
-                   capture_output=True, timeout=600)
+    subprocess.run(_train_command(_config(tmp_path, corpus, exp_dir=str(straight)), f"optim.max_steps={steps}"),
+                   check=True, env=_env(), capture_output=True, timeout=600)
 
     killed = tmp_path / "killed"
     config = _config(tmp_path, corpus, exp_dir=str(killed))
-    process = subprocess.Popen(_train_command(config), env=_env(), stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(_train_command(config, f"optim.max_steps={steps}"), env=_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (killed / "last.pt").exists() and time.time() < deadline:
@@ -135,15 +138,15 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     stopped_at = read_checkpoint(killed / "last.pt")["training_state"]["step"]
-    assert stopped_at < 24
+    assert stopped_at < steps
 
-    resumed = subprocess.run(_train_command(config, "--resume"), env=_env(), capture_output=True, text=True,
+    resumed = subprocess.run(_train_command(config, "--resume", f"optim.max_steps={steps}"), env=_env(), capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resumed from {killed / 'last.pt'} at step {stopped_at}" in resumed.stdout
     a = read_checkpoint(straight / "last.pt")
     b = read_checkpoint(killed / "last.pt")
-    assert a["training_state"]["step"] == b["training_state"]["step"] == 24
+    assert a["training_state"]["step"] == b["training_state"]["step"] == steps
     for name, tensor in a["state_dict"].items():
         assert torch.equal(tensor, b["state_dict"][name]), name
     assert (killed / "averaged.pt").exists()
