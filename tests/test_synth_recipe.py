@@ -161,6 +161,15 @@ def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsy
     recipe.main([*args[:3], "6", *args[4:], "--stage", "4"])
     assert [r["id"] for r in read_manifest(out / "train.jsonl")] == [r["id"] for r in manifests["train"][:6]]
 
+    # --subset also writes a manifest of a range of training utterances, the way a stage picks a redraw.
+    recipe.main(args + ["--stage", "4", "--subset", "train_tail", "7", "10"])
+    assert read_manifest(out / "train_tail.jsonl") == read_manifest(out / "train.jsonl")[7:]
+    assert "train_tail: 3 utterances" in capsys.readouterr().out
+    for bad in (["train_tail", "7", "11"], ["train_tail", "7", "7"], ["train", "0", "5"], ["../x", "0", "5"]):
+        with pytest.raises(SystemExit):
+            recipe.main(args + ["--stage", "4", "--subset", *bad])
+    assert "needs a new name and 0 <= FIRST < END <= --train-utterances (10)" in capsys.readouterr().err
+
     # Stage 3 without stage 2's babble bank: one line, not worker processes restarted forever.
     (out / "babble.npz").unlink()
     with pytest.raises(SystemExit, match=r"babble.npz is missing; run stages 1 and 2 first"):

@@ -5,6 +5,8 @@ Usage:
     python recipes/synth/prepare.py --out data/synth --stage 3  # from stage 3 on
     python recipes/synth/prepare.py --out data/synth --corpus-version 1  # without Festival's voices
     python recipes/synth/prepare.py --out data/synth --train-utterances 2000 --heldout-utterances 200  # a small one
+    python recipes/synth/prepare.py --out data/synth --stage 3 --train-utterances 62000 \
+        --subset train_redrawn 41489 62000  # speak texts again; that redraw alone in train_redrawn.jsonl
 
 Stages (each skips work already done, so a killed run just restarts):
     1. text       sentences from fortunes, word strings from wamerican, generated
@@ -286,7 +288,9 @@ def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int, corp
         print(f"  {split}: {len(todo)} utterances in {time.time() - start:.0f} s")
 
 
-def stage_manifests(out: Path, counts: dict[str, int]) -> None:
+def stage_manifests(out: Path, counts: dict[str, int], subset: tuple[str, int, int] | None = None) -> None:
+    """Write each split's manifest; ``subset`` (name, first, end) also writes ``name.jsonl``, the
+    training utterances first..end-1, which is how a stage trains on one redraw of the texts."""
     for split, count in counts.items():
         # Only the utterances asked for: a smaller --train-utterances than last time makes a smaller set.
         wanted = {_utterance_id(split, i) for i in range(count)}
@@ -312,6 +316,13 @@ def stage_manifests(out: Path, counts: dict[str, int]) -> None:
         voice_count = len({r["voice"] for r in good})
         print(f"stage 4 (manifests): {split}: {len(good)} utterances, {hours:.2f} h, {voice_count} voices"
               + (f", {failed} failed" if failed else ""))
+        if subset and split == "train":
+            name, first, end = subset
+            ids = {_utterance_id(split, i) for i in range(first, end)}
+            chosen = [r for r in good if r["id"] in ids]
+            write_atomic(out / f"{name}.jsonl", "".join(json.dumps(r) + "\n" for r in chosen))
+            print(f"stage 4 (manifests): {name}: {len(chosen)} utterances, "
+                  f"{sum(r['duration'] for r in chosen) / 3600:.2f} h")
 
 
 def main(argv=None) -> None:
@@ -326,14 +337,25 @@ def main(argv=None) -> None:
     parser.add_argument("--corpus-version", type=int, choices=(1, 2), default=2,
                         help="2 (default) has Festival's voices; 1 is the corpus before them, which the "
                              "recipe's training stages 1-5 used")
+    parser.add_argument("--subset", nargs=3, metavar=("NAME", "FIRST", "END"),
+                        help="stage 4 also writes NAME.jsonl: training utterances FIRST to END-1 "
+                             "(e.g. train_redrawn 41489 62000, the new voice draws stage 15 trains on)")
     args = parser.parse_args(argv)
+    subset = None
+    if args.subset:
+        name, first, end = args.subset
+        if not (first.isdigit() and end.isdigit() and int(first) < int(end) <= args.train_utterances) \
+                or name in ("train", "dev", "test") or not name.replace("_", "").isalnum():
+            parser.error(f"--subset {name} {first} {end}: needs a new name and 0 <= FIRST < END <= "
+                         f"--train-utterances ({args.train_utterances})")
+        subset = (name, int(first), int(end))
     args.out.mkdir(parents=True, exist_ok=True)
     counts = {"train": args.train_utterances, "dev": args.heldout_utterances, "test": args.heldout_utterances}
     started = time.time()
     stages = {1: lambda: stage_text(args.out, args.seed, args.heldout_utterances),
               2: lambda: stage_babble(args.out, args.seed),
               3: lambda: stage_audio(args.out, counts, args.seed, args.workers, args.corpus_version),
-              4: lambda: stage_manifests(args.out, counts)}
+              4: lambda: stage_manifests(args.out, counts, subset)}
     for number in range(args.stage, args.stop_stage + 1):
         stages[number]()
     print(f"done in {time.time() - started:.0f} s")
