@@ -483,7 +483,22 @@ class Trainer:
             if self.main:
                 print(f"stopped at step {self.step}; continue with --resume")
             return self.exp_dir / "last.pt"
+        if self.world_size > 1:
+            self._check_replicas_agree()
         return self._finish()
+
+    def _check_replicas_agree(self) -> None:
+        """Every DDP process must end holding rank 0's weights; only rank 0's are saved, so a
+        replica that drifted (a parameter or buffer left out of the all-reduce) would go unseen."""
+        local = torch.stack([v.detach().double().sum() for v in self.model.state_dict().values()
+                             if v.is_floating_point()])
+        everyone = [torch.empty_like(local) for _ in range(self.world_size)]
+        torch.distributed.all_gather(everyone, local)
+        if not all(torch.equal(other, everyone[0]) for other in everyone):
+            raise RuntimeError("DDP processes ended training with different weights")
+        if self.main:
+            print(f"DDP: {self.world_size} processes on {torch.distributed.get_backend()} "
+                  "ended with the same weights")
 
     def _stop_agreed(self) -> bool:
         """Whether any process was asked to stop. Under DDP all must stop after the same step,
@@ -521,7 +536,10 @@ class Trainer:
             reference = normalize_text(row["text"])
             chars.update(reference, result.text)
             words.update(reference.split(), result.text.split())
-        self._dev_alignment = results[0].attention if results else None
+        # The image shows the first utterance the model said anything for: early in training
+        # most hypotheses are empty, and an empty one has no alignment to draw.
+        spoken = [r.attention for r in results if r.attention.size]
+        self._dev_alignment = spoken[0] if spoken else None
         return {"cer": chars.rate, "wer": words.rate}
 
     def _evaluate_and_keep(self) -> None:

@@ -1,4 +1,4 @@
-"""Training: config handling, resuming after a hard kill, and DDP with two CPU processes."""
+"""Training: config handling, resuming after a hard kill, TensorBoard logs, and DDP with two CPU processes."""
 
 import json
 import os
@@ -185,15 +185,38 @@ def test_ddp_with_two_cpu_processes_on_gloo(tmp_path, corpus):
     config = _config(tmp_path, corpus, exp_dir=str(exp))
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
                "--master_port", str(_free_port()), "-m", "asr", "train", "--config", str(config),
-               "optim.max_steps=6", "train.eval_every=3"]
+               "optim.max_steps=6", "train.eval_every=3", "train.device=cpu"]
     result = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    # Both processes checked their weights against each other at the end (only rank 0 saves).
+    assert "DDP: 2 processes on gloo ended with the same weights" in result.stdout, result.stdout[-2000:]
     final = read_checkpoint(exp / "averaged.pt")
-    assert final["metadata"]["world_size"] == 2
+    assert final["metadata"]["world_size"] == 2 and final["metadata"]["device"] == "cpu"
     last = read_checkpoint(exp / "last.pt")
     assert last["training_state"]["step"] == 6
-    # Each step consumed one batch per process: twice the audio of a single process's batches.
     assert last["metadata"]["audio_seconds_seen"] > 0
+
+
+def test_tensorboard_logs_loss_dev_rates_and_an_alignment_image_per_evaluation(tmp_path, corpus):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from asr.train import train
+
+    torch.set_num_threads(1)
+    exp = tmp_path / "tb"
+    train(load_config(_config(tmp_path, corpus, exp_dir=str(exp)), ["optim.max_steps=4", "train.eval_every=2"]))
+    events = EventAccumulator(str(exp / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    assert [step for step, _ in scalars["train/loss"]] == [1, 2, 3, 4]  # log_every=1
+    assert all(loss > 0 for _, loss in scalars["train/loss"])
+    for rate in ("dev/cer", "dev/wer"):
+        assert [step for step, _ in scalars[rate]] == [2, 4] and all(value >= 0 for _, value in scalars[rate])
+    # One per evaluation at which the model said anything: this tiny one says nothing at step 2.
+    images = events.Images("dev/alignment")
+    assert [image.step for image in images] in ([2, 4], [4])
+    assert all(image.width > 1 and image.height > 1 and image.encoded_image_string[:4] == b"\x89PNG"
+               for image in images)
 
 
 def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path, corpus):
