@@ -282,6 +282,8 @@ class Trainer:
             torch.set_num_threads(t.threads)
         use_cuda = t.device == "cuda" or (t.device == "auto" and torch.cuda.is_available())
         self.device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+        if use_cuda:
+            torch.cuda.set_device(self.device)  # NCCL's object collectives use the current device
         if self.world_size > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
         self.exp_dir = Path(t.exp_dir)
@@ -392,20 +394,27 @@ class Trainer:
             "config": json.dumps(dataclasses.asdict(self.config)),
         }
 
-    def _training_state(self) -> dict:
+    def _training_state(self, rng_by_rank: list[dict]) -> dict:
         return {
             "optimizer": self.optimizer.state_dict(), "step": self.step, "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch, "rng": _rng_state(),
+            "batch_in_epoch": self.batch_in_epoch, "rng": rng_by_rank[0], "rng_by_rank": rng_by_rank,
             "best": [[cer, step, path] for cer, step, path in self.best],
             "trained_seconds": self.trained_seconds, "elapsed": time.time() - self.started_at,
         }
 
-    def save(self, path: Path, with_training_state: bool) -> None:
-        self.model.metadata = self._metadata()
-        checkpoint = model_to_dict(self.model)
-        if with_training_state:
-            checkpoint["training_state"] = self._training_state()
-        save_atomic(checkpoint, path)
+    def save_last(self) -> None:
+        """last.pt, for --resume: weights, optimiser, position in the data, and every process's
+        random state, so each one's augmentation, SpecAugment and sampling draws go on unchanged.
+        Every process must call it (it gathers their random states); rank 0 writes."""
+        rng_by_rank = [_rng_state()]
+        if self.world_size > 1:
+            rng_by_rank = [None] * self.world_size
+            torch.distributed.all_gather_object(rng_by_rank, _rng_state())
+        if self.main:
+            self.model.metadata = self._metadata()
+            checkpoint = model_to_dict(self.model)
+            checkpoint["training_state"] = self._training_state(rng_by_rank)
+            save_atomic(checkpoint, self.exp_dir / "last.pt")
 
     def _restore(self, path: Path) -> None:
         checkpoint = read_checkpoint(path)
@@ -416,8 +425,12 @@ class Trainer:
         self.best = [(float(c), int(s), str(p)) for c, s, p in state["best"]]
         self.trained_seconds = float(state["trained_seconds"])
         self.started_at = time.time() - float(state["elapsed"])
-        if self.world_size == 1:
-            _set_rng_state(state["rng"])
+        rng_by_rank = state.get("rng_by_rank") or [state["rng"]]  # older checkpoints: rank 0's only
+        if len(rng_by_rank) == self.world_size:
+            _set_rng_state(rng_by_rank[self.rank])
+        elif self.main:
+            print(f"resuming with {self.world_size} processes where {len(rng_by_rank)} stopped: "
+                  "random draws start afresh")
         if self.main:
             print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})")
 
@@ -470,15 +483,14 @@ class Trainer:
                     self.writer.add_scalar("train/audio_seconds_per_second", speed, self.step)
                 if self.step % t.eval_every == 0 or self.step == o.max_steps:
                     self._evaluate_and_keep()
-                if self.main and self.step % t.checkpoint_every == 0:
-                    self.save(self.exp_dir / "last.pt", with_training_state=True)
+                if self.step % t.checkpoint_every == 0:
+                    self.save_last()
                 if self.step >= o.max_steps or self._stop_agreed():
                     break
             else:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         progress.close()
-        if self.main:
-            self.save(self.exp_dir / "last.pt", with_training_state=True)
+        self.save_last()
         if self._stop_requested:
             if self.main:
                 print(f"stopped at step {self.step}; continue with --resume")

@@ -173,6 +173,24 @@ def test_sigterm_to_the_whole_process_group_saves_and_stops_cleanly(tmp_path, co
     assert step == stopped_at and 2 <= step < 100000  # saved at the very step it stopped
 
 
+def _process_tree(root: int) -> list[int]:
+    """``root`` and every process below it. torchrun starts its workers in sessions of their own,
+    so killing its process group would leave them running."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone already
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        tree.append(pid)
+        queue.extend(parents.get(pid, []))
+    return tree
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -195,6 +213,41 @@ def test_ddp_with_two_cpu_processes_on_gloo(tmp_path, corpus):
     last = read_checkpoint(exp / "last.pt")
     assert last["training_state"]["step"] == 6
     assert last["metadata"]["audio_seconds_seen"] > 0
+
+
+@pytest.mark.slow
+def test_killed_ddp_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path, corpus):
+    steps = 60
+
+    def torchrun(exp: Path, *extra: str) -> list[str]:
+        config = _config(tmp_path, corpus, exp_dir=str(exp))
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+                "--master_port", str(_free_port()), "-m", "asr", "train", "--config", str(config),
+                f"optim.max_steps={steps}", "train.device=cpu", *extra]
+
+    straight = tmp_path / "straight"
+    subprocess.run(torchrun(straight), check=True, env=_env(), capture_output=True, timeout=600)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(torchrun(killed), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 1.0))
+    for pid in _process_tree(process.pid):  # as a machine dying: torchrun and both training processes
+        os.kill(pid, signal.SIGKILL)
+    process.wait()
+    stopped_at = read_checkpoint(killed / "last.pt")["training_state"]["step"]
+    assert stopped_at < steps, "the run finished before it could be killed"
+
+    resumed = subprocess.run(torchrun(killed, "--resume"), env=_env(), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"at step {stopped_at}" in resumed.stdout, resumed.stdout[-2000:]
+    a, b = read_checkpoint(straight / "last.pt"), read_checkpoint(killed / "last.pt")
+    assert a["training_state"]["step"] == b["training_state"]["step"] == steps
+    assert len(b["training_state"]["rng_by_rank"]) == 2  # each process's random state, not just rank 0's
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name
 
 
 def test_tensorboard_logs_loss_dev_rates_and_an_alignment_image_per_evaluation(tmp_path, corpus):
