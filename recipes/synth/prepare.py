@@ -41,6 +41,7 @@ import voices  # noqa: E402
 from asr import augment  # noqa: E402
 from asr.audio import SAMPLE_RATE, to_mono_16k, write_wav  # noqa: E402
 from asr.formats import atomic_path, write_atomic  # noqa: E402
+from asr.manifest import write_manifest  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
@@ -311,7 +312,7 @@ def stage_manifests(out: Path, counts: dict[str, int], subset: tuple[str, int, i
                 row["text_source"] = sources[row["text"]]
         good = [r for _, r in sorted(rows.items()) if "error" not in r and Path(r["audio_filepath"]).exists()]
         failed = len(rows) - len(good)
-        write_atomic(out / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in good))
+        write_manifest(out / f"{split}.jsonl", good)
         hours = sum(r["duration"] for r in good) / 3600
         voice_count = len({r["voice"] for r in good})
         print(f"stage 4 (manifests): {split}: {len(good)} utterances, {hours:.2f} h, {voice_count} voices"
@@ -320,7 +321,7 @@ def stage_manifests(out: Path, counts: dict[str, int], subset: tuple[str, int, i
             name, first, end = subset
             ids = {_utterance_id(split, i) for i in range(first, end)}
             chosen = [r for r in good if r["id"] in ids]
-            write_atomic(out / f"{name}.jsonl", "".join(json.dumps(r) + "\n" for r in chosen))
+            write_manifest(out / f"{name}.jsonl", chosen)
             print(f"stage 4 (manifests): {name}: {len(chosen)} utterances, "
                   f"{sum(r['duration'] for r in chosen) / 3600:.2f} h")
 
