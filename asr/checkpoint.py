@@ -44,7 +44,7 @@ def model_to_dict(model: LAS) -> dict:
         "model_config": dataclasses.asdict(model.config),
         "vocabulary": list(model.vocabulary.tokens),
         # The language model has its own section, so the acoustic weights load alone (train.init_from).
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()
+        "state_dict": {k: _stored(k, v.detach().cpu()) for k, v in model.state_dict().items()
                        if not k.startswith("language_model.")},
         "metadata": dict(model.metadata),
     }
@@ -53,6 +53,16 @@ def model_to_dict(model: LAS) -> dict:
     if model.lexicon is not None:
         checkpoint["lexicon"] = model.lexicon.to_dict()
     return checkpoint
+
+
+# Whisper's frozen encoder is stored in fp16, as it was published; it loads back into fp32.
+_HALF_PRECISION_PREFIX = "listener.encoder."
+
+
+def _stored(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    if name.startswith(_HALF_PRECISION_PREFIX) and tensor.is_floating_point():
+        return tensor.half()
+    return tensor
 
 
 def language_model_to_dict(lm: CharLanguageModel) -> dict:

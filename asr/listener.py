@@ -171,3 +171,51 @@ class Listener(nn.Module):
         x, lengths = self.subsample(feats, lengths)  # (B, T/conv_reduction, 2H)
         h, lengths = self.blstm(x, lengths)  # (B, T/reduction, 2H)
         return _mask_padding(h, lengths, time_dim=1), lengths
+
+
+class PretrainedListener(nn.Module):
+    """A frozen pretrained encoder (Whisper's), then a small trainable adapter.
+
+    The encoder never trains, so its states can be computed once per training utterance
+    (:mod:`asr.encoder_states`) and training runs only :meth:`adapt` and what follows.  The
+    adapter is a pyramidal BLSTM: its first pyramid step takes Whisper's 20 ms states to
+    40 ms.  In training, the states get SpecAugment-style masks (time spans and blocks of
+    dimensions; the feature config's mask settings) before the adapter.
+
+    Args:
+        feats: (B, T, 80) Whisper log-mel; lengths: (B,)
+    Returns:
+        h (B, T / (2 * 2**pyramid_steps), 2 * hidden) and its lengths (B,).
+    """
+
+    def __init__(self, size: str, hidden: int, num_layers: int, pyramid_steps: int, dropout: float,
+                 masks: nn.Module, pad_to_window: bool = False):
+        super().__init__()
+        from asr.whisper import WHISPER_SIZES, WhisperEncoder
+
+        if size not in WHISPER_SIZES:
+            raise ValueError(f"unknown listener {size!r}; known: blstm, {', '.join(WHISPER_SIZES)}")
+        self.encoder = WhisperEncoder(WHISPER_SIZES[size]).requires_grad_(False)
+        self.pad_to_window = pad_to_window
+        self.masks = masks
+        self.adapter = PyramidalBLSTM(self.encoder.dims.width, hidden, num_layers, pyramid_steps, dropout)
+        self.state_dim = self.encoder.dims.width
+        self.output_dim = 2 * hidden
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()  # frozen: always run as at inference
+        return self
+
+    @torch.no_grad()
+    def pretrained_states(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frozen encoder's states (B, T / 2, width): what :mod:`asr.encoder_states` caches."""
+        return self.encoder(feats, lengths, pad_to_window=self.pad_to_window)
+
+    def adapt(self, states: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        states = self.masks(states, lengths)  # identity outside training
+        h, lengths = self.adapter(states, lengths)
+        return _mask_padding(h, lengths, time_dim=1), lengths
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.adapt(*self.pretrained_states(feats, lengths))

@@ -1,5 +1,9 @@
 """The LAS model: front end -> listener -> (attention + speller), plus a CTC head.
 
+Two listeners: ``blstm``, our pyramidal BLSTM on normalised log-mel, trained from
+scratch; or ``whisper-tiny`` / ``whisper-base``, Whisper's pretrained encoder on its own
+log-mel, frozen, under a trainable adapter (:class:`asr.listener.PretrainedListener`).
+
 The model exposes the pieces decoding needs, ``encode()`` and the speller's
 ``step()``, and the training loss.  Decoding algorithms are functions in
 :mod:`asr.decoding`; ``model.transcribe`` is a convenience that calls
@@ -8,6 +12,7 @@ The model exposes the pieces decoding needs, ``encode()`` and the speller's
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -15,25 +20,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from asr.attention import build_attention
-from asr.features import FeatureConfig, FrontEnd
+from asr.features import FeatureConfig, FrontEnd, SpecAugment
 from asr.language_model import CharLanguageModel
 from asr.lexicon import Lexicon
-from asr.listener import Listener
+from asr.listener import Listener, PretrainedListener
 from asr.speller import Speller
 from asr.vocab import Vocabulary
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture hyperparameters; saved in every checkpoint. Defaults are the bundled small model."""
+    """Architecture hyperparameters; saved in every checkpoint. Defaults are ``recipes/synth/small.yaml``'s."""
 
     vocab_size: int = len(Vocabulary())
-    # Listener
-    conv_channels: int = 32
-    encoder_hidden: int = 128  # per direction
+    # Listener: blstm (from scratch) | whisper-tiny | whisper-base (frozen, under a BLSTM adapter)
+    listener: str = "blstm"
+    conv_channels: int = 32  # blstm only
+    encoder_hidden: int = 128  # per direction: the BLSTM, or the adapter over Whisper
     encoder_layers: int = 3
     reduction: int = 4  # feature frames per encoder frame: 4 -> 40 ms, 8 -> 80 ms
-    conv_reduction: int = 2  # of which the conv front end does 2 or 4; pyramid steps do the rest
+    conv_reduction: int = 2  # of which the conv front end does 2 or 4 (Whisper's: 2); pyramid steps do the rest
+    # Whisper only: run its encoder on each segment padded to its 30-second window (as it was
+    # trained) instead of on the true length.
+    pad_to_window: bool = False
     # Attention
     attention: str = "location"  # dot | additive | location | multihead
     attention_dim: int = 128
@@ -58,9 +67,25 @@ class LAS(nn.Module):
         self.vocabulary = vocabulary or Vocabulary()
         if len(self.vocabulary) != config.vocab_size:
             raise ValueError(f"vocabulary has {len(self.vocabulary)} tokens, config says {config.vocab_size}")
-        self.frontend = FrontEnd(config.features)
-        self.listener = Listener(config.features.n_mels, config.conv_channels, config.encoder_hidden,
-                                 config.encoder_layers, config.reduction, config.dropout, config.conv_reduction)
+        if config.listener == "blstm":
+            self.frontend = FrontEnd(config.features)
+            self.listener = Listener(config.features.n_mels, config.conv_channels, config.encoder_hidden,
+                                     config.encoder_layers, config.reduction, config.dropout, config.conv_reduction)
+        else:
+            from asr.whisper import HOP_LENGTH, N_MELS, WhisperLogMel
+
+            f = config.features
+            if (f.n_mels, f.hop_length, config.conv_reduction) != (N_MELS, HOP_LENGTH, 2):
+                raise ValueError(f"a Whisper listener needs n_mels {N_MELS}, hop_length {HOP_LENGTH} and "
+                                 f"conv_reduction 2, got {f.n_mels}, {f.hop_length}, {config.conv_reduction}")
+            if config.reduction not in (2, 4, 8):
+                raise ValueError(f"a Whisper listener's reduction is 2, 4 or 8, got {config.reduction}")
+            self.frontend = WhisperLogMel()
+            # The feature config's SpecAugment settings mask the encoder's states, not the log-mel:
+            # training sees only the (cached) states.
+            self.listener = PretrainedListener(config.listener, config.encoder_hidden, config.encoder_layers,
+                                               int(math.log2(config.reduction // 2)), config.dropout,
+                                               SpecAugment(config.features), config.pad_to_window)
         encoder_dim = self.listener.output_dim
         attention = build_attention(config.attention, config.decoder_hidden, encoder_dim, config.attention_dim,
                                     config.num_heads, config.location_channels, config.location_kernel)
@@ -98,18 +123,27 @@ class LAS(nn.Module):
         feats, frame_lengths = self.frontend(waveforms, lengths, warp)  # (B, frames, n_mels)
         return self.listener(feats, frame_lengths)
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+    @property
+    def pretrained(self) -> bool:
+        """Whether the listener is a frozen pretrained encoder (whose states can be cached)."""
+        return isinstance(self.listener, PretrainedListener)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
                 target_lengths: torch.Tensor, sampling_probability: float = 0.0) -> dict[str, torch.Tensor]:
         """The joint training loss.
 
         Args:
-            waveforms: (B, samples); lengths: (B,)
+            inputs: waveforms (B, samples), or for a pretrained listener its cached states
+                (B, frames, width) (:mod:`asr.encoder_states`); lengths: (B,) samples or frames.
             targets: (B, U) character ids without ``<sos>``/``<eos>``, padded with anything.
             target_lengths: (B,)
         Returns:
             ``loss`` (to minimise), ``attention_loss``, ``ctc_loss`` and ``weights`` (B, U+1, T).
         """
-        h, h_lengths = self.encode(waveforms, lengths)
+        if inputs.dim() == 3:
+            h, h_lengths = self.listener.adapt(inputs, lengths)
+        else:
+            h, h_lengths = self.encode(inputs, lengths)
         mask = torch.arange(h.shape[1], device=h.device)[None, :] < h_lengths[:, None]
         vocab = self.vocabulary
         batch, max_len = targets.shape

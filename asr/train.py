@@ -34,8 +34,10 @@ import yaml
 
 from asr.audio import load_audio
 from asr.checkpoint import model_to_dict, read_checkpoint, save_atomic, config_from_dict
+from asr.ctranslate2 import fill_pretrained_listener
 from asr.data import AugmentConfig, DurationBucketSampler, SpeechDataset, collate, filter_rows, load_for_cmvn
 from asr.decoding import DecodeOptions
+from asr.encoder_states import EncoderStateDataset, check_meta, collate_states
 from asr.formats import write_atomic
 from asr.manifest import read_manifest
 from asr.metrics import ErrorRate
@@ -53,6 +55,9 @@ class DataConfig:
     max_batch_seconds: float = 200.0  # padded audio per batch (per process)
     max_utterance_seconds: float = 20.0
     num_workers: int = 2
+    # A pretrained listener trains on its frozen encoder's cached states (asr.encoder_states)
+    # from this folder instead of on the audio: only the adapter and what follows run.
+    encoder_states: str = ""
     dev_utterances: int = 300  # evaluated at each evaluation (a fixed random subset)
     cmvn_utterances: int = 500  # utterances used for the normalisation statistics
     sortagrad: bool = True  # first epoch shortest utterances first
@@ -82,6 +87,8 @@ class TrainConfig:
     # Fine-tuning: start from this checkpoint's weights and normalisation statistics (its model
     # section must match); the optimiser, schedule and step count start afresh.
     init_from: str = ""
+    # A Whisper listener's encoder weights (python -m asr.ctranslate2) for a run from scratch.
+    pretrained_encoder: str = ""
 
 
 @dataclass
@@ -187,6 +194,9 @@ def _convert(value, kind, where: str):
 
 
 # Settings that only shape training; a fine-tuning run may change them.
+# Seconds of audio per cached encoder state (Whisper's 20 ms), for the throughput figures.
+STATE_SECONDS = 0.02
+
 _TRAINING_ONLY = {"dropout", "ctc_weight", "label_smoothing", "freq_masks", "freq_mask_width", "time_masks",
                   "time_mask_fraction", "vtlp_range"}
 
@@ -308,6 +318,8 @@ class Trainer:
         self._dev_alignment = None  # attention of the first dev utterance at the last evaluation
 
         self.model = LAS(config_from_dict(config.model), self.vocabulary).to(self.device)
+        if config.data.encoder_states and not self.model.pretrained:
+            raise ValueError(f"data.encoder_states is for a pretrained listener, not {self.model.config.listener}")
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.peak_lr,
                                            weight_decay=config.optim.weight_decay)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
@@ -320,11 +332,22 @@ class Trainer:
         else:
             if t.init_from:
                 self._initialize_from(t.init_from)
+            elif self.model.pretrained:
+                if not t.pretrained_encoder:
+                    raise ValueError(f"a {self.model.config.listener} listener needs train.pretrained_encoder "
+                                     "(weights from python -m asr.ctranslate2) or train.init_from")
+                fill_pretrained_listener(self.model, t.pretrained_encoder)
             else:
                 self._compute_cmvn()
             if self.main:
                 write_atomic(self.exp_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
-        self.dataset = SpeechDataset(self.train_rows, self.vocabulary, config.augment, seed=t.seed)
+        if config.data.encoder_states:
+            check_meta(config.data.encoder_states, self.model)
+            self.dataset = EncoderStateDataset(self.train_rows, self.vocabulary, config.data.encoder_states)
+            self.collate, self.input_seconds = collate_states, STATE_SECONDS
+        else:
+            self.dataset = SpeechDataset(self.train_rows, self.vocabulary, config.augment, seed=t.seed)
+            self.collate, self.input_seconds = collate, 1 / self.model.config.features.sample_rate
         self.sampler = DurationBucketSampler([float(r["duration"]) for r in self.train_rows],
                                              config.data.max_batch_seconds, seed=t.seed,
                                              rank=self.rank, world_size=self.world_size,
@@ -378,12 +401,20 @@ class Trainer:
                              + ("" if set(different) - set(GROWABLE) else
                                 " (a listener or speller can only grow, by a whole factor)"))
         self.model.load_state_dict(state_dict)  # CMVN statistics are buffers in it
+        self._keep_pretrained_provenance(checkpoint)
         if self.main:
             print(f"initialised from {path} (trained {checkpoint.get('metadata', {}).get('step', '?')} steps"
                   f"{widened})")
 
+    def _keep_pretrained_provenance(self, checkpoint: dict) -> None:
+        """Where the frozen encoder's weights came from goes on into every checkpoint of this run."""
+        provenance = checkpoint.get("metadata", {}).get("pretrained_encoder")
+        if provenance:
+            self.model.metadata["pretrained_encoder"] = provenance
+
     def _metadata(self) -> dict:
-        return {
+        pretrained = self.model.metadata.get("pretrained_encoder")
+        return ({"pretrained_encoder": pretrained} if pretrained else {}) | {
             "step": self.step, "epoch": self.epoch,
             "train_manifests": list(self.config.data.train_manifests),
             "train_utterances": len(self.train_rows),
@@ -419,6 +450,7 @@ class Trainer:
     def _restore(self, path: Path) -> None:
         checkpoint = read_checkpoint(path)
         self.model.load_state_dict(checkpoint["state_dict"])
+        self._keep_pretrained_provenance(checkpoint)
         state = checkpoint["training_state"]
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
@@ -459,7 +491,7 @@ class Trainer:
             self.dataset.set_epoch(self.epoch)
             self.sampler.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
             loader = torch.utils.data.DataLoader(
-                self.dataset, batch_sampler=self.sampler, collate_fn=collate,
+                self.dataset, batch_sampler=self.sampler, collate_fn=self.collate,
                 num_workers=self.config.data.num_workers, persistent_workers=False, worker_init_fn=_ignore_stop_signals,
                 # Its own generator: creating a loader must not draw from the global RNG, or a
                 # resumed run's dropout and SpecAugment would differ from the uninterrupted run's.
@@ -469,7 +501,7 @@ class Trainer:
                     losses = self._train_step(waveforms, lengths, targets, target_lengths)
                 self.step += 1
                 self.batch_in_epoch += 1
-                audio = float(lengths.sum()) / self.model.config.features.sample_rate * self.world_size
+                audio = float(lengths.sum()) * self.input_seconds * self.world_size
                 self.trained_seconds += audio
                 window_audio += audio
                 progress.update(1)
