@@ -8,7 +8,7 @@ APT_PACKAGES = python3-venv libportaudio2 libsndfile1 espeak-ng flite ffmpeg sox
                wamerican chromium alsa-utils asterisk-core-sounds-en asterisk-core-sounds-en-wav \
                festival festvox-kdlpc16k festvox-us-slt-hts
 
-.PHONY: setup system python demo test test-fast corpus train bench
+.PHONY: setup system python demo test test-fast bundle bench
 
 system:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
@@ -17,13 +17,18 @@ system:
 $(PYTHON):
 	$(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
 
-python: $(PYTHON)
+# Installs only when pyproject.toml changed since the last install (or the venv is new).
+INSTALLED = $(VENV)/.installed
+$(INSTALLED): pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e ".[synth,test]"
+	touch $@
+
+python: $(INSTALLED)
 
 setup: system python
 
 demo: setup
-	$(PYTHON) app.py
+	$(VENV)/bin/asr demo
 
 test: setup
 	$(PYTHON) -m pytest -q
@@ -31,11 +36,9 @@ test: setup
 test-fast: setup
 	$(PYTHON) -m pytest -q -m "not slow"
 
-corpus: setup
-	$(PYTHON) recipes/synth/prepare.py --out data/synth
-
-train: setup
-	$(VENV)/bin/asr train --config recipes/synth/small.yaml
+# The bundled model end to end (corpus, Whisper's weights, states, training, LM, evaluation).
+bundle: setup
+	bash recipes/synth/run.sh
 
 bench: setup
 	$(PYTHON) recipes/asterisk/prepare.py --out data/asterisk

@@ -4,17 +4,33 @@
     model = asr.load_model()                  # the bundled checkpoint
     result = model.transcribe("speech.wav", beam_size=5)
     result.text, result.words, result.attention
+
+The names below are imported on first use, so ``import asr`` (and ``asr --help``) does not
+load torch.
 """
 
-from asr.audio import AudioError, load_audio
-from asr.checkpoint import CheckpointError, load_model, save_checkpoint
-from asr.decoding import DecodeOptions, DecodeResult, beam_search, decode, greedy_decode
-from asr.model import LAS, ModelConfig
-from asr.text import normalize_text
-from asr.transcribe import Transcription, transcribe
+import importlib
 
-__all__ = [
-    "AudioError", "CheckpointError", "DecodeOptions", "DecodeResult", "LAS", "ModelConfig", "Transcription",
-    "beam_search", "decode", "greedy_decode", "load_audio", "load_model", "normalize_text", "save_checkpoint",
-    "transcribe",
-]
+_EXPORTS = {
+    "AudioError": "asr.audio", "load_audio": "asr.audio",
+    "CheckpointError": "asr.checkpoint", "load_model": "asr.checkpoint", "save_checkpoint": "asr.checkpoint",
+    "DecodeOptions": "asr.decoding", "DecodeResult": "asr.decoding", "beam_search": "asr.decoding",
+    "decode": "asr.decoding", "greedy_decode": "asr.decoding",
+    "LAS": "asr.model", "ModelConfig": "asr.model",
+    "preset": "asr.presets", "PRESETS": "asr.presets",
+    "normalize_text": "asr.text",
+    "Transcription": "asr.transcribe", "transcribe": "asr.transcribe",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'asr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return __all__

@@ -30,8 +30,20 @@ from asr.model import LAS, ModelConfig
 from asr.vocab import Vocabulary
 
 FORMAT = "las-asr/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-DEFAULT_CHECKPOINT_NAME = "las_small.pt"
+
+
+def bundled_path(name: str) -> Path:
+    """A folder that ships with the package: ``checkpoints`` or ``examples``.
+
+    In a checkout (or an editable install) it is the repository's top-level folder; a wheel
+    carries it inside the package, as ``asr/<name>``.
+    """
+    checkout = Path(__file__).resolve().parent.parent / name
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / name
+
+
+CHECKPOINT_DIR = bundled_path("checkpoints")
+DEFAULT_CHECKPOINT_NAME = "las_whisper_tiny.pt"
 
 
 class CheckpointError(ValueError):
@@ -107,6 +119,8 @@ def read_checkpoint(path) -> dict:
 
 def config_from_dict(values: dict) -> ModelConfig:
     values = dict(values)
+    if "ctc_weight" in values:  # checkpoints and configs written before the loss weight was renamed
+        values["ctc_loss_weight"] = values.pop("ctc_weight")
     values["features"] = FeatureConfig(**values.get("features", {}))
     return ModelConfig(**values)
 

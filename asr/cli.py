@@ -18,6 +18,7 @@ COMMANDS = {
     "train": "train a model from a recipe config",
     "eval": "score a checkpoint on a manifest: CER, WER, hypotheses, alignment plots",
     "train-lm": "train a character language model on text and bundle it with a checkpoint",
+    "demo": "start the web demo (microphone, upload, attention you can explore)",
 }
 
 
@@ -25,19 +26,24 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
     """Keeps each command's ``Usage:`` docstring as written and shows every default."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (all of them when None), so that
+    ``asr --help`` and ``asr transcribe --help`` do not load what other commands need."""
     parser = argparse.ArgumentParser(prog="asr", description="A listen-attend-spell speech recognizer.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
+        if command is not None and name != command:
+            sub.add_parser(name, help=help_text, add_help=False)  # listed in asr --help, not built
+            continue
         try:
             module = _command_module(name)
         except ModuleNotFoundError as error:
             if error.name != _module_name(name):
                 raise
             continue  # a command not part of this installation
-        command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
-                                 formatter_class=_HelpFormatter)
-        module.add_arguments(command)
+        parsed = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                                formatter_class=_HelpFormatter)
+        module.add_arguments(parsed)
     return parser
 
 
@@ -50,7 +56,9 @@ def _command_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    invoked = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(invoked if invoked in COMMANDS else "").parse_args(argv)
     try:
         status = _command_module(args.command).run(args)
         sys.stdout.flush()

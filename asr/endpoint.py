@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.audio import SAMPLE_RATE
-from asr.segment import FRAME_SECONDS, MIN_SPEECH_SECONDS, SILENCE_FLOOR_DB, SPEECH_ABOVE_NOISE_DB, frame_energy_db
-from asr.transcribe import MAX_SEGMENT_SECONDS
+from asr.segment import (FRAME_SECONDS, MAX_SEGMENT_SECONDS, MIN_SPEECH_SECONDS, SILENCE_FLOOR_DB,
+                         SPEECH_ABOVE_NOISE_DB, frame_energy_db)
 
 NOISE_WINDOW_SECONDS = 20.0  # the noise floor is estimated over this much recent audio
 NOISE_PERCENTILE = 5.0  # of recent frame levels; low, so that a long monologue doesn't raise the floor

@@ -51,8 +51,10 @@ def expand_inputs(arguments: list[str], stdin=None) -> list[Input]:
             inputs += _directory(path)
         elif path.is_file() and path.suffix.lower() in MANIFEST_EXTENSIONS:
             inputs += _manifest(path)
-        elif path.exists() or not glob.has_magic(argument):
-            inputs.append(Input(argument, argument, path.stem))  # a missing path fails when it is opened
+        elif path.exists():
+            inputs.append(Input(argument, argument, path.stem))
+        elif not glob.has_magic(argument):
+            inputs.append(Input(argument, None, path.stem, error=f"{argument}: no such file"))
         else:
             matches = sorted(glob.glob(argument, recursive=True))
             if not matches:

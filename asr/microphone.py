@@ -21,7 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, to_mono_16k
-from asr.decoding import DecodeOptions
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # decoding needs torch; the microphone code loads it only when it decodes
+    from asr.decoding import DecodeOptions
 from asr.endpoint import MIN_PAUSE_SECONDS, Endpointer, Utterance
 
 BLOCK_SECONDS = 0.050  # audio per PortAudio callback
@@ -106,10 +109,14 @@ class UtteranceDecoder(threading.Thread):
     """
 
     def __init__(self, model, blocks: BlockQueue, endpointer: Endpointer, on_utterance,
-                 options: DecodeOptions = DecodeOptions(beam_size=5), max_utterances: int | None = None,
+                 options: DecodeOptions | None = None, max_utterances: int | None = None,
                  max_seconds: float | None = None):
         super().__init__(name="asr-listen-decoder", daemon=True)
         self.model, self.blocks, self.endpointer, self.on_utterance = model, blocks, endpointer, on_utterance
+        if options is None:  # the listen preset, less what the checkpoint lacks
+            from asr.presets import DEFAULT_PRESET, preset, usable
+
+            options = usable(preset(DEFAULT_PRESET["listen"]), model)
         self.options, self.max_utterances = options, max_utterances
         self.max_samples = None if max_seconds is None else round(max_seconds * endpointer.sample_rate)
         self.count = 0
@@ -180,7 +187,7 @@ class ListenStats:
     interrupted: bool = False  # stopped by Ctrl-C
 
 
-def listen(model, device=None, *, on_utterance, on_tick=None, options: DecodeOptions = DecodeOptions(beam_size=5),
+def listen(model, device=None, *, on_utterance, on_tick=None, options: DecodeOptions | None = None,
            max_utterances: int | None = None, max_seconds: float | None = None,
            min_pause_seconds: float = MIN_PAUSE_SECONDS) -> ListenStats:
     """Transcribe speech from an input device until a limit is reached, the stream ends, or Ctrl-C.

@@ -54,8 +54,9 @@ class ModelConfig:
     decoder_hidden: int = 192
     decoder_layers: int = 1
     dropout: float = 0.1
-    # Training objective: loss = ctc_weight * CTC + (1 - ctc_weight) * attention; 0 is pure LAS.
-    ctc_weight: float = 0.3
+    # Training objective: loss = ctc_loss_weight * CTC + (1 - ctc_loss_weight) * attention; 0 is
+    # pure LAS.  (Decoding's DecodeOptions.ctc_weight is another thing: the weight of CTC scores in search.)
+    ctc_loss_weight: float = 0.3
     label_smoothing: float = 0.1
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
@@ -159,7 +160,7 @@ class LAS(nn.Module):
         attention_loss = F.cross_entropy(logits.transpose(1, 2), outputs, ignore_index=-100,
                                          label_smoothing=self.config.label_smoothing)
         losses = {"attention_loss": attention_loss, "weights": weights}
-        ctc_weight = self.config.ctc_weight
+        ctc_weight = self.config.ctc_loss_weight
         if ctc_weight > 0:
             log_probs = F.log_softmax(self.ctc_head(h), dim=-1).transpose(0, 1)  # (T, B, V)
             ctc_targets = targets.masked_fill(positions[:, :max_len] >= target_lengths[:, None], 0)

@@ -19,6 +19,9 @@ SILENCE_FLOOR_DB = -60.0
 SPEECH_ABOVE_NOISE_DB = 10.0  # speech frames are this far above the noise floor estimate
 MIN_SPEECH_SECONDS = 0.15  # shorter bursts are clicks, not words
 PAD_SECONDS = 0.15  # context kept on both sides of each segment
+# Longer audio is cut at pauses into pieces at most this long: the length the speller was trained
+# on is a few seconds, and Whisper's encoder takes at most 30.
+MAX_SEGMENT_SECONDS = 20.0
 
 
 def frame_energy_db(samples: np.ndarray, frame: int) -> np.ndarray:

@@ -197,7 +197,7 @@ def _convert(value, kind, where: str):
 # Seconds of audio per cached encoder state (Whisper's 20 ms), for the throughput figures.
 STATE_SECONDS = 0.02
 
-_TRAINING_ONLY = {"dropout", "ctc_weight", "label_smoothing", "freq_masks", "freq_mask_width", "time_masks",
+_TRAINING_ONLY = {"dropout", "ctc_loss_weight", "label_smoothing", "freq_masks", "freq_mask_width", "time_masks",
                   "time_mask_fraction", "vtlp_range"}
 
 

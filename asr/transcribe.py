@@ -24,9 +24,8 @@ import torch
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, normalize_level
 from asr.audio_blocks import open_audio
 from asr.decoding import DecodeOptions, DecodeResult, decode
-from asr.segment import FRAME_SECONDS, frame_energy_db, segments_from_energy, stream_energy_db
+from asr.segment import FRAME_SECONDS, MAX_SEGMENT_SECONDS, frame_energy_db, segments_from_energy, stream_energy_db
 
-MAX_SEGMENT_SECONDS = 20.0  # longer audio is cut at pauses into pieces at most this long
 SORT_POOL_BATCHES = 4  # segments are pooled this many batches deep and sorted by length, to pad less
 
 

@@ -18,8 +18,7 @@ import soundfile as sf
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # app.py is a script at the top level, not in the package
-import app  # noqa: E402
+from asr import demo as app  # noqa: E402
 from asr.checkpoint import save_checkpoint  # noqa: E402
 from asr.model import LAS, ModelConfig  # noqa: E402
 

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.commands import add_oov_penalty_argument, add_vtln_argument, checkpoint_lacks
+from asr.commands import add_decoding_arguments, decoding_options, options_for_model
 
 
 def _count(minimum: int):
@@ -37,13 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSONL manifest to score (audio_filepath, duration, text)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint to evaluate; when not given, the bundled checkpoints/las_small.pt")
-    parser.add_argument("--beam-size", type=_count(1), default=1, help="1 is greedy decoding, more is beam search")
-    parser.add_argument("--ctc-weight", type=float, default=0.0,
-                        help="weight of CTC prefix scores in joint decoding, in [0, 1]")
-    parser.add_argument("--lm-weight", type=float, default=0.0,
-                        help="weight of the checkpoint's character language model (shallow fusion)")
-    add_oov_penalty_argument(parser)
-    add_vtln_argument(parser)
+    add_decoding_arguments(parser, "eval")
     parser.add_argument("--batch-size", type=_count(1), default=16, help="utterances decoded together")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where hypotheses, summary and plots go; when not given, exp/eval/CHECKPOINT/MANIFEST")
@@ -56,13 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
     from asr.audio import AudioError
     from asr.checkpoint import CheckpointError, default_checkpoint, load_model
-    from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
     from asr.evaluate import EvalError, check_audio, evaluate, save_worst_plots, write_hypotheses, write_summary
     from asr.manifest import ManifestError, read_manifest
 
     try:
-        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                                oov_penalty=args.oov_penalty, warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
+        options = decoding_options(args)
     except ValueError as error:
         return _fail(str(error))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -73,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         check_audio(rows)
         checkpoint = args.checkpoint or default_checkpoint()
         model = load_model(checkpoint, device)
-        if problem := checkpoint_lacks(model, options, checkpoint):
+        options, problem = options_for_model(args, options, model, checkpoint)
+        if problem:
             raise EvalError(problem)
         report = evaluate(model, rows, options, args.batch_size, worst=args.worst, progress=True)
     except (ManifestError, CheckpointError, EvalError, AudioError) as error:

@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 from asr.audio import SAMPLE_RATE
-from asr.commands import add_oov_penalty_argument, add_vtln_argument, checkpoint_lacks
+from asr.commands import add_decoding_arguments, decoding_options, options_for_model
 from asr.endpoint import MIN_PAUSE_SECONDS
-from asr.microphone import MicrophoneError, describe_devices, find_device, input_devices, listen
 
 METER_WIDTH = 20  # characters of the level bar
 METER_FLOOR_DB = -60.0  # the level shown as an empty bar
@@ -30,12 +29,7 @@ def add_arguments(parser) -> None:
                         "default: the system's default input")
     parser.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
     parser.add_argument("--checkpoint", metavar="PATH", help="model checkpoint; default: the bundled one")
-    parser.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy decoding (fastest)")
-    parser.add_argument("--ctc-weight", type=float, default=0.0, help="weight in [0, 1] of CTC prefix scores")
-    parser.add_argument("--lm-weight", type=float, default=0.0,
-                        help="weight of the checkpoint's character language model (shallow fusion)")
-    add_oov_penalty_argument(parser)
-    add_vtln_argument(parser, default=True)
+    add_decoding_arguments(parser, "listen")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="text: '[mm:ss.ss] words' per utterance; jsonl: one JSON object per utterance")
     parser.add_argument("--max-utterances", type=int, metavar="N", help="stop after N utterances")
@@ -47,20 +41,19 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from asr.microphone import MicrophoneError, find_device, listen
+
     try:
         if args.list_devices:
             return _list_devices()
         device = find_device(args.device)  # before loading the model: a bad device fails at once
     except MicrophoneError as error:
         return _fail(error)
-    if args.beam_size < 1 or (args.max_utterances is not None and args.max_utterances < 1) or \
+    if (args.max_utterances is not None and args.max_utterances < 1) or \
             (args.duration is not None and args.duration <= 0) or args.min_pause <= 0:
-        return _fail("--beam-size, --max-utterances, --duration and --min-pause must be positive")
-    from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
-
+        return _fail("--max-utterances, --duration and --min-pause must be positive")
     try:
-        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                                oov_penalty=args.oov_penalty, warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
+        options = decoding_options(args)
     except ValueError as error:
         return _fail(error)
 
@@ -70,7 +63,7 @@ def run(args) -> int:
         model = load_model(args.checkpoint)
     except CheckpointError as error:
         return _fail(error)
-    problem = checkpoint_lacks(model, options, args.checkpoint or "the bundled checkpoint")
+    options, problem = options_for_model(args, options, model, args.checkpoint or "the bundled checkpoint")
     if problem:
         return _fail(problem)
     if args.save_dir is not None:
@@ -106,6 +99,8 @@ def run(args) -> int:
 
 
 def _list_devices() -> int:
+    from asr.microphone import MicrophoneError, describe_devices, find_device, input_devices
+
     devices = input_devices()
     if not devices:
         raise MicrophoneError(describe_devices(devices))

@@ -34,7 +34,7 @@ def _positive(kind):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--text", type=Path, nargs="+", required=True, help="training text, one sentence per line")
+    parser.add_argument("--text", type=Path, nargs="+", default=[], help="training text, one sentence per line")
     parser.add_argument("--dev-text", type=Path, nargs="*", default=[], help="held-out text for bits per character")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="acoustic model to bundle with (its vocabulary is used); default the bundled one")
@@ -42,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lexicon", type=Path, nargs="*", default=None, metavar="FILE",
                         help="also bundle a lexicon: the words of these word lists (e.g. "
                              "/usr/share/dict/american-english) and of the training text, for --oov-penalty")
+    parser.add_argument("--lm-from", type=Path, default=None, metavar="CHECKPOINT",
+                        help="take the language model (and, without --lexicon, the lexicon) of this checkpoint "
+                             "instead of training one: a text-only model serves any acoustic model of the same "
+                             "vocabulary")
     parser.add_argument("--exp-dir", type=Path, default=Path("exp/lm"), help="resumable training state")
     parser.add_argument("--hidden", type=_positive(int), default=LanguageModelConfig.hidden, help="LSTM units")
     parser.add_argument("--layers", type=_positive(int), default=LanguageModelConfig.layers, help="LSTM layers")
@@ -72,8 +76,12 @@ def run(args: argparse.Namespace) -> int:
     existing = next(p for p in (args.out.parent, *args.out.parent.parents) if p.exists())
     if not os.access(existing, os.W_OK):
         return _usage(f"--out {args.out}: {existing} is not writable")  # found now, not after training
+    if not args.text and not args.lm_from:
+        return _usage("give --text to train a language model, or --lm-from to take one from a checkpoint")
     try:
         model = load_model(args.checkpoint or default_checkpoint())  # fails now, not after hours of training
+        if args.lm_from:
+            return _reuse(model, load_model(args.lm_from), args)
         texts, dev_texts = read_texts(args.text), read_texts(args.dev_text)
         # Built before training, so an unreadable word list fails now, not after it.
         lexicon = build_lexicon([*args.lexicon, *args.text]) if args.lexicon is not None else None
@@ -100,6 +108,21 @@ def run(args: argparse.Namespace) -> int:
     if lexicon is not None:
         print(f"lexicon: {len(lexicon)} words")
     print(f"model with language model: {args.out}")
+    return 0
+
+
+def _reuse(model, source, args) -> int:
+    from asr.checkpoint import model_to_dict
+    from asr.lexicon import build_lexicon
+    from asr.train_lm import bundle
+
+    if source.language_model is None:
+        return _usage(f"--lm-from {args.lm_from}: it has no language model")
+    if list(source.vocabulary.tokens) != list(model.vocabulary.tokens):
+        return _usage(f"--lm-from {args.lm_from}: its vocabulary differs from the acoustic model's")
+    lexicon = build_lexicon([*args.lexicon, *args.text]) if args.lexicon is not None else source.lexicon
+    bundle(model_to_dict(model), source.language_model, args.out, lexicon)
+    print(f"model with the language model of {args.lm_from}: {args.out}")
     return 0
 
 

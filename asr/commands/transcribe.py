@@ -19,16 +19,12 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
-from asr.audio import AudioError
-from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, CheckpointError, load_model
-from asr.commands import add_oov_penalty_argument, add_vtln_argument, checkpoint_lacks
-from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
+from asr.commands import add_decoding_arguments, decoding_options, options_for_model
 from asr.formats import FORMATS, AtomicWriter, render, write_atomic
 from asr.inputs import expand_inputs
-from asr.transcribe import transcribe_many
+
+# torch, tqdm and the model code are imported in run(), after the arguments and inputs are
+# checked: --help and a missing file answer at once.
 
 ALL = "all"
 PER_INPUT_FORMATS = ("txt", "json", "srt", "vtt")  # one file per input; jsonl collects every input in one file
@@ -56,37 +52,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output-dir", type=Path, default=None, metavar="DIR",
                         help="write <name>.<format> per input here (and transcripts.jsonl for jsonl), keeping the "
                              "layout of input directories; None prints to stdout")
-    parser.add_argument("--beam-size", type=int, default=DecodeOptions.beam_size, metavar="N",
-                        help="1 decodes greedily (fastest); more runs beam search and fills the n-best")
-    parser.add_argument("--ctc-weight", type=float, default=DecodeOptions.ctc_weight, metavar="W",
-                        help="weight in [0, 1] of the CTC prefix score in joint decoding (runs beam search)")
-    parser.add_argument("--lm-weight", type=float, default=DecodeOptions.lm_weight, metavar="W",
-                        help="weight of the checkpoint's character language model (shallow fusion, runs beam "
-                             "search); see the model card for the measured best")
-    add_oov_penalty_argument(parser)
-    add_vtln_argument(parser)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="torch device to run the model on, e.g. cpu, cuda, cuda:1")
+    add_decoding_arguments(parser, "transcribe")
+    parser.add_argument("--device", default="auto",
+                        help="auto: cuda when available, else cpu; or a torch device, e.g. cpu, cuda, cuda:1")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help="speech segments decoded together, across files")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
                         help="CPU threads for torch; 0 uses torch's default (one per core)")
-    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME, metavar="FILE",
-                        help="model checkpoint to load; the default is the bundled one")
+    parser.add_argument("--checkpoint", type=Path, default=None, metavar="FILE",
+                        help="model checkpoint to load; None is the bundled one")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        options = DecodeOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                                oov_penalty=args.oov_penalty, warp_factors=VTLN_WARP_FACTORS if args.vtln else ())
-    except ValueError as error:
-        return _usage_error(str(error))
     if args.batch_size < 1:
         return _usage_error(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.threads < 0:
         return _usage_error(f"--threads must be 0 (torch's default) or more, got {args.threads}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     inputs = expand_inputs(args.inputs)
     readable = [item for item in inputs if item.error is None]
     if args.output_dir is None and args.format == ALL:
@@ -100,18 +81,28 @@ def run(args: argparse.Namespace) -> int:
         if item.error is not None:
             _report(f"error: {item.error}")
             failed += 1
+    if not readable:  # nothing to decode: answer now, without loading torch or the model
+        return 1
     if args.output_dir is not None:
         try:  # before loading the model: an output directory that can't exist is a usage mistake
             args.output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             return _usage_error(f"--output-dir {args.output_dir}: can't create it ({error.strerror or error})")
+    try:
+        options = decoding_options(args)
+    except ValueError as error:
+        return _usage_error(str(error))
+    if args.threads:
+        _torch().set_num_threads(args.threads)
     model = _load(args.checkpoint, args.device)
     if model is None:
         return 1
-    problem = checkpoint_lacks(model, options, args.checkpoint)
+    options, problem = options_for_model(args, options, model, args.checkpoint or "the bundled checkpoint")
     if problem:
         return _usage_error(problem)
     # A bar only on a terminal: in logs and pipes it would be noise.
+    from tqdm import tqdm
+
     bar = tqdm(total=0, unit="s", desc="transcribing", file=sys.stderr, disable=not sys.stderr.isatty(),
                dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]")
@@ -129,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _transcribe_all(model, readable, options, batch_size, output, bar) -> int:
     """Decode every readable input into ``output``; returns 1 if any failed, else 0."""
+    from asr.audio import AudioError
+    from asr.transcribe import transcribe_many
+
     failed = 0
 
     def planned(seconds: float) -> None:
@@ -150,7 +144,18 @@ def _transcribe_all(model, readable, options, batch_size, output, bar) -> int:
     return 1 if failed else 0
 
 
-def _load(checkpoint: Path, device: str):
+def _torch():
+    import torch
+
+    return torch
+
+
+def _load(checkpoint: Path | None, device: str):
+    from asr.checkpoint import CheckpointError, default_checkpoint, load_model
+
+    torch = _torch()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(device)
     except RuntimeError:
@@ -160,7 +165,7 @@ def _load(checkpoint: Path, device: str):
         _report("error: --device cuda, but no CUDA GPU is available (use --device cpu)")
         return None
     try:
-        return load_model(checkpoint, device)
+        return load_model(checkpoint or default_checkpoint(), device)
     except CheckpointError as error:
         _report(f"error: {error}")
         return None
@@ -222,7 +227,10 @@ class _DirectoryOutput:
 
 def _report(message: str) -> None:
     """One line on stderr, printed above the progress bar if there is one."""
-    tqdm.write(f"asr transcribe: {message}", file=sys.stderr)
+    if "tqdm" in sys.modules:  # a progress bar may be on the terminal: print above it
+        sys.modules["tqdm"].tqdm.write(f"asr transcribe: {message}", file=sys.stderr)
+    else:
+        print(f"asr transcribe: {message}", file=sys.stderr)
 
 
 def _usage_error(message: str) -> int:

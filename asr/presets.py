@@ -1,0 +1,68 @@
+"""Named decoding presets: the one table every front end takes its defaults from.
+
+    from asr.presets import preset
+    options = preset("accurate")                 # a DecodeOptions
+    options = preset("accurate", beam_size=8)    # any field can still be overridden
+
+``asr transcribe``, ``asr listen``, ``asr eval``, the demo and the benchmarks all read
+this table, each with its own default preset (:data:`DEFAULT_PRESET`); their flags
+override single fields.  The table is plain data (no torch), so ``--help`` can show it
+without loading the model's libraries.  Accuracy and speed of each preset with the
+bundled model are in the model card (``checkpoints/README.md``, *Evaluation*), with
+the commands that measured them.
+"""
+
+from __future__ import annotations
+
+PRESETS: dict[str, dict] = {
+    # Greedy attention decoding: one pass, no search. The fastest.
+    "fast": {},
+    # Beam search with CTC prefix scores and the character LM: what a person speaking into a
+    # microphone waits for.
+    "live": {"beam_size": 4, "ctc_weight": 0.3, "lm_weight": 0.3},
+    # Every aid that helps on the human dev half: a wider beam, CTC, the LM and the lexicon.
+    "accurate": {"beam_size": 5, "ctc_weight": 0.3, "lm_weight": 0.3, "oov_penalty": 2.0},
+    # The accurate preset decoded at several vocal-tract warps, keeping the surest result (4x slower).
+    "accurate-vtln": {"beam_size": 5, "ctc_weight": 0.3, "lm_weight": 0.3, "oov_penalty": 2.0, "vtln": True},
+}
+
+# Each front end's default: files can wait for the best; a microphone should not.
+DEFAULT_PRESET = {"transcribe": "accurate", "eval": "accurate", "listen": "live", "demo": "live"}
+
+
+def describe(name: str) -> str:
+    """One line for --help: ``beam_size=4 ctc_weight=0.3 ...``."""
+    return " ".join(f"{k}={v}" for k, v in PRESETS[name].items()) or "greedy"
+
+
+def preset(name: str, **overrides):
+    """The :class:`asr.decoding.DecodeOptions` of preset ``name``, ``overrides`` applied (None is ignored).
+
+    ``vtln=True`` stands for ``warp_factors=asr.decoding.VTLN_WARP_FACTORS``.
+    """
+    from dataclasses import fields
+
+    from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions
+
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    values = dict(PRESETS[name]) | {k: v for k, v in overrides.items() if v is not None}
+    vtln = values.pop("vtln", None)
+    if vtln is not None and "warp_factors" not in overrides:
+        values["warp_factors"] = VTLN_WARP_FACTORS if vtln else ()
+    unknown = set(values) - {f.name for f in fields(DecodeOptions)}
+    if unknown:
+        raise ValueError(f"unknown decoding option(s): {', '.join(sorted(unknown))}")
+    return DecodeOptions(**values)
+
+
+def usable(options, model):
+    """``options`` without the aids ``model``'s checkpoint lacks (an LM, a lexicon).
+
+    A preset names the aids that help the bundled model; another checkpoint without an LM
+    or a lexicon still decodes with the rest of the preset instead of failing.
+    """
+    from dataclasses import replace
+
+    return replace(options, lm_weight=options.lm_weight if model.language_model is not None else 0.0,
+                   oov_penalty=options.oov_penalty if model.lexicon is not None else 0.0)
