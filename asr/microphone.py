@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,10 @@ from asr.endpoint import MIN_PAUSE_SECONDS, Endpointer, Utterance
 
 BLOCK_SECONDS = 0.050  # audio per PortAudio callback
 MAX_QUEUE_SECONDS = 120.0  # how far decoding may fall behind capture before blocks are dropped
+# A device that has delivered more than this factor of real time (after a second's slack) has no real
+# clock: blocks it delivers past a full queue are skipped, not counted as lost audio.
+REAL_TIME_FACTOR = 1.5
+REAL_TIME_SLACK_SECONDS = 1.0
 TICK_SECONDS = 0.1  # how often the status callback runs
 STREAM_DTYPE = "int16"  # what every capture device can give; converted to float32 in the callback
 
@@ -49,8 +54,11 @@ class BlockQueue:
         self.sample_rate = sample_rate
         self.max_samples = int(max_seconds * sample_rate)
         self.overruns = 0  # blocks the device reported as overflowed (audio lost before it reached us)
-        self.dropped_blocks = 0
+        self.dropped_blocks = 0  # blocks lost because decoding was max_seconds behind a real-time device
         self.dropped_samples = 0
+        self.skipped_samples = 0  # audio a faster-than-real-time device delivered beyond what was decoded
+        self._started: float | None = None  # when the first block arrived
+        self._received = 0  # samples delivered so far
         self.level_db = -120.0  # level of the latest block, for a meter that moves while decoding runs
         self._blocks: collections.deque[np.ndarray] = collections.deque()
         self._queued = 0
@@ -62,10 +70,22 @@ class BlockQueue:
         return self.dropped_samples / self.sample_rate
 
     @property
+    def skipped_seconds(self) -> float:
+        return self.skipped_samples / self.sample_rate
+
+    @property
     def queued_seconds(self) -> float:
         return self._queued / self.sample_rate
 
+    def _ahead_of_real_time(self) -> bool:
+        """Whether the device has delivered clearly more audio than wall-clock time has passed."""
+        elapsed = time.monotonic() - self._started
+        return self._received > (elapsed + REAL_TIME_SLACK_SECONDS) * self.sample_rate * REAL_TIME_FACTOR
+
     def put(self, block: np.ndarray, overflowed: bool = False) -> None:
+        if self._started is None:
+            self._started = time.monotonic()
+        self._received += block.size
         self.overruns += bool(overflowed)
         if block.size:
             self.level_db = float(10 * np.log10(np.mean(np.square(block, dtype=np.float64)) + 1e-12))
@@ -73,8 +93,13 @@ class BlockQueue:
             if self._closed:
                 return
             if self._queued + block.size > self.max_samples:
-                self.dropped_blocks += 1
-                self.dropped_samples += block.size
+                if self._ahead_of_real_time():
+                    # A device without a real clock (a file played as a capture device) delivers
+                    # faster than anyone speaks: what decoding can't keep up with is skipped, not lost.
+                    self.skipped_samples += block.size
+                else:
+                    self.dropped_blocks += 1
+                    self.dropped_samples += block.size
                 return
             self._blocks.append(block)
             self._queued += block.size
@@ -184,6 +209,7 @@ class ListenStats:
     overruns: int = 0  # blocks the device reported as overflowed
     dropped_blocks: int = 0  # blocks dropped because decoding was MAX_QUEUE_SECONDS behind
     dropped_seconds: float = 0.0
+    skipped_seconds: float = 0.0  # delivered faster than real time and not decoded (not lost speech)
     interrupted: bool = False  # stopped by Ctrl-C
 
 
@@ -240,6 +266,7 @@ def listen(model, device=None, *, on_utterance, on_tick=None, options: DecodeOpt
     stats.utterances, stats.seconds = decoder.count, decoder.endpointer.seconds
     stats.overruns, stats.dropped_blocks, stats.dropped_seconds = (blocks.overruns, blocks.dropped_blocks,
                                                                    blocks.dropped_seconds)
+    stats.skipped_seconds = blocks.skipped_seconds
     return stats
 
 

@@ -64,5 +64,7 @@ def usable(options, model):
     """
     from dataclasses import replace
 
-    return replace(options, lm_weight=options.lm_weight if model.language_model is not None else 0.0,
-                   oov_penalty=options.oov_penalty if model.lexicon is not None else 0.0)
+    has_lm = getattr(model, "language_model", None) is not None
+    has_lexicon = getattr(model, "lexicon", None) is not None
+    return replace(options, lm_weight=options.lm_weight if has_lm else 0.0,
+                   oov_penalty=options.oov_penalty if has_lexicon else 0.0)

@@ -157,6 +157,18 @@ def test_block_queue_never_blocks_the_producer_and_counts_what_it_drops():
         BlockQueue(RATE).get(timeout=0.01)
 
 
+def test_a_device_faster_than_real_time_is_skipped_not_dropped():
+    """A file played as a capture device has no clock: what decoding can't keep up with is not lost speech."""
+    blocks = BlockQueue(RATE, max_seconds=0.5)
+    for _ in range(200):  # 10 s of audio in far less than a second
+        blocks.put(np.ones(800, dtype=np.float32))
+    # Only what arrived within the first second's slack, before the device could be told apart
+    # from a real-time one that decoding fell behind, is counted as dropped.
+    assert blocks.dropped_seconds <= 1.0
+    assert blocks.dropped_seconds + blocks.skipped_seconds == pytest.approx(10.0 - 0.5)
+    assert blocks.skipped_seconds >= 8.5
+
+
 class SlowModel:
     """Stands in for LAS: takes its time, records what it was given."""
 
@@ -339,8 +351,14 @@ def test_endpointer_on_synthetic_speech(tmp_path):
     assert found[1].start > found[0].end
 
 
-def test_listen_uses_speaker_normalisation_unless_told_not_to():
+def test_listen_decodes_with_the_live_preset_and_flags_override_it():
+    from asr.commands import decoding_options
+    from asr.decoding import VTLN_WARP_FACTORS
+    from asr.presets import preset
+
     parser = argparse.ArgumentParser()
     listen_command.add_arguments(parser)
-    assert parser.parse_args([]).vtln is True
-    assert parser.parse_args(["--no-vtln"]).vtln is False
+    assert decoding_options(parser.parse_args([])) == preset("live")
+    assert decoding_options(parser.parse_args(["--vtln"])).warp_factors == VTLN_WARP_FACTORS
+    assert decoding_options(parser.parse_args(["--preset", "fast", "--beam-size", "3"])).beam_size == 3
+    assert decoding_options(parser.parse_args(["--preset", "fast"])).beam_size == 1

@@ -115,6 +115,22 @@ def test_every_format_parses(capsys, checkpoint, clips, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
+def test_subtitles_are_files_ffmpeg_accepts_and_silence_writes_none(capsys, clips, tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    # The bundled model, so that the speech gets words and hence cues.
+    status, out, err = _cli(capsys, "transcribe", clips / "hello.wav", clips / "silence.wav", "--format", "all",
+                            "--output-dir", tmp_path)
+    assert status == 0, err
+    assert "no speech, so no silence.srt was written" in err and "no silence.vtt" in err
+    assert not (tmp_path / "silence.srt").exists() and not (tmp_path / "silence.vtt").exists()
+    assert (tmp_path / "silence.txt").read_text().strip() == ""
+    for format in ("srt", "vtt"):
+        probe = subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / f"hello.{format}"), "-f", "null", "-"],
+                               capture_output=True, text=True)
+        assert probe.returncode == 0, probe.stderr
+
+
 def test_any_format_rate_and_channel_count(capsys, checkpoint, clips):
     inputs = [clips / name for name in ("hello.wav", "stereo.flac", "narrow.ogg", "hello.mp3")]
     status, out, err = _cli(capsys, "transcribe", *inputs, "--format", "jsonl", "--checkpoint", checkpoint)

@@ -93,6 +93,9 @@ def run(args) -> int:
     if stats.overruns or stats.dropped_blocks:  # reported even off a terminal: lost audio matters in logs too
         print(f"asr listen: warning: {stats.overruns} input overrun(s), {stats.dropped_blocks} block(s) "
               f"({stats.dropped_seconds:.1f} s) dropped because decoding fell behind", file=sys.stderr)
+    if stats.skipped_seconds:
+        terminal.note(f"the device delivered audio faster than real time (no real clock, e.g. a file); "
+                      f"{stats.skipped_seconds:.1f} s beyond what decoding could take were skipped")
     terminal.note(f"{stats.utterances} utterance(s) in {stats.seconds:.1f} s of audio"
                   + (" (stopped by Ctrl-C)" if stats.interrupted else ""))
     return 0

@@ -9,7 +9,8 @@ Usage:
 
 A file that cannot be read gets one line on stderr and the others go on; the
 exit status is 1 if any input failed.  Silence gives an empty transcript and
-a warning, not a failure.
+a warning, not a failure; it gets no .srt or .vtt file (a subtitle file without
+a cue is not valid), and the warning says so.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from asr.inputs import expand_inputs
 # checked: --help and a missing file answer at once.
 
 ALL = "all"
+SUBTITLE_FORMATS = ("srt", "vtt")  # not written for an input with no speech, which has no cue to show
 PER_INPUT_FORMATS = ("txt", "json", "srt", "vtt")  # one file per input; jsonl collects every input in one file
 JSONL_NAME = "transcripts.jsonl"
 DEFAULT_BATCH_SIZE = 8
@@ -213,6 +215,10 @@ class _DirectoryOutput:
             stem = f"{item.output_stem}_{n}"
         self.used_stems.add(stem)
         for format in self.per_input:
+            if format in SUBTITLE_FORMATS and not result.words:
+                # A subtitle file with no cue is not a valid file (ffmpeg refuses an empty .srt).
+                _report(f"warning: {item.name}: no speech, so no {stem}.{format} was written")
+                continue
             write_atomic(self.directory / f"{stem}.{format}", render(result, format, item.name))
         if self.jsonl:
             self.jsonl.write(render(result, "jsonl", item.name, item.reference))
