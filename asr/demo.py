@@ -25,35 +25,34 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import CheckpointError, available_checkpoints, bundled_path, default_checkpoint, load_model
-from asr.decoding import VTLN_WARP_FACTORS
-from asr.plotting import alignment_figure, attended_span, figure_to_image, stitch_segments
-from asr.transcribe import MAX_SEGMENT_SECONDS
+from asr.decoding import VTLN_WARP_FACTORS  # noqa: F401  (tests check the demo passes these)
+from asr.alignment_view import VIEW_CSS, VIEW_SCRIPT, alignment_html
+from asr.endpoint import Endpointer
+from asr.microphone import BlockQueue, UtteranceDecoder
+from asr.plotting import stitch_segments
+from asr.presets import DEFAULT_PRESET, preset, usable
+from asr.segment import MAX_SEGMENT_SECONDS
 
 EXAMPLES_DIR = bundled_path("examples")
 MAX_DEMO_SECONDS = 60.0  # longer clips get a message instead of a long wait (the CLI takes any length)
 MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads before they reach the model
 MAX_BEAM_SIZE = 10
-DEFAULT_BEAM_SIZE = 4
-DEFAULT_CTC_WEIGHT = 0.3
-DEFAULT_LM_WEIGHT = 0.3  # the bundled checkpoint's measured best (model card); ignored without an LM
-DEFAULT_OOV_PENALTY = 0.0  # on the human dev set the lexicon gains characters but loses words (model card)
-DEFAULT_VTLN = True  # people speak into the demo, and on a person's voice VTLN is the biggest gain (model card)
+# Decoding defaults: asr.presets' demo preset.
+STREAM_EVERY_SECONDS = 0.5  # the browser sends microphone audio this often
+REFRESH_SECONDS = 1.0  # the live view refreshes this often after recording stops, while decoding ends
 QUEUE_SIZE = 64  # requests waiting at once; more get "queue full" from Gradio
-MIN_PLAY_SECONDS = 0.3  # one letter's attended audio is widened to this, or it is too short to hear
 
 log = logging.getLogger("app")
 
 INTRO = f"""
 # Watch a listen-attend-spell model attend
 
-Record from the microphone, upload a clip (up to {MAX_DEMO_SECONDS:.0f} s), or pick an example.
-The model writes the transcript one letter at a time; for each letter it **attends** to a
-stretch of the audio. The picture shows that attention: the log-mel spectrogram on top,
-each letter placed at the time it attended to, and below, one row per output letter with
-its attention over time (darker = more attention). A clean alignment is a diagonal staircase.
-
-Audio longer than {MAX_SEGMENT_SECONDS:.0f} s is cut at pauses and each piece is decoded on its
-own; the picture stitches the pieces onto the clip's time axis, joined by a space row.
+Speak into the microphone, or upload a clip (up to {MAX_DEMO_SECONDS:.0f} s). The model writes the
+transcript one letter at a time, and for each letter it **attends** to a stretch of the audio.
+The alignment below shows that attention: one row per letter, time left to right, darker =
+more attention; a clean alignment is a diagonal staircase. Hover it to read a letter's time and
+weight, zoom it for long clips, and click a letter above it to hear the audio it attended to.
+Audio longer than {MAX_SEGMENT_SECONDS:.0f} s is cut at pauses and each piece decoded on its own.
 """
 
 
@@ -63,17 +62,12 @@ class PageResult:
 
     status: str = ""
     transcript: str = ""
-    image: np.ndarray | None = None
+    alignment: str = ""  # the interactive view's HTML (asr.alignment_view)
     words: list | None = None
     nbest: list | None = None
-    alignment: dict | None = None  # kept in gr.State for the character explorer
-    selector: dict | None = None
 
     def outputs(self) -> tuple:
-        words = self.words or []
-        nbest = self.nbest or []
-        return (self.status, self.transcript, self.image, words, nbest, self.alignment,
-                self.selector or gr.update(maximum=1, value=0, interactive=False), None, "")
+        return self.status, self.transcript, self.alignment, self.words or [], self.nbest or []
 
 
 class Models:
@@ -156,85 +150,106 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
         return PageResult(status=str(error))
     try:
         model = models.get(checkpoint)
-        lm_weight = float(lm_weight) if model.language_model is not None else 0.0
-        oov_penalty = float(oov_penalty) if model.lexicon is not None else 0.0
-        result = model.transcribe(samples, beam_size=int(beam_size), ctc_weight=float(ctc_weight),
-                                  lm_weight=lm_weight, oov_penalty=oov_penalty,
-                                  warp_factors=VTLN_WARP_FACTORS if vtln else ())
+        options = usable(preset(DEFAULT_PRESET["demo"], beam_size=int(beam_size), ctc_weight=float(ctc_weight),
+                                lm_weight=float(lm_weight), oov_penalty=float(oov_penalty), vtln=bool(vtln)), model)
+        result = model.transcribe(samples, options=options)
         text, attention, frame_seconds = stitch_segments(result.segments, result.offsets, result.duration)
-        duration = samples.size / SAMPLE_RATE
-        name = checkpoint or models.names[0]
-        figure = alignment_figure(samples, text, attention, frame_seconds,
-                                  title=f"{name}: “{_shorten(text)}”" if text else f"{name}: no speech found")
-        image = figure_to_image(figure)
+        view = alignment_html(samples, text, attention, frame_seconds)
     except CheckpointError as error:
         return PageResult(status=f"**Could not load that checkpoint.** {error}")
     except Exception as error:  # the page must keep working whatever one clip does
         log.exception("decoding failed")
         return PageResult(status=f"**Something went wrong** decoding this clip ({type(error).__name__}). "
                                  "The demo is still running: try another clip or other settings.")
+    duration = samples.size / SAMPLE_RATE
     if not text:
         quiet = "silent or very quiet" if not result.segments else "not recognisable as speech"
         return PageResult(status=f"**No speech found.** The clip ({duration:.1f} s) is {quiet}. "
-                                 "Speak closer to the microphone, or try an example.", image=image)
-    words = [[w.word, round(w.start, 2), round(w.end, 2), round(w.confidence, 2)] for w in result.words]
-    nbest = [[rank, hypothesis, round(score, 3)] for rank, (hypothesis, score) in enumerate(result.nbest, 1)]
+                                 "Speak closer to the microphone, or try an example.", alignment=view)
     segments = len(result.segments)
     status = (f"**Transcribed** {duration:.1f} s of audio, {len(text)} characters, confidence {result.confidence:.2f}"
               + (f", decoded in {segments} pieces" if segments > 1 else "") + ".")
-    alignment = {"samples": samples, "text": text, "attention": attention, "frame_seconds": frame_seconds,
-                 "title": f"{name}: “{_shorten(text)}”"}
-    selector = gr.update(minimum=0, maximum=max(len(text) - 1, 1), value=0, step=1, interactive=True)
-    return PageResult(status, text, image, words, nbest, alignment, selector)
+    return PageResult(status, text, view, word_rows(result.words), nbest_rows(result.nbest))
 
 
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def word_rows(words) -> list[list]:
+    """The words table: times and confidence as fixed two-decimal text (0.40, not 0.4)."""
+    return [[w.word, f"{w.start:.2f}", f"{w.end:.2f}", f"{w.confidence:.2f}"] for w in words]
 
 
-def show_character(alignment: dict | None, index: float):
-    """Highlight one character: the picture with it marked, the audio it attended to, and a line about it."""
-    if not alignment:
-        return gr.skip(), None, "Transcribe a clip first, then pick a character here."
-    try:
-        return _show_character(alignment, index)
-    except Exception as error:  # the page must keep working
-        log.exception("highlighting failed")
-        return gr.skip(), None, f"Could not highlight that character ({type(error).__name__})."
-
-
-def _show_character(alignment: dict, index: float):
-    text, attention = alignment["text"], alignment["attention"]
-    u = int(min(max(index, 0), len(text) - 1))
-    samples, frame_seconds = alignment["samples"], alignment["frame_seconds"]
-    image = figure_to_image(alignment_figure(samples, text, attention, frame_seconds, highlight=u,
-                                             title=alignment["title"]))
-    char = "space" if text[u] == " " else f"“{text[u]}”"
-    word = _word_at(text, u)
-    if not attention[u].any():
-        return image, None, f"Character {u}: {char} joins two separately decoded pieces; it attends to nothing."
-    start, end = attended_span(attention[u], frame_seconds)
-    play_start, play_end = start, end
-    if play_end - play_start < MIN_PLAY_SECONDS:  # widen around the middle so it can be heard
-        middle = (start + end) / 2
-        play_start, play_end = middle - MIN_PLAY_SECONDS / 2, middle + MIN_PLAY_SECONDS / 2
-    lo, hi = max(0, int(play_start * SAMPLE_RATE)), min(samples.size, int(play_end * SAMPLE_RATE))
-    clip = (np.clip(samples[lo:hi], -1, 1) * 32767).astype(np.int16)
-    info = (f"Character {u}: {char}{f' in “{word}”' if word else ''} attends to {start:.2f}–{end:.2f} s"
-            f" (boxed on the spectrogram). Playing {lo / SAMPLE_RATE:.2f}–{hi / SAMPLE_RATE:.2f} s.")
-    return image, (SAMPLE_RATE, clip), info
-
-
-def _word_at(text: str, u: int) -> str:
-    if text[u] == " ":
-        return ""
-    start = text.rfind(" ", 0, u) + 1
-    end = text.find(" ", u)
-    return text[start: end if end >= 0 else len(text)]
+def nbest_rows(nbest) -> list[list]:
+    return [[rank, hypothesis, f"{score:.3f}"] for rank, (hypothesis, score) in enumerate(nbest, 1)]
 
 
 def example_clips() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*.wav"))
+
+
+class LiveSession:
+    """One browser tab's live microphone: its own queue, endpointer and decoding thread.
+
+    The page's stream handler only :meth:`push`es audio (it never waits for decoding), the
+    endpointer cuts utterances at pauses as ``asr listen`` does (:mod:`asr.microphone`'s
+    :class:`UtteranceDecoder`), and each finished utterance is decoded in this session's
+    thread while recording goes on; nothing is dropped unless decoding falls minutes behind.
+    """
+
+    def __init__(self, model, sample_rate: int, options):
+        self.sample_rate = sample_rate
+        self.blocks = BlockQueue(sample_rate)
+        self.lines: list[str] = []
+        self.view = ""  # the latest utterance's alignment
+        self.version = 0  # bumped per utterance, so a refresh can tell nothing changed
+        self._lock = threading.Lock()
+        self.decoder = UtteranceDecoder(model, self.blocks, Endpointer(sample_rate), self._on_utterance, options)
+        self.decoder.start()
+
+    def push(self, samples: np.ndarray) -> None:
+        self.blocks.put(samples)
+
+    def close(self) -> None:
+        """End of the stream: the utterance in progress is finished and decoded."""
+        self.blocks.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.decoder.done.is_set() or self.blocks._closed
+
+    def _on_utterance(self, utterance, transcription) -> None:
+        text, attention, frame_seconds = stitch_segments(transcription.segments, transcription.offsets,
+                                                         transcription.duration)
+        if not text:
+            return
+        view = alignment_html(utterance.samples, text, attention, frame_seconds, element_id="live")
+        with self._lock:
+            self.lines.append(f"[{utterance.start:6.2f} s] {text}")
+            self.view = view
+            self.version += 1
+
+    def status(self) -> str:
+        if self.decoder.error is not None:
+            return f"**Decoding stopped** ({type(self.decoder.error).__name__}). Record again to restart."
+        state = {"listening": "● listening…", "speech": "● hearing speech…",
+                 "transcribing": "● transcribing…"}[self.decoder.state]
+        if self.closed and self.decoder.done.is_set():
+            state = "■ stopped"
+        level = max(-60.0, self.blocks.level_db)
+        bar = "▮" * int((level + 60) / 3) + "▯" * (20 - int((level + 60) / 3))
+        return f"{state} level {bar} {level:.0f} dB · {len(self.lines)} utterance(s)"
+
+    def outputs(self) -> tuple:
+        with self._lock:
+            return self.status(), "\n".join(self.lines), self.view
+
+
+def _to_float_mono(samples: np.ndarray) -> np.ndarray:
+    """A browser chunk (int16 or float, mono or (n, channels)) as float32 mono in [-1, 1]."""
+    samples = np.asarray(samples)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    if np.issubdtype(samples.dtype, np.integer):
+        return samples.astype(np.float32) / 32768.0
+    return samples.astype(np.float32)
 
 
 def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = True) -> gr.Blocks:
@@ -252,6 +267,7 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
     models = Models(checkpoints)
     if preload:
         models.get(None)
+    defaults = preset(DEFAULT_PRESET["demo"])
 
     def on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln):
         return transcribe_clip(models, audio, checkpoint, beam_size, ctc_weight, lm_weight, vtln,
@@ -262,56 +278,93 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
             return tuple(gr.skip() for _ in PageResult().outputs())
         return on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln)
 
+    def on_stream(chunk, session, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln):
+        if chunk is None:
+            return gr.skip(), gr.skip(), gr.skip(), session
+        rate, samples = chunk
+        if session is None or session.closed or session.sample_rate != rate:
+            model = models.get(checkpoint)
+            options = usable(preset(DEFAULT_PRESET["demo"], beam_size=int(beam_size), ctc_weight=float(ctc_weight),
+                                    lm_weight=float(lm_weight), oov_penalty=float(oov_penalty),
+                                    vtln=bool(vtln)), model)
+            session = LiveSession(model, int(rate), options)
+        session.push(_to_float_mono(samples))
+        return (*session.outputs(), session)
+
+    def on_stop(session):
+        if session is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        session.close()
+        return session.outputs()
+
+    def on_tick(session, seen):
+        """Keeps the page current after recording stops, while the last utterance decodes."""
+        if session is None or session.version == seen and session.decoder.done.is_set():
+            return gr.skip(), gr.skip(), gr.skip(), seen
+        return (*session.outputs(), session.version)
+
     with gr.Blocks(title="LAS speech recognizer: see what it attends to") as demo:
+        gr.HTML(f"<style>{VIEW_CSS}</style>", padding=False)
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=320):
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio",
-                                 elem_id="audio-input")
-                if example_clips():
-                    gr.Examples(examples=[[p] for p in example_clips()], inputs=[audio], label="Example clips")
-                checkpoint = gr.Dropdown(models.names, value=models.names[0], label="Checkpoint",
-                                         visible=len(models.names) > 1)
-                beam_size = gr.Slider(1, MAX_BEAM_SIZE, value=DEFAULT_BEAM_SIZE, step=1, label="Beam size",
+        with gr.Accordion("Decoding settings", open=False):
+            checkpoint = gr.Dropdown(models.names, value=models.names[0], label="Checkpoint",
+                                     visible=len(models.names) > 1)
+            with gr.Row():
+                beam_size = gr.Slider(1, MAX_BEAM_SIZE, value=defaults.beam_size, step=1, label="Beam size",
                                       info="1 is greedy decoding; larger searches more hypotheses.")
-                ctc_weight = gr.Slider(0.0, 1.0, value=DEFAULT_CTC_WEIGHT, step=0.1, label="CTC weight",
+                ctc_weight = gr.Slider(0.0, 1.0, value=defaults.ctc_weight, step=0.1, label="CTC weight",
                                        info="Weight of the CTC prefix score in beam search (0 = attention only).")
-                lm_weight = gr.Slider(0.0, 1.0, value=DEFAULT_LM_WEIGHT, step=0.1, label="Language model weight",
+                lm_weight = gr.Slider(0.0, 1.0, value=defaults.lm_weight, step=0.1, label="Language model weight",
                                       info="Weight of the checkpoint's character language model in beam search, "
                                            "when it has one (0 = none).")
-                oov_penalty = gr.Slider(0.0, 10.0, value=DEFAULT_OOV_PENALTY, step=0.5,
+                oov_penalty = gr.Slider(0.0, 10.0, value=defaults.oov_penalty, step=0.5,
                                         label="Out-of-lexicon penalty", elem_id="oov-penalty",
                                         info="Cost of a word missing from the checkpoint's lexicon, when it "
                                              "has one: higher prefers dictionary words (0 = spell freely).")
-                vtln = gr.Checkbox(value=DEFAULT_VTLN, label="Speaker normalisation (VTLN)", elem_id="vtln",
-                                   info="Decode at several vocal-tract warps and keep the surest result: "
-                                        "slower, and much better on real voices.")
-                run = gr.Button("Transcribe", variant="primary", elem_id="transcribe")
-            with gr.Column(scale=3):
-                status = gr.Markdown(elem_id="status")
-                transcript = gr.Textbox(label="Transcript", interactive=False, elem_id="transcript",
-                                        buttons=["copy"])
-                image = gr.Image(label="Attention alignment", type="numpy", format="png", interactive=False,
-                                 elem_id="alignment")
-        with gr.Row():
-            words = gr.Dataframe(headers=["word", "start (s)", "end (s)", "confidence"], label="Words",
-                                 interactive=False, elem_id="words")
-            nbest = gr.Dataframe(headers=["rank", "hypothesis", "score"], label="N-best (beam search)",
-                                 interactive=False, elem_id="nbest")
-        gr.Markdown("### Pick a character to see and hear what it attended to")
-        with gr.Row():
-            character = gr.Slider(0, 1, value=0, step=1, label="Character", interactive=False,
-                                  elem_id="character")
-            character_audio = gr.Audio(label="Audio it attended to", type="numpy", interactive=False)
-        character_info = gr.Markdown(elem_id="character-info")
-        alignment = gr.State(None)
-
-        inputs = [audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln]
-        outputs = [status, transcript, image, words, nbest, alignment, character, character_audio, character_info]
-        run.click(on_transcribe, inputs, outputs, api_name="transcribe", concurrency_id="decode")
-        audio.change(on_audio_change, inputs, outputs, api_visibility="private", concurrency_id="decode")
-        character.release(show_character, [alignment, character], [image, character_audio, character_info],
-                          api_visibility="private", concurrency_id="decode")
+                vtln = gr.Checkbox(value=bool(defaults.warp_factors), label="Speaker normalisation (VTLN)",
+                                   elem_id="vtln", info="Decode at several vocal-tract warps and keep the surest "
+                                                        "result: several times slower.")
+        settings = [checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln]
+        with gr.Tab("Speak", elem_id="live-tab"):
+            gr.Markdown("Press record and talk. Each time you pause, what you said is transcribed and its "
+                        "alignment appears below, while you go on talking.")
+            microphone = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone",
+                                  elem_id="live-microphone")
+            live_status = gr.Markdown("Not recording.", elem_id="live-status")
+            live_transcript = gr.Textbox(label="Transcript, one line per utterance", lines=6, interactive=False,
+                                         elem_id="live-transcript")
+            live_view = gr.HTML(elem_id="live-alignment", js_on_load=VIEW_SCRIPT)
+            session, seen = gr.State(None), gr.State(-1)
+            live_outputs = [live_status, live_transcript, live_view]
+            microphone.stream(on_stream, [microphone, session, *settings], [*live_outputs, session],
+                              stream_every=STREAM_EVERY_SECONDS, time_limit=None, api_visibility="private",
+                              concurrency_limit=None, show_progress="hidden")
+            microphone.stop_recording(on_stop, [session], live_outputs, api_visibility="private",
+                                      show_progress="hidden")
+            gr.Timer(REFRESH_SECONDS).tick(on_tick, [session, seen], [*live_outputs, seen],
+                                           api_visibility="private", show_progress="hidden")
+        with gr.Tab("Record or upload a clip", elem_id="clip-tab"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio",
+                                     elem_id="audio-input")
+                    if example_clips():
+                        gr.Examples(examples=[[p] for p in example_clips()], inputs=[audio], label="Example clips")
+                    run = gr.Button("Transcribe", variant="primary", elem_id="transcribe")
+                with gr.Column(scale=3):
+                    status = gr.Markdown(elem_id="status")
+                    transcript = gr.Textbox(label="Transcript", interactive=False, elem_id="transcript",
+                                            buttons=["copy"])
+            view = gr.HTML(elem_id="alignment", js_on_load=VIEW_SCRIPT)
+            with gr.Row():
+                words = gr.Dataframe(headers=["word", "start (s)", "end (s)", "confidence"], label="Words",
+                                     interactive=False, elem_id="words")
+                nbest = gr.Dataframe(headers=["rank", "hypothesis", "score"], label="N-best (beam search)",
+                                     interactive=False, elem_id="nbest")
+            inputs = [audio, *settings]
+            outputs = [status, transcript, view, words, nbest]
+            run.click(on_transcribe, inputs, outputs, api_name="transcribe", concurrency_id="decode")
+            audio.change(on_audio_change, inputs, outputs, api_visibility="private", concurrency_id="decode")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=concurrency)
     return demo
 

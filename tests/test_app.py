@@ -4,6 +4,7 @@ The model is a tiny random one whose ``<eos>`` is suppressed, so every clip with
 speech gets a non-empty (nonsense) transcript and the page's every output is filled.
 """
 
+import re
 import socket
 import subprocess
 import sys
@@ -128,11 +129,12 @@ def test_example_clip_fills_every_output(models):
     result = app.transcribe_clip(models, EXAMPLE, None, beam_size=2, ctc_weight=0.3)
     assert result.status.startswith("**Transcribed**"), result.status
     assert result.transcript
-    assert result.image.ndim == 3 and result.image.shape[2] == 3
+    assert f'data-rows="{len(result.transcript)}"' in result.alignment  # one row per character
     assert [w[0] for w in result.words] == result.transcript.split()
-    assert all(start <= end for _, start, end, _ in result.words)
+    # Times and confidences as two-decimal text: 0.40, not 0.4.
+    assert all(re.fullmatch(r"\d+\.\d\d", value) for _, *values in result.words for value in values)
+    assert all(float(start) <= float(end) for _, start, end, _ in result.words)
     assert result.nbest[0][:2] == [1, result.transcript]
-    assert result.alignment["attention"].shape[0] == len(result.transcript)
 
 
 def test_bad_inputs_give_a_friendly_message(models, bad_inputs):
@@ -149,13 +151,13 @@ def test_long_audio_is_decoded_in_pieces_and_stitched_on_one_time_axis(models, t
     sf.write(tmp_path / "long.wav", long, rate)
     result = app.transcribe_clip(models, str(tmp_path / "long.wav"), None, beam_size=1, ctc_weight=0.0)
     assert "decoded in 3 pieces" in result.status, result.status
-    text, attention = result.alignment["text"], result.alignment["attention"]
-    assert text == result.transcript and attention.shape[0] == len(text)
-    frame_seconds = result.alignment["frame_seconds"]
-    assert attention.shape[1] == pytest.approx(long.size / rate / frame_seconds, abs=1)
-    assert sum(not row.any() for row in attention) == 2  # the spaces joining the pieces attend nowhere
-    assert [w[0] for w in result.words] == text.split()
-    assert result.words[-1][1] > 2 * pause.size / rate  # global times, not times within a piece
+    rows = int(re.search(r'data-rows="(\d+)"', result.alignment).group(1))
+    frames = int(re.search(r'data-frames="(\d+)"', result.alignment).group(1))
+    frame_seconds = float(re.search(r'data-frame-seconds="([\d.]+)"', result.alignment).group(1))
+    assert rows == len(result.transcript)
+    assert frames == pytest.approx(long.size / rate / frame_seconds, abs=1)  # one time axis for the pieces
+    assert [w[0] for w in result.words] == result.transcript.split()
+    assert float(result.words[-1][1]) > 2 * pause.size / rate  # global times, not times within a piece
 
 
 def test_a_failure_inside_decoding_becomes_a_message(models, monkeypatch):
@@ -169,13 +171,26 @@ def test_a_failure_inside_decoding_becomes_a_message(models, monkeypatch):
     assert "Something went wrong" in result.status and "still running" in result.status
 
 
-def test_a_character_plays_the_audio_it_attended_to(models):
-    alignment = app.transcribe_clip(models, EXAMPLE, None, beam_size=1, ctc_weight=0.0).alignment
-    image, (rate, clip), info = app.show_character(alignment, 3)
-    assert image.ndim == 3 and rate == 16_000
-    assert clip.dtype == np.int16 and clip.size >= int(app.MIN_PLAY_SECONDS * rate) - 1
-    assert info.startswith("Character 3:")
-    assert app.show_character(None, 0)[2].startswith("Transcribe a clip first")
+def test_the_alignment_view_places_letters_in_order_without_overlap(models):
+    from asr.alignment_view import LETTER_GAP, alignment_html
+
+    samples = np.zeros(16_000, dtype=np.float32)
+    attention = np.zeros((5, 25))
+    for u, frame in enumerate([3, 4, 4, 2, 20]):  # the fourth letter's attention wanders back
+        attention[u, frame] = 1.0
+    view = alignment_html(samples, "abcde", attention, 0.04)
+    letters = re.findall(r'class="letter" data-index="(\d)" data-start="([\d.]+)" data-end="([\d.]+)" '
+                         r'style="left:([\d.]+)%;top:([\d.]+)em"', view)
+    assert [int(i) for i, *_ in letters] == [0, 1, 2, 3, 4]
+    lefts = [float(left) for *_, left, _ in letters]
+    assert lefts == sorted(lefts)  # text order, left to right
+    by_row = {}
+    for *_, left, top in letters:
+        by_row.setdefault(top, []).append(float(left) / 100)
+    assert all(b - a >= LETTER_GAP - 1e-9 for row in by_row.values() for a, b in zip(row, row[1:]))
+    assert all(float(end) - float(start) >= 0.3 - 1e-3 for _, start, end, *_ in letters)  # long enough to hear
+    assert 'src="data:audio/wav;base64,' in view and 'src="data:image/png;base64,' in view
+    assert "no speech" in alignment_html(samples, "", np.zeros((0, 0)), 0.04).lower()
 
 
 def test_a_missing_checkpoint_stops_with_one_line(tmp_path):
@@ -209,13 +224,13 @@ def _is_up(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def server(checkpoint, tmp_path_factory):
-    """``python app.py`` on a free loopback port; yields its URL and process."""
+def _serve(checkpoint, tmp_path_factory):
+    """``python app.py`` on a free loopback port (``checkpoint`` None: the bundled one); yields URL, process."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
+    chosen = ["--checkpoint", str(checkpoint)] if checkpoint else []
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoint", str(checkpoint),
+        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *chosen,
                                     "--host", "127.0.0.1", "--port", str(port), "--concurrency", "2"],
                                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -234,6 +249,11 @@ def server(checkpoint, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def server(checkpoint, tmp_path_factory):
+    yield from _serve(checkpoint, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
 def client(server):
     from gradio_client import Client
 
@@ -241,6 +261,7 @@ def client(server):
 
 
 def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0, oov_penalty=0.0, vtln=False) -> tuple:
+    """The /transcribe API: (status, transcript, alignment HTML, words, n-best)."""
     from gradio_client import handle_file
 
     return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight, lm_weight,
@@ -249,9 +270,9 @@ def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0, oov_pena
 
 @pytest.mark.slow
 def test_api_transcribes_an_example(client):
-    status, transcript, image, words, nbest, *_ = _predict(client, EXAMPLE, beam_size=3, ctc_weight=0.3, vtln=True)
+    status, transcript, view, words, nbest = _predict(client, EXAMPLE, beam_size=3, ctc_weight=0.3, vtln=True)
     assert status.startswith("**Transcribed**") and transcript
-    assert Path(image).is_file() and Path(image).stat().st_size > 10_000
+    assert f'data-rows="{len(transcript)}"' in view
     assert [row[0] for row in words["data"]] == transcript.split()
     assert nbest["data"][0][1] == transcript
 
@@ -280,48 +301,122 @@ def test_twenty_simultaneous_requests_all_complete(client, server):
     assert server[1].poll() is None and _is_up(server[0])
 
 
-@pytest.mark.slow
-def test_browser_upload_shows_transcript_and_alignment(server, tmp_path):
-    bad = tmp_path / "notes.wav"
-    bad.write_text("these are meeting notes, not audio")
-    sync_api = pytest.importorskip("playwright.sync_api")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"]
+
+
+def _chromium(playwright, *extra_args):
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
         pytest.skip("Debian's chromium is not installed")
+    return playwright.chromium.launch(executable_path=str(chromium), args=[*BROWSER_ARGS, *extra_args])
+
+
+@pytest.mark.slow
+def test_browser_upload_shows_transcript_and_an_alignment_to_explore(server, tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("these are meeting notes, not audio")
+    sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
+        browser = _chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server[0], wait_until="domcontentloaded")
+            page.get_by_role("tab", name="Record or upload a clip").click()
             page.locator("#audio-input input[type=file]").set_input_files(EXAMPLE)
             transcript = page.locator("#transcript textarea")
             sync_api.expect(transcript).not_to_have_value("", timeout=120_000)
-            alignment = page.locator("#alignment img")
-            sync_api.expect(alignment).to_be_visible(timeout=30_000)
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=alignment.element_handle())
             sync_api.expect(page.locator("#status")).to_contain_text("Transcribed")
-            screenshot = tmp_path / "demo.png"
-            page.screenshot(path=str(screenshot), full_page=True)
-            print(f"screenshot: {screenshot}")
-            assert screenshot.stat().st_size > 50_000
+            text = transcript.input_value()
+            view = page.locator("#alignment .alignment-view")
+            sync_api.expect(view).to_have_attribute("data-rows", str(len(text)), timeout=30_000)
+            matrix = page.locator("#alignment img.attention")
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=matrix.element_handle())
+            assert page.locator("#alignment .letter").count() == len(text.replace(" ", ""))
 
-            # An example clip is one click, and a character's attention is a slider away.
-            page.get_by_text("sea_shells.wav").click()
-            seconds = sf.info(ROOT / "examples" / "sea_shells.wav").duration
-            sync_api.expect(page.locator("#status")).to_contain_text(f"{seconds:.1f} s of audio", timeout=120_000)
-            slider = page.locator("#character input[type=number]")
-            slider.fill("2")
-            slider.press("Tab")  # the number box reports "release" when it loses focus
-            sync_api.expect(page.locator("#character-info")).to_contain_text("Character 2:", timeout=60_000)
-            page.screenshot(path=str(tmp_path / "character.png"), full_page=True)
+            # Hovering a cell names its character, time and weight.
+            box = matrix.bounding_box()
+            row = len(text) // 2
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + (row + 0.5) * box["height"] / len(text))
+            info = page.locator("#alignment .hover-info")
+            sync_api.expect(info).to_contain_text(f"(character {row}) at ")
+            sync_api.expect(info).to_contain_text("weight 0.")
+
+            # Zooming widens the time axis; a letter plays the audio it attended to.
+            page.locator("#alignment input.zoom").fill("4")
+            track = page.locator("#alignment .alignment-track")
+            sync_api.expect(track).to_have_attribute("style", re.compile(r"width: ?400%"))
+            page.locator("#alignment .letter").first.click()
+            sync_api.expect(info).to_contain_text("playing")
+            assert page.evaluate("() => document.querySelector('#alignment audio').duration") > 1.0
+            page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
 
             # A file that is not audio gets a message in the page, not a stack trace.
             page.locator("#audio-input button[aria-label=Clear]").click()
             page.locator("#audio-input input[type=file]").set_input_files(str(bad))
             sync_api.expect(page.locator("#status")).to_contain_text("not audio we can read", timeout=60_000)
             assert "Traceback" not in page.content()
+        finally:
+            browser.close()
+
+
+PHRASES = ["turn on the kitchen lights", "set a timer for ten minutes", "what is the weather today"]
+
+
+@pytest.fixture(scope="module")
+def spoken_phrases(tmp_path_factory) -> Path:
+    """The phrases spoken with pauses between them, as a 48 kHz wav for Chromium's fake microphone."""
+    from scipy.signal import resample_poly
+
+    from conftest import speak
+
+    folder = tmp_path_factory.mktemp("phrases")
+    pause = np.zeros(int(1.5 * 16_000), dtype=np.float32)
+    pieces = [pause]
+    for i, phrase in enumerate(PHRASES):
+        pieces += [speak(phrase, folder / f"{i}.wav"), pause]
+    pieces.append(np.zeros(4 * 16_000, dtype=np.float32))  # the browser loops the file: silence before the repeat
+    path = folder / "phrases.wav"
+    sf.write(path, resample_poly(np.concatenate(pieces), 3, 1).astype(np.float32), 48_000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundled_server(tmp_path_factory):
+    """The demo on the bundled checkpoint, so the live transcripts are words to check."""
+    yield from _serve(None, tmp_path_factory)
+
+
+@pytest.mark.slow
+def test_browser_microphone_streams_one_transcript_line_per_utterance(bundled_server, spoken_phrases, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from asr.metrics import cer
+
+    with sync_api.sync_playwright() as playwright:
+        browser = _chromium(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                            f"--use-file-for-fake-audio-capture={spoken_phrases}")
+        try:
+            pages = []
+            for _ in range(2):  # two tabs at once, each with its own stream
+                page = browser.new_context(permissions=["microphone"]).new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(bundled_server[0], wait_until="domcontentloaded")
+                page.locator("#live-microphone button.record-button").click()
+                pages.append(page)
+            for page in pages:
+                transcript = page.locator("#live-transcript textarea")
+                # Two utterances transcribed while the stream is still running: line by line, not at the end.
+                page.wait_for_function(
+                    "el => el.value.split('\\n').filter(Boolean).length >= 2", arg=transcript.element_handle(),
+                    timeout=120_000)
+                sync_api.expect(page.locator("#live-microphone button", has_text="Stop")).to_be_visible()
+                sync_api.expect(page.locator("#live-status")).to_contain_text("level")
+                lines = [line.split("] ", 1)[1] for line in transcript.input_value().splitlines() if line]
+                assert len(lines) >= 2
+                assert cer(PHRASES[0], lines[0]) < 0.3, lines
+                assert cer(PHRASES[1], lines[1]) < 0.3, lines
+                sync_api.expect(page.locator("#live-alignment .alignment-view")).to_have_count(1)
+            pages[0].screenshot(path=str(tmp_path / "live.png"), full_page=True)
+            pages[0].locator("#live-microphone button", has_text="Stop").click()
+            sync_api.expect(pages[0].locator("#live-status")).to_contain_text("stopped", timeout=60_000)
         finally:
             browser.close()
