@@ -3,7 +3,8 @@
     asr train --config recipes/synth/small.yaml [key=value ...] [--resume]
     torchrun --nproc_per_node 2 -m asr train --config ...   # several processes / GPUs / nodes
 
-The YAML maps onto :class:`ExperimentConfig` (plain data, no object graph).
+The YAML maps onto :class:`ExperimentConfig` (plain data, no object graph); a config may
+name a `base:` config that it overrides, section by section and key by key.
 Each ``checkpoint_every`` steps the trainer writes ``exp_dir/last.pt``
 atomically with everything needed to continue: weights, optimiser, schedule,
 the position in the epoch and every random generator.  ``--resume`` picks it
@@ -106,7 +107,7 @@ def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig
     Every mistake in the file or the overrides (bad YAML, an unknown key, a value of the wrong
     type) is a ``ValueError`` with a one-line message naming the setting.
     """
-    raw = _read_yaml(Path(path)) if path else {}
+    raw = _read_config_file(Path(path)) if path else {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected sections data, model, optim, augment, train; got {type(raw).__name__}")
     for item in overrides:
@@ -136,6 +137,31 @@ def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig
     config = ExperimentConfig(model=_typed(ModelConfig, raw.get("model") or {}, "model"), **built)
     config_from_dict(config.model)  # fail now, not after loading the data, on a model it cannot build
     return config
+
+
+def _read_config_file(path: Path, seen: tuple = ()) -> dict:
+    """A config file with its ``base:`` (a path relative to it) read first and overridden, recursively.
+
+    A config is a short delta over its base, as nanoGPT's are: only what differs is written.
+    """
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict) or "base" not in raw:
+        return raw
+    base_path = path.parent / str(raw.pop("base"))
+    if base_path.resolve() in seen:
+        raise ValueError(f"{path}: its base {base_path} includes it again")
+    base = _read_config_file(base_path, (*seen, path.resolve()))
+    if not isinstance(base, dict):
+        raise ValueError(f"{base_path}: expected sections data, model, optim, augment, train")
+    return _merged(base, raw)
+
+
+def _merged(base: dict, delta: dict) -> dict:
+    """``base`` with ``delta``'s values, mappings merged key by key."""
+    out = dict(base)
+    for key, value in delta.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _read_yaml(path: Path):

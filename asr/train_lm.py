@@ -1,7 +1,7 @@
 """Train the character language model on plain text and bundle it with an acoustic model.
 
     asr train-lm --text data/synth/text/train.txt --dev-text data/synth/text/dev.txt \\
-        --checkpoint exp/synth_small_stage4/averaged.pt --out checkpoints/las_small.pt
+        --checkpoint exp/whisper_tiny/averaged.pt --out exp/whisper_tiny/with_lm.pt
 
 Text files hold one sentence per line and go through the same normalisation as
 transcripts.  Batches group sentences of similar length up to a budget of

@@ -304,7 +304,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--utterances", type=int, default=None,
                         help=f"size of the fixed subset of the manifest (default: {FULL['utterances']})")
     parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME,
-                        help="our model (default: the bundled checkpoints/las_small.pt)")
+                        help="our model (default: the bundled checkpoint)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"batch size of the batched rows (default: {DEFAULT_BATCH_SIZE}, as asr transcribe)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,

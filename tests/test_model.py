@@ -86,6 +86,15 @@ def test_checkpoint_round_trip_gives_identical_output(tmp_path):
     np.testing.assert_array_equal(a.token_log_probs, b.token_log_probs)
 
 
+def test_a_checkpoint_from_before_the_loss_weight_was_renamed_still_loads(tmp_path):
+    model = tiny_model(ctc_loss_weight=0.7)
+    save_checkpoint(model, tmp_path / "new.pt")
+    raw = torch.load(tmp_path / "new.pt", weights_only=True)
+    raw["model_config"]["ctc_weight"] = raw["model_config"].pop("ctc_loss_weight")  # the old name
+    torch.save(raw, tmp_path / "old.pt")
+    assert asr.load_model(tmp_path / "old.pt").config.ctc_loss_weight == 0.7
+
+
 def test_checkpoint_write_is_atomic_and_bad_files_are_clear_errors(tmp_path):
     path = tmp_path / "model.pt"
     save_checkpoint(tiny_model(), path)

@@ -176,22 +176,18 @@ def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsy
         recipe.main(args + ["--stage", "3"])
 
 
-def test_stage_configs_load_and_chain_and_the_bundle_is_the_stage_the_model_card_names():
+def test_recipe_configs_load_and_the_bundle_was_trained_by_the_config_the_recipe_names():
     import dataclasses
 
-    from asr.checkpoint import read_checkpoint
+    from asr.checkpoint import default_checkpoint, read_checkpoint
     from asr.train import load_config
 
-    configs = {path.name: load_config(str(path)) for path in sorted(RECIPE.parent.glob("small*.yaml"))}
-    exp_dirs = {config.train.exp_dir for config in configs.values()}
-    assert len(exp_dirs) == len(configs)  # no two stages write to the same place
-    for name, config in configs.items():
-        if config.train.init_from:  # every later stage starts from a stage this recipe trains
-            assert str(Path(config.train.init_from).parent) in exp_dirs, name
-
-    card = (RECIPE.parents[2] / "checkpoints" / "README.md").read_text()
-    stage = card.split("The bundle is stage ", 1)[1].split(" ", 1)[0]
-    trained_by = json.loads(read_checkpoint(RECIPE.parents[2] / "checkpoints" / "las_small.pt")["metadata"]["config"])
-    config = configs[f"small_stage{stage}.yaml"]
-    assert trained_by["train"]["exp_dir"] == config.train.exp_dir
-    assert trained_by["augment"] == dataclasses.asdict(config.augment)
+    configs = {path.name: load_config(str(path)) for path in sorted(RECIPE.parent.glob("*.yaml"))}
+    assert {"small.yaml", "whisper_tiny.yaml"} <= set(configs)
+    assert len({config.train.exp_dir for config in configs.values()}) == len(configs)  # no two share a place
+    run = (RECIPE.parent / "run.sh").read_text()
+    assert "asr train --config recipes/synth/whisper_tiny.yaml" in run
+    trained_by = json.loads(read_checkpoint(default_checkpoint())["metadata"]["config"])
+    config = dataclasses.asdict(configs["whisper_tiny.yaml"])
+    for section in ("model", "optim", "data"):
+        assert trained_by[section] == config[section], section

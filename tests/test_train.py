@@ -109,6 +109,23 @@ def test_config_values_take_their_fields_types_or_fail_in_one_line(tmp_path, cor
         load_config(str(tmp_path / "missing.yaml"))
 
 
+def test_a_config_is_a_delta_over_its_base(tmp_path, corpus):
+    base = _config(tmp_path, corpus)
+    (tmp_path / "sub").mkdir()
+    delta = tmp_path / "sub" / "delta.yaml"
+    delta.write_text("base: ../config.yaml\nmodel:\n  decoder_hidden: 48\noptim:\n  max_steps: 7\n")
+    config, original = load_config(str(delta)), load_config(str(base))
+    assert config.model["decoder_hidden"] == 48 and config.optim.max_steps == 7
+    assert config.model["encoder_hidden"] == original.model["encoder_hidden"]  # the rest of the section stays
+    assert config.optim.peak_lr == original.optim.peak_lr and config.data == original.data
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ValueError, match="includes it again"):
+        load_config(str(tmp_path / "loop.yaml"))
+    (tmp_path / "orphan.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ValueError, match="missing.yaml: no such config file"):
+        load_config(str(tmp_path / "orphan.yaml"))
+
+
 def test_learning_rate_warms_up_then_decays():
     o = OptimConfig(peak_lr=1.0, warmup_steps=10, max_steps=110, final_lr_ratio=0.1)
     rates = [learning_rate(s, o) for s in range(120)]
@@ -282,7 +299,7 @@ def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path,
     source = read_checkpoint(base)
 
     tuned = Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "tuned")),
-                                [f"train.init_from={base}", "model.dropout=0.3", "model.ctc_weight=0.8"]))
+                                [f"train.init_from={base}", "model.dropout=0.3", "model.ctc_loss_weight=0.8"]))
     try:
         assert tuned.step == 0 and not tuned.optimizer.state  # optimiser and schedule start afresh
         for name, tensor in tuned.model.state_dict().items():  # CMVN statistics included

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, required=True,
                         help="JSONL manifest to score (audio_filepath, duration, text)")
     parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="checkpoint to evaluate; when not given, the bundled checkpoints/las_small.pt")
+                        help="checkpoint to evaluate; when not given, the bundled one")
     add_decoding_arguments(parser, "eval")
     parser.add_argument("--batch-size", type=_count(1), default=16, help="utterances decoded together")
     parser.add_argument("--output-dir", type=Path, default=None,
