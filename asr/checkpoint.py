@@ -139,6 +139,21 @@ def model_from_dict(checkpoint: dict) -> LAS:
     return model.eval()
 
 
+def average_checkpoints(paths: list[str]) -> dict:
+    """Element-wise mean of the weights of several checkpoints of one model (without training state)."""
+    checkpoints = [read_checkpoint(p) for p in paths]
+    base = {k: v for k, v in checkpoints[0].items() if k != "training_state"}
+    state = {}
+    for name, tensor in base["state_dict"].items():
+        if tensor.is_floating_point():
+            state[name] = sum(c["state_dict"][name].double() for c in checkpoints).div(len(checkpoints)).to(tensor.dtype)
+        else:
+            state[name] = tensor
+    base["state_dict"] = state
+    base["metadata"] = dict(base.get("metadata", {})) | {"averaged_from": [Path(p).name for p in paths]}
+    return base
+
+
 def default_checkpoint() -> Path:
     """The bundled checkpoint, or a clear error if none has been trained yet."""
     path = CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME

@@ -25,7 +25,6 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import CheckpointError, available_checkpoints, bundled_path, default_checkpoint, load_model
-from asr.decoding import VTLN_WARP_FACTORS  # noqa: F401  (tests check the demo passes these)
 from asr.alignment_view import VIEW_CSS, VIEW_SCRIPT, alignment_html
 from asr.endpoint import Endpointer
 from asr.microphone import BlockQueue, UtteranceDecoder

@@ -3,8 +3,8 @@
     asr train --config recipes/synth/small.yaml [key=value ...] [--resume]
     torchrun --nproc_per_node 2 -m asr train --config ...   # several processes / GPUs / nodes
 
-The YAML maps onto :class:`ExperimentConfig` (plain data, no object graph); a config may
-name a `base:` config that it overrides, section by section and key by key.
+The config is an :class:`asr.experiment.ExperimentConfig`, read from YAML by
+:func:`asr.experiment.load_config`.
 Each ``checkpoint_every`` steps the trainer writes ``exp_dir/last.pt``
 atomically with everything needed to continue: weights, optimiser, schedule,
 the position in the epoch and every random generator.  ``--resume`` picks it
@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import random
 import signal
-import threading
 import time
-import typing
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -34,192 +30,23 @@ import torch
 import yaml
 
 from asr.audio import load_audio
-from asr.checkpoint import model_to_dict, read_checkpoint, save_atomic, config_from_dict
+from asr.checkpoint import average_checkpoints, config_from_dict, model_to_dict, read_checkpoint, save_atomic
 from asr.ctranslate2 import fill_pretrained_listener
-from asr.data import AugmentConfig, DurationBucketSampler, SpeechDataset, collate, filter_rows, load_for_cmvn
+from asr.data import DurationBucketSampler, SpeechDataset, collate, filter_rows, load_for_cmvn
 from asr.decoding import DecodeOptions
 from asr.encoder_states import EncoderStateDataset, check_meta, collate_states
+from asr.experiment import ExperimentConfig, learning_rate
 from asr.formats import write_atomic
 from asr.manifest import read_manifest
 from asr.metrics import ErrorRate
-from asr.model import LAS, ModelConfig
+from asr.model import LAS
+from asr.resumable import ignore_stop_signals, rng_state, set_rng_state, stop_signals_deferred
 from asr.text import normalize_text
 from asr.transcribe import decode_pieces
 from asr.vocab import Vocabulary
 from asr.widen import GROWABLE, widen
 
 
-@dataclass
-class DataConfig:
-    train_manifests: list[str] = field(default_factory=list)
-    dev_manifest: str = ""
-    max_batch_seconds: float = 200.0  # padded audio per batch (per process)
-    max_utterance_seconds: float = 20.0
-    num_workers: int = 2
-    # A pretrained listener trains on its frozen encoder's cached states (asr.encoder_states)
-    # from this folder instead of on the audio: only the adapter and what follows run.
-    encoder_states: str = ""
-    dev_utterances: int = 300  # evaluated at each evaluation (a fixed random subset)
-    cmvn_utterances: int = 500  # utterances used for the normalisation statistics
-    sortagrad: bool = True  # first epoch shortest utterances first
-
-
-@dataclass
-class OptimConfig:
-    peak_lr: float = 1e-3
-    warmup_steps: int = 500
-    max_steps: int = 10_000
-    final_lr_ratio: float = 0.05  # cosine decay ends at peak_lr * this
-    weight_decay: float = 1e-6
-    grad_clip: float = 5.0
-
-
-@dataclass
-class TrainConfig:
-    exp_dir: str = "exp/run"
-    seed: int = 1
-    eval_every: int = 500
-    checkpoint_every: int = 100
-    keep_best: int = 5
-    sampling_probability: float = 0.0  # scheduled sampling, reached linearly at the end of warmup
-    log_every: int = 10
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 0  # torch CPU threads; 0 = all cores
-    # Fine-tuning: start from this checkpoint's weights and normalisation statistics (its model
-    # section must match); the optimiser, schedule and step count start afresh.
-    init_from: str = ""
-    # A Whisper listener's encoder weights (python -m asr.ctranslate2) for a run from scratch.
-    pretrained_encoder: str = ""
-
-
-@dataclass
-class ExperimentConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: dict = field(default_factory=dict)  # ModelConfig fields; missing ones take their defaults
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
-def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig:
-    """Read YAML and apply ``section.key=value`` overrides (values parsed as YAML).
-
-    Every mistake in the file or the overrides (bad YAML, an unknown key, a value of the wrong
-    type) is a ``ValueError`` with a one-line message naming the setting.
-    """
-    raw = _read_config_file(Path(path)) if path else {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected sections data, model, optim, augment, train; got {type(raw).__name__}")
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or "." not in key:
-            raise ValueError(f"override {item!r} is not section.key=value")
-        section, name = key.split(".", 1)
-        if raw.get(section) is None:  # absent, or written as an empty `section:`
-            raw[section] = {}
-        target = raw[section]
-        *parents, leaf = name.split(".")
-        for p in parents:
-            if isinstance(target, dict) and target.get(p) is None:  # absent, or an empty `features:`
-                target[p] = {}
-            target = target[p] if isinstance(target, dict) else None
-        if not isinstance(target, dict):
-            raise ValueError(f"override {item!r}: {key.rsplit('.', 1)[0]} is not a section")
-        try:
-            target[leaf] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ValueError(f"override {item!r}: the value is not valid YAML") from None
-    sections = {"data": DataConfig, "optim": OptimConfig, "augment": AugmentConfig, "train": TrainConfig}
-    unknown = set(raw) - set(sections) - {"model"}
-    if unknown:
-        raise ValueError(f"unknown config section(s): {', '.join(sorted(map(str, unknown)))}")
-    built = {name: cls(**_typed(cls, raw.get(name) or {}, name)) for name, cls in sections.items()}
-    config = ExperimentConfig(model=_typed(ModelConfig, raw.get("model") or {}, "model"), **built)
-    config_from_dict(config.model)  # fail now, not after loading the data, on a model it cannot build
-    return config
-
-
-def _read_config_file(path: Path, seen: tuple = ()) -> dict:
-    """A config file with its ``base:`` (a path relative to it) read first and overridden, recursively.
-
-    A config is a short delta over its base, as nanoGPT's are: only what differs is written.
-    """
-    raw = _read_yaml(path)
-    if not isinstance(raw, dict) or "base" not in raw:
-        return raw
-    base_path = path.parent / str(raw.pop("base"))
-    if base_path.resolve() in seen:
-        raise ValueError(f"{path}: its base {base_path} includes it again")
-    base = _read_config_file(base_path, (*seen, path.resolve()))
-    if not isinstance(base, dict):
-        raise ValueError(f"{base_path}: expected sections data, model, optim, augment, train")
-    return _merged(base, raw)
-
-
-def _merged(base: dict, delta: dict) -> dict:
-    """``base`` with ``delta``'s values, mappings merged key by key."""
-    out = dict(base)
-    for key, value in delta.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def _read_yaml(path: Path):
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot read it ({type(error).__name__})") from None
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise ValueError(f"{path}: not valid YAML{line}") from None
-
-
-def _typed(cls, values, where: str) -> dict:
-    """``values`` (a dict for dataclass ``cls``) with each value converted to its field's type.
-
-    YAML reads ``1e-3`` as a string (its floats need a dot) and people type ``max_steps=8e3``:
-    both mean what they say. Nested dataclasses (``model.features``) stay dicts.
-    """
-    if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a mapping of settings, got {values!r}")
-    types = typing.get_type_hints(cls)
-    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        raise ValueError(f"unknown {where} setting(s): {', '.join(sorted(map(str, unknown)))}")
-    return {name: _convert(value, types[name], f"{where}.{name}") for name, value in values.items()}
-
-
-def _convert(value, kind, where: str):
-    if dataclasses.is_dataclass(kind):
-        return _typed(kind, {} if value is None else value, where)  # an empty `features:` is no settings
-    if typing.get_origin(kind) is list:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(kind)
-        return [_convert(v, item, where) for v in value]
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if kind in (int, float):
-        try:
-            number = math.nan if isinstance(value, bool) else float(value)  # true is not 1 here
-        except (TypeError, ValueError):
-            number = math.nan
-        if not math.isfinite(number) or (kind is int and not number.is_integer()):
-            raise ValueError(f"{where}: expected {'a whole number' if kind is int else 'a number'}, got {value!r}")
-        return int(number) if kind is int else number
-    if kind is str:
-        if value is None or isinstance(value, (dict, list)):
-            raise ValueError(f"{where}: expected text, got {value!r}")
-        return str(value)
-    return value
-
-
-# Settings that only shape training; a fine-tuning run may change them.
 # Seconds of audio per cached encoder state (Whisper's 20 ms), for the throughput figures.
 STATE_SECONDS = 0.02
 
@@ -237,73 +64,11 @@ def _architecture(config) -> dict:
     return {k: v for k, v in settings.items() if k.rsplit(".", 1)[-1] not in _TRAINING_ONLY}
 
 
-def _ignore_stop_signals(worker_id: int) -> None:
-    """Data workers leave Ctrl-C and SIGTERM to the trainer, which finishes its step and saves.
-
-    (A terminal's Ctrl-C and ``pkill`` reach the workers too; a worker dying from it would
-    make the trainer fail instead of stopping cleanly.)
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-@contextmanager
-def stop_signals_deferred():
-    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends; they are handled right after it.
-
-    With torch 2.11 on CPU, a signal that arrives while an LSTM's backward pass runs (oneDNN's
-    RNN kernels) aborts the whole process with glibc heap corruption ("corrupted size vs.
-    prev_size while consolidating"), whatever Python does with the signal: a stop request lost
-    the steps since the last checkpoint.  Training steps run inside this block.
-    """
-    if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def learning_rate(step: int, config: OptimConfig) -> float:
-    """Linear warmup to ``peak_lr``, then cosine decay to ``peak_lr * final_lr_ratio`` at ``max_steps``."""
-    if step < config.warmup_steps:
-        return config.peak_lr * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
-    floor = config.final_lr_ratio
-    return config.peak_lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 # --- distributed helpers -----------------------------------------------------------------------
 
 def _distributed() -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) when run directly."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": _numpy_state_to_plain(np.random.get_state()),
-            "python": _python_state_to_plain(random.getstate())}
-
-
-def _numpy_state_to_plain(state):
-    name, keys, pos, has_gauss, cached = state
-    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached": float(cached)}
-
-
-def _python_state_to_plain(state):
-    version, internal, gauss = state
-    return {"version": version, "internal": list(internal), "gauss": gauss}
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
 
 
 class Trainer:
@@ -463,10 +228,10 @@ class Trainer:
         """last.pt, for --resume: weights, optimiser, position in the data, and every process's
         random state, so each one's augmentation, SpecAugment and sampling draws go on unchanged.
         Every process must call it (it gathers their random states); rank 0 writes."""
-        rng_by_rank = [_rng_state()]
+        rng_by_rank = [rng_state()]
         if self.world_size > 1:
             rng_by_rank = [None] * self.world_size
-            torch.distributed.all_gather_object(rng_by_rank, _rng_state())
+            torch.distributed.all_gather_object(rng_by_rank, rng_state())
         if self.main:
             self.model.metadata = self._metadata()
             checkpoint = model_to_dict(self.model)
@@ -485,7 +250,7 @@ class Trainer:
         self.started_at = time.time() - float(state["elapsed"])
         rng_by_rank = state.get("rng_by_rank") or [state["rng"]]  # older checkpoints: rank 0's only
         if len(rng_by_rank) == self.world_size:
-            _set_rng_state(rng_by_rank[self.rank])
+            set_rng_state(rng_by_rank[self.rank])
         elif self.main:
             print(f"resuming with {self.world_size} processes where {len(rng_by_rank)} stopped: "
                   "random draws start afresh")
@@ -518,7 +283,7 @@ class Trainer:
             self.sampler.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
             loader = torch.utils.data.DataLoader(
                 self.dataset, batch_sampler=self.sampler, collate_fn=self.collate,
-                num_workers=self.config.data.num_workers, persistent_workers=False, worker_init_fn=_ignore_stop_signals,
+                num_workers=self.config.data.num_workers, persistent_workers=False, worker_init_fn=ignore_stop_signals,
                 # Its own generator: creating a loader must not draw from the global RNG, or a
                 # resumed run's dropout and SpecAugment would differ from the uninterrupted run's.
                 generator=torch.Generator().manual_seed(t.seed * 1000 + self.epoch))
@@ -654,21 +419,6 @@ class Trainer:
         if self.world_size > 1:
             torch.distributed.barrier()
         return final
-
-
-def average_checkpoints(paths: list[str]) -> dict:
-    """Element-wise mean of the weights of several checkpoints of one model (without training state)."""
-    checkpoints = [read_checkpoint(p) for p in paths]
-    base = {k: v for k, v in checkpoints[0].items() if k != "training_state"}
-    state = {}
-    for name, tensor in base["state_dict"].items():
-        if tensor.is_floating_point():
-            state[name] = sum(c["state_dict"][name].double() for c in checkpoints).div(len(checkpoints)).to(tensor.dtype)
-        else:
-            state[name] = tensor
-    base["state_dict"] = state
-    base["metadata"] = dict(base.get("metadata", {})) | {"averaged_from": [Path(p).name for p in paths]}
-    return base
 
 
 def train(config: ExperimentConfig, resume: bool = False) -> Path:

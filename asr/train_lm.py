@@ -28,7 +28,8 @@ import torch
 from asr.checkpoint import language_model_to_dict, save_atomic
 from asr.language_model import CharLanguageModel, LanguageModelConfig
 from asr.lexicon import Lexicon
-from asr.train import OptimConfig, learning_rate, stop_signals_deferred
+from asr.experiment import OptimConfig, learning_rate
+from asr.resumable import stop_signals_deferred
 from asr.vocab import Vocabulary
 
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from asr.train import Trainer, load_config
+from asr.experiment import load_config
+from asr.train import Trainer
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "recipes" / "synth" / "small.yaml"

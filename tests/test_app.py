@@ -20,6 +20,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 from asr import demo as app  # noqa: E402
+from asr.decoding import VTLN_WARP_FACTORS  # noqa: E402
 from asr.checkpoint import save_checkpoint  # noqa: E402
 from asr.model import LAS, ModelConfig  # noqa: E402
 
@@ -122,7 +123,7 @@ def test_the_speaker_normalisation_box_reaches_the_decoder(models, monkeypatch):
     off = app.transcribe_clip(models, EXAMPLE, None, beam_size=1, ctc_weight=0.0, vtln=False)
     on = app.transcribe_clip(models, EXAMPLE, None, beam_size=1, ctc_weight=0.0, vtln=True)
     assert off.status.startswith("**Transcribed**") and on.status.startswith("**Transcribed**")
-    assert seen == [(), app.VTLN_WARP_FACTORS]
+    assert seen == [(), VTLN_WARP_FACTORS]
 
 
 def test_example_clip_fills_every_output(models):

@@ -24,7 +24,8 @@ from asr.audio import load_audio
 from asr.checkpoint import read_checkpoint
 from asr.data import collate
 from asr.decoding import DecodeOptions
-from asr.train import Trainer, load_config
+from asr.experiment import load_config
+from asr.train import Trainer
 from conftest import TINY
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

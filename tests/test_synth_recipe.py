@@ -180,7 +180,7 @@ def test_recipe_configs_load_and_the_bundle_was_trained_by_the_config_the_recipe
     import dataclasses
 
     from asr.checkpoint import default_checkpoint, read_checkpoint
-    from asr.train import load_config
+    from asr.experiment import load_config
 
     configs = {path.name: load_config(str(path)) for path in sorted(RECIPE.parent.glob("*.yaml"))}
     assert {"small.yaml", "whisper_tiny.yaml"} <= set(configs)

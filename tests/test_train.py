@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from asr.checkpoint import read_checkpoint
-from asr.train import OptimConfig, learning_rate, load_config
+from asr.experiment import OptimConfig, learning_rate, load_config
 from conftest import TINY, speak
 
 REPO = Path(__file__).resolve().parents[1]

