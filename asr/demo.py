@@ -26,8 +26,7 @@ import numpy as np
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import CheckpointError, available_checkpoints, bundled_path, default_checkpoint, load_model
 from asr.alignment_view import VIEW_CSS, VIEW_SCRIPT, alignment_html
-from asr.endpoint import Endpointer
-from asr.microphone import BlockQueue, UtteranceDecoder
+from asr.live import LiveSession, to_float_mono
 from asr.plotting import stitch_segments
 from asr.presets import DEFAULT_PRESET, preset, usable
 from asr.segment import MAX_SEGMENT_SECONDS
@@ -36,7 +35,6 @@ EXAMPLES_DIR = bundled_path("examples")
 MAX_DEMO_SECONDS = 60.0  # longer clips get a message instead of a long wait (the CLI takes any length)
 MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads before they reach the model
 MAX_BEAM_SIZE = 10
-# Decoding defaults: asr.presets' demo preset.
 STREAM_EVERY_SECONDS = 0.5  # the browser sends microphone audio this often
 REFRESH_SECONDS = 1.0  # the live view refreshes this often after recording stops, while decoding ends
 QUEUE_SIZE = 64  # requests waiting at once; more get "queue full" from Gradio
@@ -149,8 +147,7 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
         return PageResult(status=str(error))
     try:
         model = models.get(checkpoint)
-        options = usable(preset(DEFAULT_PRESET["demo"], beam_size=int(beam_size), ctc_weight=float(ctc_weight),
-                                lm_weight=float(lm_weight), oov_penalty=float(oov_penalty), vtln=bool(vtln)), model)
+        options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln)
         result = model.transcribe(samples, options=options)
         text, attention, frame_seconds = stitch_segments(result.segments, result.offsets, result.duration)
         view = alignment_html(samples, text, attention, frame_seconds)
@@ -171,6 +168,12 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
     return PageResult(status, text, view, word_rows(result.words), nbest_rows(result.nbest))
 
 
+def page_options(model, beam_size, ctc_weight, lm_weight=0.0, oov_penalty=0.0, vtln=False):
+    """The page's settings over the demo preset, without the aids the checkpoint lacks (its LM, its lexicon)."""
+    return usable(preset(DEFAULT_PRESET["demo"], beam_size=int(beam_size), ctc_weight=float(ctc_weight),
+                         lm_weight=float(lm_weight), oov_penalty=float(oov_penalty), vtln=bool(vtln)), model)
+
+
 def word_rows(words) -> list[list]:
     """The words table: times and confidence as fixed two-decimal text (0.40, not 0.4)."""
     return [[w.word, f"{w.start:.2f}", f"{w.end:.2f}", f"{w.confidence:.2f}"] for w in words]
@@ -182,73 +185,6 @@ def nbest_rows(nbest) -> list[list]:
 
 def example_clips() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*.wav"))
-
-
-class LiveSession:
-    """One browser tab's live microphone: its own queue, endpointer and decoding thread.
-
-    The page's stream handler only :meth:`push`es audio (it never waits for decoding), the
-    endpointer cuts utterances at pauses as ``asr listen`` does (:mod:`asr.microphone`'s
-    :class:`UtteranceDecoder`), and each finished utterance is decoded in this session's
-    thread while recording goes on; nothing is dropped unless decoding falls minutes behind.
-    """
-
-    def __init__(self, model, sample_rate: int, options):
-        self.sample_rate = sample_rate
-        self.blocks = BlockQueue(sample_rate)
-        self.lines: list[str] = []
-        self.view = ""  # the latest utterance's alignment
-        self.version = 0  # bumped per utterance, so a refresh can tell nothing changed
-        self._lock = threading.Lock()
-        self.decoder = UtteranceDecoder(model, self.blocks, Endpointer(sample_rate), self._on_utterance, options)
-        self.decoder.start()
-
-    def push(self, samples: np.ndarray) -> None:
-        self.blocks.put(samples)
-
-    def close(self) -> None:
-        """End of the stream: the utterance in progress is finished and decoded."""
-        self.blocks.close()
-
-    @property
-    def closed(self) -> bool:
-        return self.decoder.done.is_set() or self.blocks._closed
-
-    def _on_utterance(self, utterance, transcription) -> None:
-        text, attention, frame_seconds = stitch_segments(transcription.segments, transcription.offsets,
-                                                         transcription.duration)
-        if not text:
-            return
-        view = alignment_html(utterance.samples, text, attention, frame_seconds, element_id="live")
-        with self._lock:
-            self.lines.append(f"[{utterance.start:6.2f} s] {text}")
-            self.view = view
-            self.version += 1
-
-    def status(self) -> str:
-        if self.decoder.error is not None:
-            return f"**Decoding stopped** ({type(self.decoder.error).__name__}). Record again to restart."
-        state = {"listening": "● listening…", "speech": "● hearing speech…",
-                 "transcribing": "● transcribing…"}[self.decoder.state]
-        if self.closed and self.decoder.done.is_set():
-            state = "■ stopped"
-        level = max(-60.0, self.blocks.level_db)
-        bar = "▮" * int((level + 60) / 3) + "▯" * (20 - int((level + 60) / 3))
-        return f"{state} level {bar} {level:.0f} dB · {len(self.lines)} utterance(s)"
-
-    def outputs(self) -> tuple:
-        with self._lock:
-            return self.status(), "\n".join(self.lines), self.view
-
-
-def _to_float_mono(samples: np.ndarray) -> np.ndarray:
-    """A browser chunk (int16 or float, mono or (n, channels)) as float32 mono in [-1, 1]."""
-    samples = np.asarray(samples)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)
-    if np.issubdtype(samples.dtype, np.integer):
-        return samples.astype(np.float32) / 32768.0
-    return samples.astype(np.float32)
 
 
 def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = True) -> gr.Blocks:
@@ -283,11 +219,9 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         rate, samples = chunk
         if session is None or session.closed or session.sample_rate != rate:
             model = models.get(checkpoint)
-            options = usable(preset(DEFAULT_PRESET["demo"], beam_size=int(beam_size), ctc_weight=float(ctc_weight),
-                                    lm_weight=float(lm_weight), oov_penalty=float(oov_penalty),
-                                    vtln=bool(vtln)), model)
+            options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln)
             session = LiveSession(model, int(rate), options)
-        session.push(_to_float_mono(samples))
+        session.push(to_float_mono(samples))
         return (*session.outputs(), session)
 
     def on_stop(session):
@@ -333,7 +267,9 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
             live_transcript = gr.Textbox(label="Transcript, one line per utterance", lines=6, interactive=False,
                                          elem_id="live-transcript")
             live_view = gr.HTML(elem_id="live-alignment", js_on_load=VIEW_SCRIPT)
-            session, seen = gr.State(None), gr.State(-1)
+            # A closed tab's session is closed too, so its decoding thread ends.
+            session = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
+            seen = gr.State(-1)
             live_outputs = [live_status, live_transcript, live_view]
             microphone.stream(on_stream, [microphone, session, *settings], [*live_outputs, session],
                               stream_every=STREAM_EVERY_SECONDS, time_limit=None, api_visibility="private",

@@ -70,6 +70,10 @@ class BlockQueue:
         return self.dropped_samples / self.sample_rate
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def skipped_seconds(self) -> float:
         return self.skipped_samples / self.sample_rate
 
