@@ -40,6 +40,11 @@ test-fast: setup
 bundle: setup
 	bash recipes/synth/run.sh
 
+# The figures of BENCHMARKS.md: people (with pocketsphinx and Whisper tiny), speed and memory,
+# start-up. `bash bench/run.sh` is the synthetic held-out-voice suite (needs the synth corpus).
 bench: setup
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r bench/requirements.txt -e ".[pretrained]"
 	$(PYTHON) recipes/asterisk/prepare.py --out data/asterisk
-	PYTHON=$(PYTHON) bash bench/run.sh
+	$(PYTHON) bench/human.py --split test
+	$(PYTHON) bench/transcribe_speed.py
+	$(PYTHON) bench/startup.py

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import yaml
 
-from asr.audio import load_audio
+from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import average_checkpoints, config_from_dict, model_to_dict, read_checkpoint, save_atomic
 from asr.ctranslate2 import fill_pretrained_listener
 from asr.data import DurationBucketSampler, SpeechDataset, collate, filter_rows, load_for_cmvn
@@ -42,7 +42,8 @@ from asr.metrics import ErrorRate
 from asr.model import LAS
 from asr.resumable import ignore_stop_signals, rng_state, set_rng_state, stop_signals_deferred
 from asr.text import normalize_text
-from asr.transcribe import decode_pieces
+from asr.segment import MAX_SEGMENT_SECONDS
+from asr.transcribe import decode_pieces, transcribe
 from asr.vocab import Vocabulary
 from asr.widen import GROWABLE, widen
 
@@ -365,7 +366,12 @@ class Trainer:
         """Greedy CER/WER on the dev subset."""
         model = model or self.model
         model.eval()
-        results = decode_pieces(model, self._dev_audio, DecodeOptions(), batch_size=16)
+        # Dev utterances longer than a segment are cut at pauses, as any user's long recording
+        # is (and Whisper's encoder takes at most 30 s): the others are decoded in batches.
+        long = {i for i, audio in enumerate(self._dev_audio) if audio.size > MAX_SEGMENT_SECONDS * SAMPLE_RATE}
+        short = iter(decode_pieces(model, [a for i, a in enumerate(self._dev_audio) if i not in long],
+                                   DecodeOptions(), batch_size=16))
+        results = [transcribe(model, audio) if i in long else next(short) for i, audio in enumerate(self._dev_audio)]
         chars, words = ErrorRate(), ErrorRate()
         for row, result in zip(self.dev_rows, results):
             reference = normalize_text(row["text"])
@@ -373,7 +379,7 @@ class Trainer:
             words.update(reference.split(), result.text.split())
         # The image shows the first utterance the model said anything for: early in training
         # most hypotheses are empty, and an empty one has no alignment to draw.
-        spoken = [r.attention for r in results if r.attention.size]
+        spoken = [r.attention for i, r in enumerate(results) if i not in long and r.attention.size]
         self._dev_alignment = spoken[0] if spoken else None
         return {"cer": chars.rate, "wer": words.rate}
 

@@ -1,4 +1,4 @@
-"""BENCHMARKS.md from the results of bench/run_all.py: tables, the targets, and what the numbers mean.
+"""bench/SYNTHETIC.md from the results of bench/run_all.py: tables, the targets, and what the numbers mean.
 
     markdown = render(json.loads(Path("bench/results/<stamp>.json").read_text()))
 

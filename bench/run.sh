@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark, ours next to pocketsphinx; the tables go to BENCHMARKS.md.
+# The synthetic held-out-voice suite, ours next to pocketsphinx; the tables go to bench/SYNTHETIC.md.
 #
 # Usage:
 #     bash bench/run.sh            # the full run (~20 minutes on 2 cores)

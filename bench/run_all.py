@@ -1,4 +1,4 @@
-"""Every benchmark in one run, our model next to pocketsphinx, written to BENCHMARKS.md.
+"""The synthetic held-out-voice suite in one run, our model next to pocketsphinx, written to bench/SYNTHETIC.md.
 
 Usage:
     bash bench/run.sh                  # installs bench/requirements.txt, runs everything (~20 min on 2 cores)
@@ -297,7 +297,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {QUICK['utterances']} utterances, {QUICK['scaling']} s files, "
-                             f"{QUICK['train_steps']} training steps; writes bench/results/BENCHMARKS.quick.md "
+                             f"{QUICK['train_steps']} training steps; writes bench/results/SYNTHETIC.quick.md "
                              "unless --output is given")
     parser.add_argument("--manifest", type=Path, default=REPO / "data" / "synth" / "test.jsonl",
                         help="test manifest (default: data/synth/test.jsonl, the held-out voices)")
@@ -328,7 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="training config override, as for asr train (repeatable)")
     parser.add_argument("--no-peer", dest="peer", action="store_false",
                         help="skip pocketsphinx (its rows then say so)")
-    parser.add_argument("--output", type=Path, default=None, help="markdown file to write (default: BENCHMARKS.md)")
+    parser.add_argument("--output", type=Path, default=None, help="markdown file to write (default: bench/SYNTHETIC.md)")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results",
                         help="where the raw JSON of the run goes (default: bench/results)")
     parser.add_argument("--report-from", type=Path, default=None, metavar="JSON",
@@ -339,7 +339,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.output is None:
-        args.output = BENCH / "results" / "BENCHMARKS.quick.md" if args.quick else REPO / "BENCHMARKS.md"
+        args.output = BENCH / "results" / "SYNTHETIC.quick.md" if args.quick else BENCH / "SYNTHETIC.md"
     return args
 
 

@@ -289,13 +289,22 @@ def test_asr_train_on_cached_states_learns_and_keeps_the_encoders_provenance(ct2
             {"audio_filepath": str(root / "1.wav"), "duration": second.size / 16000, "text": "open the door please"}]
     manifest = tmp_path / "train.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # Dev holds a recording longer than Whisper's 30-s window: evaluation cuts it at its pauses.
+    import soundfile as sf
+
+    long = np.concatenate([first, np.zeros(32 * 16000, dtype=np.float32), second])
+    sf.write(tmp_path / "long.wav", long, 16000)
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps(r) + "\n" for r in rows + [
+        {"audio_filepath": str(tmp_path / "long.wav"), "duration": long.size / 16000,
+         "text": "turn left open the door please"}]))
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     made = subprocess.run([sys.executable, "-m", "asr.encoder_states", "--encoder", str(weights),
                            "--manifest", str(manifest), "--out", str(tmp_path / "states")],
                           env=env, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
-    config = {"data": {"train_manifests": [str(manifest)], "dev_manifest": str(manifest), "num_workers": 0,
-                       "encoder_states": str(tmp_path / "states"), "max_batch_seconds": 10, "dev_utterances": 2},
+    config = {"data": {"train_manifests": [str(manifest)], "dev_manifest": str(dev), "num_workers": 0,
+                       "encoder_states": str(tmp_path / "states"), "max_batch_seconds": 10, "dev_utterances": 3},
               "model": ADAPTER | {"features": {"freq_masks": 0, "time_masks": 0, "vtlp_range": 0.0}},
               "optim": {"peak_lr": 3e-3, "warmup_steps": 5, "max_steps": 150},
               "train": {"exp_dir": str(tmp_path / "exp"), "pretrained_encoder": str(weights), "eval_every": 150,
@@ -306,5 +315,5 @@ def test_asr_train_on_cached_states_learns_and_keeps_the_encoders_provenance(ct2
     assert run.returncode == 0, run.stderr[-2000:]
     trained = load_model(tmp_path / "exp" / "averaged.pt")
     assert trained.metadata["pretrained_encoder"]["size"] == "whisper-tiny"
-    assert trained.metadata["dev_cer"] < 0.2  # two utterances, learned from their states alone
+    assert trained.metadata["dev_cer"] < 0.2  # two utterances, learned from their states alone (and both again)
     assert trained.transcribe(first).text == "turn left"
