@@ -126,7 +126,7 @@ def test_subtitles_are_files_ffmpeg_accepts_and_silence_writes_none(capsys, clip
     assert not (tmp_path / "silence.srt").exists() and not (tmp_path / "silence.vtt").exists()
     assert (tmp_path / "silence.txt").read_text().strip() == ""
     for format in ("srt", "vtt"):
-        probe = subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / f"hello.{format}"), "-f", "null", "-"],
+        probe = subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / f"hello.{format}"), "-f", "srt", "-"],
                                capture_output=True, text=True)
         assert probe.returncode == 0, probe.stderr
 
