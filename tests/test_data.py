@@ -66,7 +66,7 @@ def test_too_little_data_for_every_rank_makes_no_batches_rather_than_uneven_ones
 def test_pure_las_has_no_ctc_term():
     torch.manual_seed(0)
     model = LAS(ModelConfig(encoder_hidden=16, encoder_layers=2, decoder_hidden=16, attention_dim=16,
-                            ctc_weight=0.0)).train()
+                            ctc_loss_weight=0.0)).train()
     waves, lengths, targets, target_lengths = collate([(torch.randn(8000) * 0.1, torch.tensor([5, 6, 7])),
                                                        (torch.randn(6000) * 0.1, torch.tensor([8, 9]))])
     out = model(waves, lengths, targets, target_lengths)
