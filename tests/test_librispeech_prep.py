@@ -151,7 +151,7 @@ def test_configs_name_the_manifests_prepare_writes():
 
 
 def test_configs_load_as_training_configs():
-    train = pytest.importorskip("asr.train")
+    train = pytest.importorskip("asr.experiment")
     for name in ("conf_100h.yaml", "conf_960h.yaml"):
         config = train.load_config(str(RECIPE.parent / name))
         assert config.train.exp_dir.startswith("exp/librispeech_")
