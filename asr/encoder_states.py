@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from asr.audio import AudioError, load_audio, normalize_level
+from asr.audio import SAMPLE_RATE, AudioError, load_audio, normalize_level
 from asr.formats import atomic_path, write_atomic
 from asr.text import normalize_text
 from asr.vocab import Vocabulary
@@ -116,10 +116,10 @@ def cache_states(model, rows: list[dict], states_dir, progress: bool = True) -> 
             counts["failed"] += 1
             bar.update(1)
             continue
-        longest = max(longest, samples.size / 16_000)
+        longest = max(longest, samples.size / SAMPLE_RATE)
         if batch and longest * (len(batch) + 1) > BATCH_SECONDS:
             flush()
-            longest = samples.size / 16_000
+            longest = samples.size / SAMPLE_RATE
         batch.append((row, samples))
     if batch:
         flush()
