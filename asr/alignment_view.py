@@ -52,17 +52,24 @@ def _heatmap_png(attention: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def letter_layout(times: np.ndarray, duration: float) -> list[int]:
-    """Row of each letter (0 is the top), so that no two letters on a row are closer than LETTER_GAP."""
+def letter_layout(times: np.ndarray, duration: float) -> list[tuple[int, float]]:
+    """Row (0 is the top) and horizontal position (share of the clip's width) of each letter.
+
+    A letter goes on the first row where it keeps LETTER_GAP from that row's last letter. Where
+    no row has room (attention that dwells on one spot, or a model that has not learnt to align
+    yet), it goes on the row that ends furthest left, nudged right by the gap: letters never
+    overlap, so each stays readable and clickable.
+    """
     last = [-np.inf] * LETTER_ROWS
-    rows = []
+    layout = []
     for t in times:
         position = t / max(duration, 1e-9)
         free = [r for r in range(LETTER_ROWS) if position - last[r] >= LETTER_GAP]
         row = free[0] if free else int(np.argmin(last))
+        position = max(position, last[row] + LETTER_GAP)
         last[row] = position
-        rows.append(row)
-    return rows
+        layout.append((row, position))
+    return layout
 
 
 def alignment_html(samples: np.ndarray, text: str, attention: np.ndarray, frame_seconds: float,
@@ -82,9 +89,9 @@ def alignment_html(samples: np.ndarray, text: str, attention: np.ndarray, frame_
     known = np.where(np.isnan(centres), -np.inf, centres)
     centres = np.maximum.accumulate(known)
     centres[np.isinf(centres)] = 0.0
-    rows = letter_layout(centres, duration)
+    layout = letter_layout(centres, duration)
     letters = []
-    for u, (char, (start, end), centre, row) in enumerate(zip(text, spans, centres, rows)):
+    for u, (char, (start, end), (row, position)) in enumerate(zip(text, spans, layout)):
         if char == " " or np.isnan(start):
             continue
         play_start, play_end = start, end
@@ -95,7 +102,7 @@ def alignment_html(samples: np.ndarray, text: str, attention: np.ndarray, frame_
         title = f"“{char}” (character {u}) attends to {start:.2f}–{end:.2f} s; click to hear it"
         letters.append(
             f'<span class="letter" data-index="{u}" data-start="{play_start:.3f}" data-end="{play_end:.3f}" '
-            f'style="left:{100 * centre / max(duration, 1e-9):.3f}%;top:{row * 1.3:.1f}em" '
+            f'style="left:{100 * position:.3f}%;top:{row * 1.3:.1f}em" '
             f'title="{html.escape(title)}">{html.escape(char)}</span>')
     frames = attention.shape[1]
     weights = (np.clip(attention, 0, 1) * 255).astype(np.uint8)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 COMMANDS = {
@@ -55,10 +56,17 @@ def _command_module(name: str):
     return importlib.import_module(_module_name(name))
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     invoked = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(invoked if invoked in COMMANDS else "").parse_args(argv)
+    # `kill` and service managers stop a command the way Ctrl-C does: outputs are written
+    # atomically, so either way nothing half-written is left and the status is 130.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         status = _command_module(args.command).run(args)
         sys.stdout.flush()

@@ -4,7 +4,8 @@ Whisper's encoder does not train here, so running it on every training utterance
 every epoch would repeat the same work.  :func:`cache_states` runs it once per utterance,
 exactly as serving does (:func:`asr.audio.normalize_level`, then the model's own
 front end and encoder), and stores each utterance's states as one fp16 ``.npy``.
-A kill at any moment loses at most the batch in flight; a rerun skips what is done.
+A kill at any moment loses at most the batch in flight; a rerun skips what is done, and
+redoes an utterance whose audio was made again after its states (a new corpus version).
 ``meta.json`` records which encoder made the states, and training refuses states from
 another one.
 
@@ -41,6 +42,15 @@ def state_path(states_dir, audio_filepath: str) -> Path:
     """Where one utterance's states live: named by a hash of its audio path, 256 subfolders."""
     key = hashlib.sha1(str(audio_filepath).encode()).hexdigest()
     return Path(states_dir) / key[:2] / f"{key}.npy"
+
+
+def has_fresh_states(states_dir, audio_filepath: str) -> bool:
+    """Whether the stored states exist and are newer than the audio they were computed from."""
+    target = state_path(states_dir, audio_filepath)
+    try:
+        return target.stat().st_mtime_ns >= Path(audio_filepath).stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
 
 
 def encoder_identity(model) -> dict:
@@ -82,7 +92,7 @@ def cache_states(model, rows: list[dict], states_dir, progress: bool = True) -> 
     from asr.whisper import WINDOW_SECONDS
 
     fits = [r for r in rows if float(r["duration"]) <= WINDOW_SECONDS]  # longer ones are no training utterances
-    todo = [r for r in fits if not state_path(states_dir, r["audio_filepath"]).is_file()]
+    todo = [r for r in fits if not has_fresh_states(states_dir, r["audio_filepath"])]
     counts = {"done": 0, "skipped": len(fits) - len(todo), "failed": 0, "too_long": len(rows) - len(fits)}
     todo.sort(key=lambda r: float(r["duration"]))  # similar lengths together: less padding
     from tqdm import tqdm

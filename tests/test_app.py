@@ -193,6 +193,15 @@ def test_the_alignment_view_places_letters_in_order_without_overlap(models):
     assert 'src="data:audio/wav;base64,' in view and 'src="data:image/png;base64,' in view
     assert "no speech" in alignment_html(samples, "", np.zeros((0, 0)), 0.04).lower()
 
+    # An untrained model attends everywhere at once: more letters on one spot than there are rows.
+    crowded = alignment_html(samples, "abcdefghijkl", np.full((12, 25), 1 / 25), 0.04)
+    spots = re.findall(r'style="left:([\d.]+)%;top:([\d.]+)em"', crowded)
+    assert len(spots) == 12
+    by_row = {}
+    for left, top in spots:
+        by_row.setdefault(top, []).append(float(left) / 100)
+    assert all(b - a >= LETTER_GAP - 1e-9 for row in by_row.values() for a, b in zip(row, row[1:]))
+
 
 def test_a_missing_checkpoint_stops_with_one_line(tmp_path):
     with pytest.raises(SystemExit) as stop:
@@ -399,7 +408,8 @@ def test_browser_microphone_streams_one_transcript_line_per_utterance(bundled_se
         try:
             pages = []
             for _ in range(2):  # two tabs at once, each with its own stream
-                page = browser.new_context(permissions=["microphone"]).new_page(viewport={"width": 1400, "height": 1000})
+                context = browser.new_context(permissions=["microphone"], viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
                 page.goto(bundled_server[0], wait_until="domcontentloaded")
                 page.locator("#live-microphone button.record-button").click()
                 pages.append(page)

@@ -117,7 +117,7 @@ def test_tiny_model_learns_three_utterances_to_zero_error(tmp_path):
     paths = [tmp_path / f"{i}.wav" for i in range(len(texts))]
     samples = [speak(t, p) for t, p in zip(texts, paths)]
     torch.manual_seed(0)
-    config = ModelConfig(**TINY | dict(encoder_hidden=48, decoder_hidden=64, ctc_weight=0.3, label_smoothing=0.0,
+    config = ModelConfig(**TINY | dict(encoder_hidden=48, decoder_hidden=64, ctc_loss_weight=0.3, label_smoothing=0.0,
                                        features=asr.model.FeatureConfig(freq_masks=0, time_masks=0, vtlp_range=0)))
     model = asr.LAS(config)
     lengths = torch.tensor([s.size for s in samples])

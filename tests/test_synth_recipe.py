@@ -35,7 +35,7 @@ def test_held_out_voices_never_speak_training_sentences(recipe):
         if held_out.startswith("espeak:"):
             variant = held_out.split("+")[1]
             assert not [v for v in training if v.endswith(f"+{variant}")]
-    assert set(voices.training_voices()) == set(voices.ENGINE_MIX) | {"festival"}
+    assert set(voices.training_voices()) == set(voices.ENGINE_MIX) | {"festival"} | set(voices.NATURAL_SHARE)
     assert all(voices.training_voices().values())  # every engine keeps at least one voice
 
 
@@ -43,7 +43,7 @@ def test_festival_takes_its_share_and_leaves_every_other_utterance_as_it_was(tmp
     (tmp_path / "text").mkdir()
     for split in SPLITS:
         (tmp_path / "text" / f"{split}.txt").write_text("".join(f"{split} sentence {i}\n" for i in range(50)))
-    with_festival = {s: recipe.plan_jobs(tmp_path, s, 400, seed=7) for s in SPLITS}
+    with_festival = {s: recipe.plan_jobs(tmp_path, s, 400, seed=7, corpus_version=2) for s in SPLITS}
     before_festival = {s: recipe.plan_jobs(tmp_path, s, 400, seed=7, corpus_version=1) for s in SPLITS}
 
     festival = [job for job in with_festival["train"] if job["voice"].startswith("festival:")]
@@ -58,11 +58,60 @@ def test_festival_takes_its_share_and_leaves_every_other_utterance_as_it_was(tmp
                 assert {k: v for k, v in new.items() if k != "voice"} == {k: v for k, v in old.items() if k != "voice"}
 
 
+def test_kokoro_and_rhvoice_take_their_shares_and_leave_every_other_utterance_as_it_was(tmp_path, recipe):
+    voices = recipe.voices
+    (tmp_path / "text").mkdir()
+    for split in SPLITS:
+        (tmp_path / "text" / f"{split}.txt").write_text("".join(f"{split} sentence {i}\n" for i in range(50)))
+    natural = {s: recipe.plan_jobs(tmp_path, s, 1000, seed=7, corpus_version=3) for s in SPLITS}
+    before = {s: recipe.plan_jobs(tmp_path, s, 1000, seed=7, corpus_version=2) for s in SPLITS}
+    engines = [job["voice"].split(":")[0] for job in natural["train"]]
+    for engine, share in voices.NATURAL_SHARE.items():
+        assert abs(engines.count(engine) / 1000 - share) < 0.05
+    assert natural["test"] == before["test"]  # the held-out test split is never taken over
+    for split in ("train", "dev"):
+        for new, old in zip(natural[split], before[split]):
+            if new["voice"].split(":")[0] in voices.NATURAL_SHARE:
+                assert {k: v for k, v in new.items() if k != "voice"} == {k: v for k, v in old.items() if k != "voice"}
+            else:
+                assert new == old
+
+    # test_natural reads test's sentences with held-out Kokoro speakers only, never heard in training.
+    held_out = recipe.plan_jobs(tmp_path, "test_natural", 200, seed=7, corpus_version=3)
+    assert {job["text"] for job in held_out} <= {f"test sentence {i}" for i in range(50)}
+    heard = {name for job in natural["train"] + natural["dev"] if job["voice"].startswith("kokoro:")
+             for _, name in voices.parse_kokoro_voice(job["voice"].split(":", 1)[1])}
+    spoken = {name for job in held_out for _, name in voices.parse_kokoro_voice(job["voice"].split(":", 1)[1])}
+    assert spoken == set(voices.KOKORO_HELD_OUT) and not heard & spoken
+    assert len({job["voice"] for job in held_out}) > len(voices.KOKORO_HELD_OUT)  # blends too
+
+
+def test_kokoro_blends_are_reproducible_weighted_mixes(recipe):
+    voices = recipe.voices
+    blends = voices.kokoro_blends(["af_heart", "bf_emma", "am_adam"], 5, "seed")
+    assert blends == voices.kokoro_blends(["af_heart", "bf_emma", "am_adam"], 5, "seed")
+    assert len(set(blends)) == 5
+    for blend in blends:
+        terms = voices.parse_kokoro_voice(blend.split(":", 1)[1])
+        assert 2 <= len(terms) <= 3 and abs(sum(w for w, _ in terms) - 1) < 0.02
+    assert voices.parse_kokoro_voice("af_heart") == [(1.0, "af_heart")]
+
+
+@pytest.mark.slow
+def test_a_kokoro_blend_speaks_a_sentence(recipe):
+    if not (recipe.voices.KOKORO_DIR / "vocab.json").is_file():
+        pytest.skip("Kokoro's files are fetched by recipes/synth/fetch_voices.py")
+    samples, rate = recipe.voices.synthesize("kokoro:0.5*af_heart+0.5*bf_emma", "turn on the lights", 1.0, 0.5)
+    assert rate == 24_000 and 0.6 < samples.size / rate < 4 and 0.05 < abs(samples).max() <= 1.5
+
+
 @pytest.mark.slow
 def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsys, recipe):
     monkeypatch.setattr(recipe, "BABBLE_BANK_SIZE", 8)  # babble mixes up to 7 of them
     out = tmp_path / "synth"
-    args = ["--out", str(out), "--train-utterances", "10", "--heldout-utterances", "4", "--workers", "2"]
+    # Version 2: its engines come with `make setup`; version 3's need fetch_voices.py (root, non-free).
+    args = ["--out", str(out), "--train-utterances", "10", "--heldout-utterances", "4", "--workers", "2",
+            "--corpus-version", "2"]
     recipe.main(args)
     first_run = capsys.readouterr().out
 

