@@ -86,6 +86,19 @@ def test_kokoro_and_rhvoice_take_their_shares_and_leave_every_other_utterance_as
     assert len({job["voice"] for job in held_out}) > len(voices.KOKORO_HELD_OUT)  # blends too
 
 
+def test_the_conversation_split_is_training_only_small_talk(tmp_path, recipe):
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "dev.txt").write_text("hello\ngood morning\n")
+    (tmp_path / "text" / "test.txt").write_text("thank you very much\n")
+    recipe.stage_conversation_text(tmp_path, 7, 500)
+    lines = (tmp_path / "text" / "conversation.txt").read_text().splitlines()
+    assert 400 < len(lines) <= 500 and "hello world" in lines
+    assert not {"hello", "good morning", "thank you very much"} & set(lines)  # never a dev or test sentence
+    jobs = recipe.plan_jobs(tmp_path, "conversation", 300, seed=7)
+    training = _every_training_voice(recipe.voices)
+    assert {job["voice"] for job in jobs} <= training and {job["text"] for job in jobs} <= set(lines)
+
+
 def test_kokoro_blends_are_reproducible_weighted_mixes(recipe):
     voices = recipe.voices
     blends = voices.kokoro_blends(["af_heart", "bf_emma", "am_adam"], 5, "seed")

@@ -1,4 +1,5 @@
-"""Everyday phrases a voice interface hears: numbers, dates, times, spelled letters, commands.
+"""Everyday phrases a voice interface hears: numbers, dates, times, spelled letters, commands,
+and (corpus version 3) what people say to a microphone first: greetings and small talk.
 
 Texts are written the way people write them ("March 3rd, 2019", "7:45")
 and then normalised, so the corpus also exercises :func:`asr.text.normalize_text`.
@@ -76,3 +77,31 @@ def generate(rng: random.Random, count: int) -> list[str]:
             text = rng.choice(["it's ", "at ", "meet me at ", "the train leaves at "]) + text
         out.append(normalize_text(text))
     return out
+
+
+NAMES = "Anna John Peter Maria Sam Alex Emma David Sarah Michael Lucy James Olivia Daniel Grace Tom".split()
+PLACES = "London Boston Chicago Paris the city the village Texas Scotland Sydney Toronto".split()
+CONVERSATION_TEMPLATES = (
+    "hello", "hello world", "hello there", "hi there", "hey", "hello how are you", "hi how are you doing",
+    "good {daytime}", "good {daytime} everyone", "good {daytime} {name}", "hello {name}", "hi {name}",
+    "my name is {name}", "hi my name is {name}", "hello my name is {name} and I live in {place}",
+    "I am from {place}", "nice to meet you", "it's nice to meet you {name}", "how are you today",
+    "I'm fine thank you", "thank you very much", "thanks a lot", "you're welcome", "see you {later}",
+    "goodbye", "bye for now", "testing testing", "testing one two three", "can you hear me",
+    "is this thing on", "this is a test", "let me try that again", "can you say that again",
+    "what did you say", "I don't understand", "sorry I didn't catch that", "what is your name",
+    "where are you from", "how was your day", "have a nice day", "have a good {daytime}",
+    "excuse me", "I'm sorry", "yes that's right", "no that's wrong", "okay", "all right",
+    "hello world this is {name} speaking", "the weather is lovely today", "how's it going",
+)
+
+
+def _conversation(rng: random.Random) -> str:
+    return rng.choice(CONVERSATION_TEMPLATES).format(
+        daytime=rng.choice(["morning", "afternoon", "evening", "night"]), name=rng.choice(NAMES),
+        place=rng.choice(PLACES), later=rng.choice(["later", "tomorrow", "soon", "next week"]))
+
+
+def conversation(rng: random.Random, count: int) -> list[str]:
+    """``count`` normalised greetings and small-talk lines (repeats allowed: a short corpus of them)."""
+    return [normalize_text(_conversation(rng)) for _ in range(count)]

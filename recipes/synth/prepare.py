@@ -13,12 +13,14 @@ Stages (each skips work already done, so a killed run just restarts):
                   everyday phrases; normalised; split into disjoint train/dev/test
     2. babble     a bank of speech used as crowd noise (from word strings, not corpus sentences)
     3. audio      synthesize + augment every utterance, in parallel on all cores
-    4. manifests  train.jsonl, dev.jsonl, test.jsonl, test_natural.jsonl (audio_filepath,
+    4. manifests  train.jsonl, dev.jsonl, test.jsonl, test_natural.jsonl, conversation.jsonl (audio_filepath,
                   duration, text, voice, text_source: fortune, words or phrase, so that
                   `asr eval` reports each)
 
 Dev is spoken by training voices; test only by voices.HELD_OUT_VOICES; test_natural (version 3)
-speaks test's sentences with the held-out Kokoro voices and their blends only.
+speaks test's sentences with the held-out Kokoro voices and their blends only. Version 3 adds
+a training split, conversation: greetings and small talk (phrases.conversation), what people
+say to a microphone first and the sentence texts barely have.
 
 Corpus versions: 1 is espeak-ng, flite and Piper; 2 gives a share of train and dev to Festival;
 3 (the default) gives shares to Kokoro and RHVoice (voices.NATURAL_SHARE; their files come
@@ -243,6 +245,19 @@ def text_split(split: str) -> str:
     return "test" if split == "test_natural" else split
 
 
+def stage_conversation_text(out: Path, seed: int, count: int) -> None:
+    """Version 3's greetings and small talk (phrases.conversation), a training-only split of its own."""
+    path = out / "text" / "conversation.txt"
+    if path.exists():
+        print("stage 1 (text): conversation done already")
+        return
+    held_out = set((out / "text" / "dev.txt").read_text().splitlines()) | set(
+        (out / "text" / "test.txt").read_text().splitlines())
+    lines = [t for t in phrases.conversation(random.Random(f"{seed}/conversation"), count) if t not in held_out]
+    write_atomic(path, "".join(t + "\n" for t in lines))
+    print(f"  conversation: {len(lines)} texts, {len(set(lines))} distinct")
+
+
 def plan_jobs(out: Path, split: str, count: int, seed: int, corpus_version: int = 3) -> list[dict]:
     texts = (out / "text" / f"{text_split(split)}.txt").read_text().split("\n")
     texts = [t for t in texts if t]
@@ -365,6 +380,8 @@ def main(argv=None) -> None:
                              "before them; 1 the one before Festival's voices")
     parser.add_argument("--natural-test-utterances", type=int, default=300,
                         help="test_natural utterances (version 3): held-out Kokoro voices and blends")
+    parser.add_argument("--conversation-utterances", type=int, default=2_000,
+                        help="conversation utterances (version 3): greetings and small talk, for training")
     parser.add_argument("--subset", nargs=3, metavar=("NAME", "FIRST", "END"),
                         help="stage 4 also writes NAME.jsonl: training utterances FIRST to END-1 "
                              "(e.g. train_redrawn 41489 62000, the new voice draws stage 15 trains on)")
@@ -380,10 +397,15 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     counts = {"train": args.train_utterances, "dev": args.heldout_utterances, "test": args.heldout_utterances}
     if args.corpus_version >= 3:  # made first: the held-out splits are small, train is the long job
-        counts = {"test_natural": args.natural_test_utterances, "dev": counts["dev"], "test": counts["test"],
-                  "train": counts["train"]}
+        counts = {"test_natural": args.natural_test_utterances, "conversation": args.conversation_utterances,
+                  "dev": counts["dev"], "test": counts["test"], "train": counts["train"]}
     started = time.time()
-    stages = {1: lambda: stage_text(args.out, args.seed, args.heldout_utterances),
+    def text():
+        stage_text(args.out, args.seed, args.heldout_utterances)
+        if args.corpus_version >= 3:
+            stage_conversation_text(args.out, args.seed, args.conversation_utterances)
+
+    stages = {1: text,
               2: lambda: stage_babble(args.out, args.seed),
               3: lambda: stage_audio(args.out, counts, args.seed, args.workers, args.corpus_version),
               4: lambda: stage_manifests(args.out, counts, subset)}

@@ -16,7 +16,8 @@
 #   stage 2  convert    Whisper's encoder out of the CTranslate2 file: sha256 checked, our port
 #                       compared with CTranslate2's own encoder, fp16 weights written
 #   stage 3  states     the frozen encoder's states of every training utterance, once (fp16)
-#   stage 4  train      the adapter, attention and speller on those states (whisper_tiny.yaml)
+#   stage 4  train      the adapter, attention and speller on those states (whisper_tiny.yaml), then
+#                       on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml)
 #   stage 5  lm         the character language model and lexicon from the training text, bundled
 #   stage 6  evaluate   the human dev half and the synthetic held-out voices, every preset
 #   stage 7  bundle     copy the result to checkpoints/ (atomically)
@@ -60,12 +61,13 @@ fi
 if run_stage 3; then
   echo "stage 3: states"
   $python -m asr.encoder_states --encoder $encoder --listener whisper-tiny \
-      --manifest data/synth/train.jsonl --out $states
+      --manifest data/synth/train.jsonl data/synth/conversation.jsonl --out $states
 fi
 
 if run_stage 4; then
   echo "stage 4: train"
   $asr train --config recipes/synth/whisper_tiny.yaml --resume
+  $asr train --config recipes/synth/whisper_tiny_ft.yaml --resume
 fi
 
 if run_stage 5; then
