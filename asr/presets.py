@@ -17,10 +17,11 @@ from __future__ import annotations
 PRESETS: dict[str, dict] = {
     # Greedy attention decoding: one pass, no search. The fastest.
     "fast": {},
-    # Beam search with CTC prefix scores and the character LM: what a person speaking into a
-    # microphone waits for.
-    "live": {"beam_size": 4, "ctc_weight": 0.3, "lm_weight": 0.3},
-    # Every aid that helps on the human dev half: a wider beam, CTC, the LM and the lexicon.
+    # Beam search with CTC prefix scores, the character LM and the lexicon: what a person
+    # speaking into a microphone waits for. The weights are the best on the human dev half
+    # (bench/tune_decoding.py; recipes/synth/RESULTS.md has the grid).
+    "live": {"beam_size": 4, "ctc_weight": 0.3, "lm_weight": 0.3, "oov_penalty": 2.0},
+    # The same aids with a wider beam, for files.
     "accurate": {"beam_size": 5, "ctc_weight": 0.3, "lm_weight": 0.3, "oov_penalty": 2.0},
     # The accurate preset decoded at several vocal-tract warps, keeping the surest result (4x slower).
     "accurate-vtln": {"beam_size": 5, "ctc_weight": 0.3, "lm_weight": 0.3, "oov_penalty": 2.0, "vtln": True},

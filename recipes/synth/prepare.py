@@ -396,9 +396,9 @@ def main(argv=None) -> None:
         subset = (name, int(first), int(end))
     args.out.mkdir(parents=True, exist_ok=True)
     counts = {"train": args.train_utterances, "dev": args.heldout_utterances, "test": args.heldout_utterances}
-    if args.corpus_version >= 3:  # made first: the held-out splits are small, train is the long job
+    if args.corpus_version >= 3:  # the new splits first (small), then train: dev's new voices matter least
         counts = {"test_natural": args.natural_test_utterances, "conversation": args.conversation_utterances,
-                  "dev": counts["dev"], "test": counts["test"], "train": counts["train"]}
+                  "train": counts["train"], "dev": counts["dev"], "test": counts["test"]}
     started = time.time()
     def text():
         stage_text(args.out, args.seed, args.heldout_utterances)
