@@ -27,7 +27,7 @@ stage=0
 stop_stage=7
 python=${PYTHON:-.venv/bin/python}
 asr=${ASR:-.venv/bin/asr}
-exp=exp/whisper_tiny
+exp=exp/whisper_tiny_ft  # the second training stage's output is the bundle
 states=data/synth/states/whisper-tiny
 encoder=exp/whisper_tiny_encoder.pt
 
@@ -72,7 +72,8 @@ fi
 
 if run_stage 5; then
   echo "stage 5: lm"
-  $asr train-lm --text data/synth/text/train.txt --dev-text data/synth/text/dev.txt \
+  $asr train-lm --text data/synth/text/train.txt data/synth/text/conversation.txt \
+      --dev-text data/synth/text/dev.txt --hidden 512 --epochs 6 --batch-characters 12000 \
       --checkpoint $exp/averaged.pt --out $exp/with_lm.pt --exp-dir exp/lm \
       --lexicon /usr/share/dict/american-english
 fi
