@@ -77,4 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         # Point stdout at /dev/null so the interpreter's final flush doesn't complain again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 141  # 128 + SIGPIPE, what the shell reports for a tool killed by a closed pipe
+    # The work is done and written. Python's shutdown puts the default handlers back, so a stop
+    # request now would kill the process with -15 instead of letting it report how it went.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     sys.exit(status or 0)

@@ -231,10 +231,18 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         return session.outputs()
 
     def on_tick(session, seen):
-        """Keeps the page current after recording stops, while the last utterance decodes."""
-        if session is None or session.version == seen and session.decoder.done.is_set():
+        """Keeps the page current after recording stops, while the last utterance decodes.
+
+        ``seen`` is what the page last showed: (utterances decoded, decoding finished). Only a
+        page that already shows the finished state is left alone; decoding can finish after
+        the stop event's own update, and the page must still come to say "stopped".
+        """
+        if session is None:
             return gr.skip(), gr.skip(), gr.skip(), seen
-        return (*session.outputs(), session.version)
+        shown = (session.version, session.decoder.done.is_set())
+        if shown == seen and shown[1]:
+            return gr.skip(), gr.skip(), gr.skip(), seen
+        return (*session.outputs(), shown)
 
     with gr.Blocks(title="LAS speech recognizer: see what it attends to") as demo:
         gr.HTML(f"<style>{VIEW_CSS}</style>", padding=False)
@@ -269,7 +277,7 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
             live_view = gr.HTML(elem_id="live-alignment", js_on_load=VIEW_SCRIPT)
             # A closed tab's session is closed too, so its decoding thread ends.
             session = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
-            seen = gr.State(-1)
+            seen = gr.State(None)
             live_outputs = [live_status, live_transcript, live_view]
             microphone.stream(on_stream, [microphone, session, *settings], [*live_outputs, session],
                               stream_every=STREAM_EVERY_SECONDS, time_limit=None, api_visibility="private",

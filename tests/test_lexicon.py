@@ -118,6 +118,7 @@ def test_a_word_cut_by_the_length_bound_is_dropped_not_written_half():
 def test_the_bundled_checkpoint_carries_its_lexicon():
     model = load_model()  # the model card and README quote its size and sources
     assert model.lexicon is not None and len(model.lexicon) == 105_580
-    assert model.lexicon.metadata["sources"] == ["/usr/share/dict/american-english", "data/synth/text/train.txt"]
+    assert model.lexicon.metadata["sources"] == ["/usr/share/dict/american-english", "data/synth/text/train.txt",
+                                                 "data/synth/text/conversation.txt"]
     assert {"hello", "don't", "thursday", "kindnesses"} <= set(model.lexicon.words)
     assert all(word == word.strip().lower() and word for word in model.lexicon.words[:1000])

@@ -245,11 +245,14 @@ def test_recipe_configs_load_and_the_bundle_was_trained_by_the_config_the_recipe
     from asr.experiment import load_config
 
     configs = {path.name: load_config(str(path)) for path in sorted(RECIPE.parent.glob("*.yaml"))}
-    assert {"small.yaml", "whisper_tiny.yaml"} <= set(configs)
+    assert {"small.yaml", "whisper_tiny.yaml", "whisper_tiny_ft.yaml"} <= set(configs)
     assert len({config.train.exp_dir for config in configs.values()}) == len(configs)  # no two share a place
     run = (RECIPE.parent / "run.sh").read_text()
-    assert "asr train --config recipes/synth/whisper_tiny.yaml" in run
+    # The bundle's two training stages, in order: the second starts from the first's average.
+    first = run.index("asr train --config recipes/synth/whisper_tiny.yaml")
+    assert run.index("asr train --config recipes/synth/whisper_tiny_ft.yaml") > first
+    assert configs["whisper_tiny_ft.yaml"].train.init_from == f"{configs['whisper_tiny.yaml'].train.exp_dir}/averaged.pt"
     trained_by = json.loads(read_checkpoint(default_checkpoint())["metadata"]["config"])
-    config = dataclasses.asdict(configs["whisper_tiny.yaml"])
+    config = dataclasses.asdict(configs["whisper_tiny_ft.yaml"])
     for section in ("model", "optim", "data"):
         assert trained_by[section] == config[section], section
