@@ -31,7 +31,7 @@ demo: setup
 	$(VENV)/bin/asr demo
 
 test: setup
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q --durations=15
 
 test-fast: setup
 	$(PYTHON) -m pytest -q -m "not slow"

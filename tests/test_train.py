@@ -23,6 +23,14 @@ REPO = Path(__file__).resolve().parents[1]
 SENTENCES = ["yes", "no", "go left", "stop now", "turn right", "hello there"]
 
 
+def _kill_delay() -> float:
+    """A random wait before a kill, from a printed seed: pytest shows it with a failure, and
+    ASR_KILL_SEED=that seed replays the same timing."""
+    seed = int(os.environ.get("ASR_KILL_SEED", random.randrange(2**32)))
+    print(f"kill timing seed {seed} (ASR_KILL_SEED={seed} replays it)")
+    return random.Random(seed).uniform(0.0, 1.0)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
@@ -150,7 +158,7 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path
     deadline = time.time() + 300
     while not (killed / "last.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 1.0))  # somewhere mid-step or mid-save
+    time.sleep(_kill_delay())  # somewhere mid-step or mid-save
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
@@ -250,7 +258,7 @@ def test_killed_ddp_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_
     deadline = time.time() + 300
     while not (killed / "last.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 1.0))
+    time.sleep(_kill_delay())
     for pid in _process_tree(process.pid):  # as a machine dying: torchrun and both training processes
         os.kill(pid, signal.SIGKILL)
     process.wait()
