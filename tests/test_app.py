@@ -411,8 +411,11 @@ def test_browser_microphone_streams_one_transcript_line_per_utterance(bundled_se
                 context = browser.new_context(permissions=["microphone"], viewport={"width": 1400, "height": 1000})
                 page = context.new_page()
                 page.goto(bundled_server[0], wait_until="domcontentloaded")
-                page.locator("#live-microphone button.record-button").click()
+                page.locator("#live-microphone button.record-button").wait_for()
                 pages.append(page)
+            # Both start together, once both pages are up: each hears the file from its first phrase.
+            for page in pages:
+                page.locator("#live-microphone button.record-button").click()
             for page in pages:
                 transcript = page.locator("#live-transcript textarea")
                 # Two utterances transcribed while the stream is still running: line by line, not at the end.
