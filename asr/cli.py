@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         # Point stdout at /dev/null so the interpreter's final flush doesn't complain again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 141  # 128 + SIGPIPE, what the shell reports for a tool killed by a closed pipe
-    # The work is done and written. Python's shutdown puts the default handlers back, so a stop
-    # request now would kill the process with -15 instead of letting it report how it went.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    # The work is done and written. Python's shutdown puts the default action back for signals
+    # it handles, so a stop request now would kill the process with -15 instead of letting it
+    # report how it went; an ignored signal stays ignored, in every thread.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(status or 0)
