@@ -61,12 +61,16 @@ def _interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run one command and exit with its status. ``argv`` None means this is the process's own
+    entry point (the ``asr`` script, ``python -m asr``), which may change process-wide signal
+    handling for its last moments; a list (a caller in the same process) leaves it as it was."""
+    entry_point = argv is None
     argv = sys.argv[1:] if argv is None else argv
     invoked = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(invoked if invoked in COMMANDS else "").parse_args(argv)
     # `kill` and service managers stop a command the way Ctrl-C does: outputs are written
     # atomically, so either way nothing half-written is left and the status is 130.
-    signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         status = _command_module(args.command).run(args)
         sys.stdout.flush()
@@ -77,8 +81,11 @@ def main(argv: list[str] | None = None) -> None:
         # Point stdout at /dev/null so the interpreter's final flush doesn't complain again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 141  # 128 + SIGPIPE, what the shell reports for a tool killed by a closed pipe
-    # The work is done and written. Python's shutdown puts the default action back for signals
-    # it handles, so a stop request now would kill the process with -15 instead of letting it
-    # report how it went; an ignored signal stays ignored, in every thread.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    finally:
+        # The work is done and written. Python's shutdown puts the default action back for signals
+        # it handles, so a stop request now would kill the process with -15 instead of letting it
+        # report how it went; an ignored signal stays ignored, in every thread. A caller in the same
+        # process gets its own handler back instead: one inherited by the processes it forks (that
+        # raises, or ignores) makes multiprocessing's pool hang when it stops its workers.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if entry_point else previous or signal.SIG_DFL)
     sys.exit(status or 0)

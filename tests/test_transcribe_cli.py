@@ -7,6 +7,7 @@ needs the bundled trained checkpoint.  Speech is made at test time by espeak-ng.
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tracemalloc
@@ -90,6 +91,23 @@ def test_txt_on_stdout(capsys, checkpoint, clips):
     status, out, err = _cli(capsys, "transcribe", clips / "hello.wav", "--checkpoint", checkpoint)
     assert status == 0, err
     assert out.endswith("\n") and out.count("\n") == 1 and out.strip()
+
+
+def test_a_caller_in_the_same_process_gets_its_sigterm_handler_back(capsys, checkpoint, clips):
+    """`main` stops on SIGTERM like Ctrl-C while it works; in-process callers keep their handling,
+    whether the command succeeds or fails: an inherited handler hangs multiprocessing pools."""
+    def callers_handler(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, callers_handler)
+    try:
+        for argv, expected in [(["transcribe", clips / "hello.wav", "--checkpoint", checkpoint], 0),
+                               (["transcribe", clips / "hello.wav", "--checkpoint", clips / "none.pt"], 1)]:
+            status, _, err = _cli(capsys, *argv)
+            assert status == expected, err
+            assert signal.getsignal(signal.SIGTERM) is callers_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_every_format_parses(capsys, checkpoint, clips, tmp_path):

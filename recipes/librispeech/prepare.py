@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from multiprocessing import Pool
@@ -105,6 +106,11 @@ def _transcripts(out: Path, subset: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def _default_sigterm() -> None:
+    """The pool stops its workers with SIGTERM; a handler inherited from the caller would hang it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _durations(paths: list[str]) -> list[tuple[str, float | None]]:
     """Seconds of audio in each file, from its header alone; None when the file is missing or unreadable."""
     out = []
@@ -144,7 +150,7 @@ def stage_durations(out: Path, subsets: list[str], workers: int) -> None:
             continue
         tsv.parent.mkdir(parents=True, exist_ok=True)
         chunks = [todo[i:i + DURATION_CHUNK] for i in range(0, len(todo), DURATION_CHUNK)]
-        with Pool(workers) as pool, open(tsv, "a") as f, \
+        with Pool(workers, initializer=_default_sigterm) as pool, open(tsv, "a") as f, \
                 tqdm(total=len(todo), desc=f"stage 2 (durations/{subset})", unit="file") as bar:
             for results in pool.imap_unordered(_durations, chunks):
                 f.write("".join(f"{p}\t{'-' if d is None else f'{d:.4f}'}\n" for p, d in results))

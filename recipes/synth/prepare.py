@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import time
 from multiprocessing import Pool
@@ -184,6 +185,8 @@ _BABBLE: list[np.ndarray] = []
 
 
 def _init_worker(babble_path: str) -> None:
+    # The pool stops its workers with SIGTERM; a handler inherited from the caller would hang it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ["OMP_NUM_THREADS"] = "1"
     with np.load(babble_path) as bank:
         _BABBLE.extend(bank[k] for k in bank.files)
