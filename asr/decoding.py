@@ -34,7 +34,7 @@ class DecodeOptions:
     beam_size: int = 1  # 1 is greedy; >1 is beam search
     ctc_weight: float = 0.0  # weight of CTC prefix scores in joint decoding (0 = attention only)
     length_penalty: float = 1.0  # final scores are divided by (characters + 1) ** length_penalty
-    eos_threshold: float = 1.5  # <eos> may end a beam only if log p(eos) > this * best other log p
+    eos_threshold: float = 1.5  # without CTC, <eos> may end a beam only if log p(eos) > this * best other log p
     max_chars_per_second: float = 25.0  # length bound: at most this many characters per second of audio
     nbest: int = 5  # alternatives kept in each result (beam search)
     ctc_candidates: int = 10  # characters per hypothesis scored by CTC (the best by attention, + LM when fused)
@@ -209,13 +209,16 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
         if step == limit:  # out of length budget: every live hypothesis must end now
             att_lp = torch.full_like(att_lp, float("-inf"))
             att_lp[:, vocab.eos_id] = 0.0
-        # End of sentence only when <eos> is nearly as likely as the best character.
-        best_other = att_lp.clone()
-        best_other[:, vocab.eos_id] = float("-inf")
-        best_other = best_other.max(dim=-1).values
-        eos_lp = att_lp[:, vocab.eos_id]
-        allow_eos = (eos_lp > options.eos_threshold * best_other) | torch.isinf(best_other)
-        att_lp[:, vocab.eos_id] = torch.where(allow_eos, eos_lp, torch.full_like(eos_lp, float("-inf")))
+        if scorer is None:
+            # End of sentence only when <eos> is nearly as likely as the best character. With CTC
+            # the prefix scores decide the end instead: attention alone often keeps <eos> below
+            # the gate after the last word of a short clip, and then spells on ("rester rester").
+            best_other = att_lp.clone()
+            best_other[:, vocab.eos_id] = float("-inf")
+            best_other = best_other.max(dim=-1).values
+            eos_lp = att_lp[:, vocab.eos_id]
+            allow_eos = (eos_lp > options.eos_threshold * best_other) | torch.isinf(best_other)
+            att_lp[:, vocab.eos_id] = torch.where(allow_eos, eos_lp, torch.full_like(eos_lp, float("-inf")))
 
         # Candidates: the best characters by attention (plus LM, when fused, less the lexicon's charges);
         # CTC then rescores only these.

@@ -51,6 +51,28 @@ def test_decoding_pure_noise_stops_within_the_length_bound(options):
         assert result.attention.shape[0] == len(result.tokens)
 
 
+def test_with_ctc_the_prefix_scores_decide_where_the_text_ends():
+    """Attention keeps <eos> under its gate (it would spell on to the length bound, as it does
+    past the last word of a short clip); CTC hears nothing but blanks, so the text ends at once."""
+    torch.manual_seed(0)
+    model = tiny_model()
+    vocab = model.vocabulary
+    letter = vocab.tokens.index("a")
+    with torch.no_grad():
+        model.speller.classify.weight.zero_()
+        model.speller.classify.bias.zero_()
+        model.speller.classify.bias[letter] = 8.0
+        model.speller.classify.bias[vocab.eos_id] = 5.0  # log p(eos) about -3: under 1.5 x log p("a")
+        model.ctc_head.weight.zero_()
+        model.ctc_head.bias.zero_()
+        model.ctc_head.bias[vocab.blank_id] = 20.0
+    waves, lengths = torch.randn(1, 16000) * 0.1, torch.tensor([16000])
+    attention_only = beam_search(model, waves, lengths, DecodeOptions(beam_size=2))[0]
+    assert attention_only.text == "a" * max_decode_length(16000, 16000, DecodeOptions())
+    with_ctc = beam_search(model, waves, lengths, DecodeOptions(beam_size=2, ctc_weight=0.3))[0]
+    assert with_ctc.text == ""
+
+
 def test_length_bound_is_proportional_to_duration():
     options = DecodeOptions(max_chars_per_second=20)
     assert max_decode_length(16000, 16000, options) < max_decode_length(160000, 16000, options)
