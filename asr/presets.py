@@ -20,11 +20,11 @@ PRESETS: dict[str, dict] = {
     # Beam search with CTC prefix scores, the character LM and the lexicon: what a person
     # speaking into a microphone waits for. The weights are the best on the human dev half
     # (bench/tune_decoding.py; recipes/synth/RESULTS.md has the grid).
-    "live": {"beam_size": 4, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 2.0},
+    "live": {"beam_size": 4, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 4.0},
     # The same aids with a wider beam, for files.
-    "accurate": {"beam_size": 5, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 2.0},
+    "accurate": {"beam_size": 5, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 4.0},
     # The accurate preset decoded at several vocal-tract warps, keeping the surest result (4x slower).
-    "accurate-vtln": {"beam_size": 5, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 2.0, "vtln": True},
+    "accurate-vtln": {"beam_size": 5, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 4.0, "vtln": True},
 }
 
 # Each front end's default: files can wait for the best; a microphone should not.
