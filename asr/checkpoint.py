@@ -11,6 +11,7 @@ it loads with ``torch.load(weights_only=True)``.  Layout::
       "metadata": {...},            # how it was trained: data, steps, dev CER, ...
       "language_model": {...},      # optional: a character LM for shallow fusion (config, state_dict, metadata)
       "lexicon": {...},             # optional: words beam search prefers (words, metadata); asr.lexicon
+      "word_language_model": {...}, # optional: word bigrams for beam search (unigrams, bigrams, metadata); asr.word_lm
       "training_state": {...}       # optional: optimiser etc., only in resumable checkpoints
     }
 """
@@ -26,6 +27,7 @@ from asr.features import FeatureConfig
 from asr.formats import atomic_path
 from asr.language_model import CharLanguageModel, LanguageModelConfig
 from asr.lexicon import Lexicon
+from asr.word_lm import WordLanguageModel
 from asr.model import LAS, ModelConfig
 from asr.vocab import Vocabulary
 
@@ -64,6 +66,8 @@ def model_to_dict(model: LAS) -> dict:
         checkpoint["language_model"] = language_model_to_dict(model.language_model)
     if model.lexicon is not None:
         checkpoint["lexicon"] = model.lexicon.to_dict()
+    if model.word_language_model is not None:
+        checkpoint["word_language_model"] = model.word_language_model.to_dict()
     return checkpoint
 
 
@@ -136,6 +140,8 @@ def model_from_dict(checkpoint: dict) -> LAS:
         model.language_model = lm
     if checkpoint.get("lexicon") is not None:
         model.lexicon = Lexicon.from_dict(checkpoint["lexicon"])
+    if checkpoint.get("word_language_model") is not None:
+        model.word_language_model = WordLanguageModel.from_dict(checkpoint["word_language_model"])
     return model.eval()
 
 

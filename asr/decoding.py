@@ -3,9 +3,10 @@
     results = decode(model, waveforms, lengths, DecodeOptions(beam_size=5))
 
 ``greedy_decode`` is batched; ``beam_search`` searches each utterance with its
-hypotheses batched, optionally adding CTC prefix scores (joint decoding) and a
-character language model's (shallow fusion) to the speller's, and charging a
-penalty for words outside the checkpoint's lexicon (:mod:`asr.lexicon`).  Both stop at
+hypotheses batched, optionally adding CTC prefix scores (joint decoding), a
+character language model's and a word bigram model's (shallow fusion;
+:mod:`asr.word_lm`) to the speller's, and charging a penalty for words outside
+the checkpoint's lexicon (:mod:`asr.lexicon`).  Both stop at
 ``<eos>`` or at a length bound proportional to the audio's duration, so no input
 can make them loop forever.  Every :class:`DecodeResult` carries the attention
 matrix and the timings read off it.  ``decode`` can also run either of them at
@@ -23,6 +24,7 @@ import torch
 from asr.alignment import WordTiming, character_times, word_timings
 from asr.ctc_prefix import CTCPrefixScorer
 from asr.vocab import SPECIAL_TOKENS
+from asr.word_lm import SENTENCE_END, SENTENCE_START
 
 
 # Test-time VTLN's warp factors (DecodeOptions.warp_factors), chosen on the dev sets (model card).
@@ -42,6 +44,11 @@ class DecodeOptions:
     # Log-probability charged once per word that leaves the checkpoint's lexicon (asr.lexicon);
     # 0 = no lexicon, math.inf = lexicon words only.
     oov_penalty: float = 0.0
+    # Weight of the checkpoint's word bigram LM (asr.word_lm), fused at every character through its
+    # look-ahead; 0 = no word LM.  word_bonus is added per word written, so that the word LM's cost
+    # of every extra word doesn't make beam search drop or merge words.
+    word_lm_weight: float = 0.0
+    word_bonus: float = 0.0
     # Test-time vocal-tract-length normalisation: decode once per warp factor, keep the surest result.
     # () decodes the audio as it is; VTLN_WARP_FACTORS is the tested set.
     warp_factors: tuple[float, ...] = ()
@@ -55,6 +62,10 @@ class DecodeOptions:
             raise ValueError(f"lm_weight must be in [0, 2], got {self.lm_weight}")
         if not self.oov_penalty >= 0:  # also refuses NaN
             raise ValueError(f"oov_penalty must be 0 or more, got {self.oov_penalty}")
+        if not 0.0 <= self.word_lm_weight <= 2.0:
+            raise ValueError(f"word_lm_weight must be in [0, 2], got {self.word_lm_weight}")
+        if not math.isfinite(self.word_bonus):
+            raise ValueError(f"word_bonus must be a number, got {self.word_bonus}")
         try:
             object.__setattr__(self, "warp_factors", tuple(float(w) for w in self.warp_factors))
         except (TypeError, ValueError):
@@ -159,13 +170,15 @@ class _Hypothesis:
     ctc_score: float = 0.0  # CTC prefix log-probability
     word: str = ""  # the characters since the last space (lexicon checks)
     word_charged: bool = False  # whether that word has already paid the out-of-lexicon penalty
+    history: str = SENTENCE_START  # the last whole word, for the word LM
+    word_credit: float = 0.0  # the word LM's look-ahead score already added for ``word``
 
 
 @torch.no_grad()
 def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
                 options: DecodeOptions = DecodeOptions(beam_size=5), warp: float = 1.0) -> list[DecodeResult]:
-    """Beam search per utterance, optionally with joint CTC prefix scoring, shallow fusion with the LM
-    and the lexicon's out-of-vocabulary penalty.
+    """Beam search per utterance, optionally with joint CTC prefix scoring, shallow fusion with the
+    character LM and the word LM, and the lexicon's out-of-vocabulary penalty.
 
     Returns one result per utterance; its ``nbest`` holds up to ``options.nbest`` alternatives.
     """
@@ -173,6 +186,8 @@ def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
         raise ValueError("lm_weight > 0 needs a checkpoint with a language model (see asr train-lm)")
     if options.oov_penalty > 0 and model.lexicon is None:
         raise ValueError("oov_penalty > 0 needs a checkpoint with a lexicon (see asr train-lm --lexicon)")
+    if options.word_lm_weight > 0 and model.word_language_model is None:
+        raise ValueError("word_lm_weight > 0 needs a checkpoint with a word LM (see asr train-lm --word-lm)")
     h, h_lengths = model.encode(waveforms, lengths, warp)
     ctc_log_probs = torch.log_softmax(model.ctc_head(h).float(), dim=-1) if options.ctc_weight > 0 else None
     results = []
@@ -195,6 +210,7 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
     lm = model.language_model if options.lm_weight > 0 else None
     lm_state = lm.initial_state(1, h.device) if lm is not None else None
     lexicon = model.lexicon if options.oov_penalty > 0 else None
+    word_lm = model.word_language_model if options.word_lm_weight > 0 else None
     live = [_Hypothesis([], [], [], 0.0, scorer.initial_state() if scorer else None)]
     ended: list[_Hypothesis] = []
     blocked = _blocked_tokens(model)
@@ -229,6 +245,9 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
         if lexicon is not None:
             charges = _lexicon_charges(lexicon, live, vocab, options.oov_penalty).to(ranking.device)  # (K, V)
             ranking = ranking - charges
+        if word_lm is not None:
+            gains, credits = _word_lm_gains(word_lm, live, vocab, options)  # (K, V) each
+            ranking = ranking + torch.from_numpy(gains).to(ranking)
         width = min(options.ctc_candidates if scorer else beam, att_lp.shape[1])
         cand_ids = ranking.topk(width, dim=-1).indices  # (K, C)
         cand_lp = att_lp.gather(1, cand_ids)
@@ -247,6 +266,8 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
         if lexicon is not None:
             cand_charges = charges.gather(1, cand_ids).cpu().numpy().astype(np.float64)
             joint, charged = joint - cand_charges, cand_charges > 0
+        if word_lm is not None:
+            joint = joint + np.take_along_axis(gains, cand_np, axis=1)
         totals = np.array([hyp.score for hyp in live])[:, None] + joint  # (K, C)
         totals[~np.isfinite(joint)] = -np.inf
         # As in fairseq: look at the best 2*beam extensions; an <eos> among the best `beam`
@@ -267,7 +288,9 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
                 hyp.tokens + [token], hyp.log_probs + [float(cand_lp[k, c])], hyp.rows + [state.weights[k]],
                 float(totals[k, c]), r_new[k, c] if scorer else None, float(psi[k, c]) if scorer else 0.0,
                 word="" if char == " " else hyp.word + char,
-                word_charged=char != " " and (hyp.word_charged or bool(charged[k, c]))))
+                word_charged=char != " " and (hyp.word_charged or bool(charged[k, c])),
+                history=(hyp.word or hyp.history) if char == " " else hyp.history,
+                word_credit=float(credits[k, token]) if word_lm is not None else 0.0))
             survivors.append(k)
         if len(ended) >= beam or not next_live:
             break
@@ -310,6 +333,31 @@ def _lexicon_charges(lexicon, live: list[_Hypothesis], vocab, penalty: float) ->
     return torch.tensor(rows)
 
 
+def _word_lm_gains(word_lm, live: list[_Hypothesis], vocab, options: DecodeOptions):
+    """(gains, credits), each (K, V): what the word LM adds to each next character of each hypothesis.
+
+    A letter moves the word's credit from the look-ahead of its prefix to that of the longer
+    prefix; a space or ``<eos>`` replaces the credit with the whole word's log-probability
+    (``<eos>`` also with the sentence end's) and adds ``options.word_bonus``; a space where no word
+    ended is ruled out.  ``credits`` is the look-ahead a letter leaves on the extended hypothesis.
+    """
+    weight, bonus = options.word_lm_weight, options.word_bonus
+    gains = np.zeros((len(live), len(vocab)))
+    credits = np.zeros((len(live), len(vocab)))
+    for k, hyp in enumerate(live):
+        ended = word_lm.log_prob(hyp.history, hyp.word) - hyp.word_credit if hyp.word else 0.0
+        last = hyp.word or hyp.history
+        for token, char in enumerate(vocab.tokens):
+            if char == " ":  # a space before any word, or a second one, is no text the LM knows
+                gains[k, token] = weight * ended + bonus if hyp.word else -math.inf
+            elif token == vocab.eos_id:
+                gains[k, token] = weight * (ended + word_lm.log_prob(last, SENTENCE_END)) + (bonus if hyp.word else 0.0)
+            elif char not in SPECIAL_TOKENS:
+                credits[k, token] = word_lm.lookahead(hyp.history, hyp.word + char)
+                gains[k, token] = weight * (credits[k, token] - hyp.word_credit)
+    return gains, credits
+
+
 def _drop_unfinished_word(hyp: _Hypothesis, lexicon) -> _Hypothesis:
     """``hyp`` without its last word (and the space before it) when that word is not in the lexicon."""
     if not hyp.word or hyp.word in lexicon:
@@ -335,7 +383,7 @@ def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
     normalisation (VTLN), which moves a voice's formants towards the voices the model knows.
     """
     greedy = options.beam_size == 1 and options.ctc_weight == 0 and options.lm_weight == 0 \
-        and options.oov_penalty == 0
+        and options.oov_penalty == 0 and options.word_lm_weight == 0
     search = greedy_decode if greedy else beam_search
     if not options.warp_factors:
         return search(model, waveforms, lengths, options)

@@ -134,11 +134,11 @@ def _load_clip(audio) -> np.ndarray:
 
 def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: float,
                     ctc_weight: float, lm_weight: float = 0.0, vtln: bool = False,
-                    oov_penalty: float = 0.0) -> PageResult:
+                    oov_penalty: float = 0.0, word_lm_weight: float = 0.0) -> PageResult:
     """Everything the page shows for one clip; never raises (problems become the status message).
 
     ``lm_weight`` applies when the checkpoint carries a language model and is ignored otherwise;
-    ``oov_penalty`` likewise when it carries a lexicon.
+    ``oov_penalty`` likewise when it carries a lexicon, ``word_lm_weight`` when it carries a word LM.
     ``vtln`` decodes at each of ``VTLN_WARP_FACTORS`` and keeps the surest result.
     """
     try:
@@ -147,7 +147,7 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
         return PageResult(status=str(error))
     try:
         model = models.get(checkpoint)
-        options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln)
+        options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln, word_lm_weight)
         result = model.transcribe(samples, options=options)
         text, attention, frame_seconds = stitch_segments(result.segments, result.offsets, result.duration)
         view = alignment_html(samples, text, attention, frame_seconds)
@@ -168,10 +168,11 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
     return PageResult(status, text, view, word_rows(result.words), nbest_rows(result.nbest))
 
 
-def page_options(model, beam_size, ctc_weight, lm_weight=0.0, oov_penalty=0.0, vtln=False):
-    """The page's settings over the demo preset, without the aids the checkpoint lacks (its LM, its lexicon)."""
+def page_options(model, beam_size, ctc_weight, lm_weight=0.0, oov_penalty=0.0, vtln=False, word_lm_weight=0.0):
+    """The page's settings over the demo preset, without the aids the checkpoint lacks (its LMs, its lexicon)."""
     return usable(preset(DEFAULT_PRESET["demo"], beam_size=int(beam_size), ctc_weight=float(ctc_weight),
-                         lm_weight=float(lm_weight), oov_penalty=float(oov_penalty), vtln=bool(vtln)), model)
+                         lm_weight=float(lm_weight), oov_penalty=float(oov_penalty), vtln=bool(vtln),
+                         word_lm_weight=float(word_lm_weight)), model)
 
 
 def word_rows(words) -> list[list]:
@@ -204,22 +205,22 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         models.get(None)
     defaults = preset(DEFAULT_PRESET["demo"])
 
-    def on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln):
+    def on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight, vtln):
         return transcribe_clip(models, audio, checkpoint, beam_size, ctc_weight, lm_weight, vtln,
-                               oov_penalty).outputs()
+                               oov_penalty, word_lm_weight).outputs()
 
-    def on_audio_change(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln):
+    def on_audio_change(audio, *page_settings):
         if audio is None:  # cleared: leave the last result on the page
             return tuple(gr.skip() for _ in PageResult().outputs())
-        return on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln)
+        return on_transcribe(audio, *page_settings)
 
-    def on_stream(chunk, session, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln):
+    def on_stream(chunk, session, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight, vtln):
         if chunk is None:
             return gr.skip(), gr.skip(), gr.skip(), session
         rate, samples = chunk
         if session is None or session.closed or session.sample_rate != rate:
             model = models.get(checkpoint)
-            options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln)
+            options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln, word_lm_weight)
             session = LiveSession(model, int(rate), options)
         session.push(to_float_mono(samples))
         return (*session.outputs(), session)
@@ -262,10 +263,14 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
                                         label="Out-of-lexicon penalty", elem_id="oov-penalty",
                                         info="Cost of a word missing from the checkpoint's lexicon, when it "
                                              "has one: higher prefers dictionary words (0 = spell freely).")
+                word_lm_weight = gr.Slider(0.0, 1.0, value=defaults.word_lm_weight, step=0.1,
+                                           label="Word language model weight", elem_id="word-lm-weight",
+                                           info="Weight of the checkpoint's word bigram model, when it has one: "
+                                                "which word tends to follow which (0 = none).")
                 vtln = gr.Checkbox(value=bool(defaults.warp_factors), label="Speaker normalisation (VTLN)",
                                    elem_id="vtln", info="Decode at several vocal-tract warps and keep the surest "
                                                         "result: several times slower.")
-        settings = [checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, vtln]
+        settings = [checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight, vtln]
         with gr.Tab("Speak", elem_id="live-tab"):
             gr.Markdown("Press record and talk. Each time you pause, what you said is transcribed and its "
                         "alignment appears below, while you go on talking.")

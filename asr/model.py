@@ -23,6 +23,7 @@ from asr.attention import build_attention
 from asr.features import FeatureConfig, FrontEnd, SpecAugment
 from asr.language_model import CharLanguageModel
 from asr.lexicon import Lexicon
+from asr.word_lm import WordLanguageModel
 from asr.listener import Listener, PretrainedListener
 from asr.speller import Speller
 from asr.vocab import Vocabulary
@@ -99,6 +100,8 @@ class LAS(nn.Module):
         self.language_model: CharLanguageModel | None = None
         # Optional word list that beam search prefers (asr.lexicon; DecodeOptions.oov_penalty).
         self.lexicon: Lexicon | None = None
+        # Optional word bigram LM fused through its look-ahead (asr.word_lm; DecodeOptions.word_lm_weight).
+        self.word_language_model: WordLanguageModel | None = None
 
     @property
     def device(self) -> torch.device:

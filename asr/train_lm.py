@@ -28,6 +28,7 @@ import torch
 from asr.checkpoint import language_model_to_dict, save_atomic
 from asr.language_model import CharLanguageModel, LanguageModelConfig
 from asr.lexicon import Lexicon
+from asr.word_lm import WordLanguageModel
 from asr.experiment import OptimConfig, learning_rate
 from asr.resumable import stop_signals_deferred
 from asr.vocab import Vocabulary
@@ -186,8 +187,12 @@ def train_language_model(texts: list[str], dev_texts: list[str], vocabulary: Voc
     return lm.eval()
 
 
-def bundle(checkpoint: dict, lm: CharLanguageModel, out, lexicon: Lexicon | None = None) -> None:
-    """Write ``checkpoint`` (an acoustic model's dict) with ``lm`` (and ``lexicon``) in it to ``out``, atomically."""
-    acoustic = {k: v for k, v in checkpoint.items() if k != "training_state"}  # a bundle is not for resuming
+def bundle(checkpoint: dict, lm: CharLanguageModel, out, lexicon: Lexicon | None = None,
+           word_lm: WordLanguageModel | None = None) -> None:
+    """Write ``checkpoint`` (an acoustic model's dict) with ``lm`` (and ``lexicon``, ``word_lm``) in it
+    to ``out``, atomically."""
+    acoustic = {k: v for k, v in checkpoint.items() if k not in ("training_state", "word_language_model")}
     extra = {"lexicon": lexicon.to_dict()} if lexicon is not None else {}
+    if word_lm is not None:
+        extra["word_language_model"] = word_lm.to_dict()
     save_atomic({**acoustic, "language_model": language_model_to_dict(lm), **extra}, out)

@@ -109,6 +109,25 @@ def test_the_lexicon_penalty_is_used_when_the_checkpoint_has_a_lexicon(checkpoin
     assert ignored.status.startswith("**Transcribed**") and ignored.transcript == free
 
 
+def test_the_word_lm_weight_is_used_when_the_checkpoint_has_a_word_lm(checkpoint, tmp_path):
+    from asr.checkpoint import load_model
+    from asr.word_lm import read_arpa
+
+    (tmp_path / "lm.arpa").write_text("\\data\\\nngram 1=4\n\n\\1-grams:\n-99 <s>\n-1 </s>\n-0.5 a\n-0.5 i\n\n\\end\\\n")
+    model = load_model(checkpoint)
+    model.word_language_model = read_arpa(tmp_path / "lm.arpa")
+    save_checkpoint(model, tmp_path / "with_word_lm.pt")
+    with_word_lm = app.Models([tmp_path / "with_word_lm.pt"])
+    free = app.transcribe_clip(with_word_lm, EXAMPLE, None, beam_size=2, ctc_weight=0.0).transcript
+    fused = app.transcribe_clip(with_word_lm, EXAMPLE, None, beam_size=2, ctc_weight=0.0,
+                                word_lm_weight=1.0).transcript
+    assert not set(free.split()) <= {"a", "i"}
+    assert set(fused.split()) <= {"a", "i"}  # every other word costs 18 per unit weight (or nothing is said)
+    ignored = app.transcribe_clip(app.Models([checkpoint]), EXAMPLE, None, beam_size=2, ctc_weight=0.0,
+                                  word_lm_weight=1.0)
+    assert ignored.status.startswith("**Transcribed**") and ignored.transcript == free
+
+
 def test_the_speaker_normalisation_box_reaches_the_decoder(models, monkeypatch):
     import importlib
 
@@ -270,12 +289,13 @@ def client(server):
     return Client(server[0], verbose=False)
 
 
-def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0, oov_penalty=0.0, vtln=False) -> tuple:
+def _predict(client, audio, beam_size=1, ctc_weight=0.0, lm_weight=0.0, oov_penalty=0.0, word_lm_weight=0.0,
+             vtln=False) -> tuple:
     """The /transcribe API: (status, transcript, alignment HTML, words, n-best)."""
     from gradio_client import handle_file
 
     return client.predict(handle_file(audio) if audio else None, "tiny.pt", beam_size, ctc_weight, lm_weight,
-                          oov_penalty, vtln, api_name="/transcribe")
+                          oov_penalty, word_lm_weight, vtln, api_name="/transcribe")
 
 
 @pytest.mark.slow

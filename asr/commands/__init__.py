@@ -10,7 +10,7 @@ import argparse
 from asr.presets import DEFAULT_PRESET, PRESETS, describe
 
 
-_OVERRIDES = ("beam_size", "ctc_weight", "lm_weight", "oov_penalty", "vtln")
+_OVERRIDES = ("beam_size", "ctc_weight", "lm_weight", "oov_penalty", "word_lm_weight", "word_bonus", "vtln")
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -32,6 +32,11 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> Non
                        help="log-probability charged once per word outside the checkpoint's lexicon: a "
                             "misspelling loses to a real word the audio supports nearly as well; 0 is off, inf "
                             "writes lexicon words only (default: the preset's)")
+    group.add_argument("--word-lm-weight", type=float, default=argparse.SUPPRESS, metavar="W",
+                       help="weight of the checkpoint's word bigram LM in beam search, through its look-ahead "
+                            "(default: the preset's)")
+    group.add_argument("--word-bonus", type=float, default=argparse.SUPPRESS, metavar="B",
+                       help="score added per word written when the word LM is on (default: the preset's)")
     group.add_argument("--vtln", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                        help="test-time vocal-tract-length normalisation: decode once per warp factor and keep the "
                             "surest result; that many times slower (default: the preset's)")
@@ -54,4 +59,6 @@ def options_for_model(args: argparse.Namespace, options, model, checkpoint):
         return options, f"--lm-weight: {checkpoint} has no language model (asr train-lm adds one)"
     if getattr(args, "oov_penalty", None) and model.lexicon is None:
         return options, f"--oov-penalty: {checkpoint} has no lexicon (asr train-lm --lexicon adds one)"
+    if getattr(args, "word_lm_weight", None) and model.word_language_model is None:
+        return options, f"--word-lm-weight: {checkpoint} has no word LM (asr train-lm --word-lm adds one)"
     return usable(options, model), None

@@ -9,6 +9,8 @@ Usage:
 The output is the acoustic checkpoint with the language model added; decoding uses
 it when --lm-weight is above 0.  With --lexicon, the words of those files and of
 the training text go in too, and --oov-penalty makes beam search prefer them.
+With --word-lm, the unigrams and bigrams of an ARPA word model go in, for
+--word-lm-weight (recipes/synth/export_word_lm.py exports one).
 Never train on, or take words from, the sentences you will test on.
 A killed run continues when started again with the same --exp-dir.
 """
@@ -43,8 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lexicon", type=Path, nargs="*", default=None, metavar="FILE",
                         help="also bundle a lexicon: the words of these word lists (e.g. "
                              "/usr/share/dict/american-english) and of the training text, for --oov-penalty")
+    parser.add_argument("--word-lm", type=Path, default=None, metavar="ARPA",
+                        help="also bundle a word LM: the unigrams and bigrams of this ARPA file (e.g. "
+                             "recipes/synth/export_word_lm.py's), for --word-lm-weight")
+    parser.add_argument("--word-lm-prune", type=float, default=1.0, metavar="LOG10",
+                        help="drop bigrams within this much of their back-off estimate (log10), to keep the "
+                             "checkpoint small (default: %(default)s)")
     parser.add_argument("--lm-from", type=Path, default=None, metavar="CHECKPOINT",
-                        help="take the language model (and, without --lexicon, the lexicon) of this checkpoint "
+                        help="take the language model (and, without --lexicon or --word-lm, the lexicon and "
+                             "word LM) of this checkpoint "
                              "instead of training one: a text-only model serves any acoustic model of the same "
                              "vocabulary")
     parser.add_argument("--exp-dir", type=Path, default=Path("exp/lm"), help="resumable training state")
@@ -65,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.lexicon import build_lexicon
     from asr.text import read_texts
     from asr.train_lm import bits_per_character, bundle, train_language_model
+    from asr.word_lm import read_arpa
 
     if args.threads < 0:
         return _usage(f"--threads must be 0 (all cores) or more, got {args.threads}")
@@ -81,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
         return _usage("give --text to train a language model, or --lm-from to take one from a checkpoint")
     try:
         model = load_model(args.checkpoint or default_checkpoint())  # fails now, not after hours of training
+        word_lm = read_arpa(args.word_lm, args.word_lm_prune) if args.word_lm is not None else None
+        if word_lm is not None:
+            print(f"word LM: {len(word_lm)} words, {word_lm.bigram_count()} bigrams from {args.word_lm}")
         if args.lm_from:
-            return _reuse(model, load_model(args.lm_from), args)
+            return _reuse(model, load_model(args.lm_from), args, word_lm)
         texts, dev_texts = read_texts(args.text), read_texts(args.dev_text)
         # Built before training, so an unreadable word list fails now, not after it.
         lexicon = build_lexicon([*args.lexicon, *args.text]) if args.lexicon is not None else None
@@ -97,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                              threads=args.threads, device=args.device),
             args.exp_dir)
         lm.metadata["texts"] = [str(p) for p in args.text]
-        bundle(model_to_dict(model), lm.cpu(), args.out, lexicon)
+        bundle(model_to_dict(model), lm.cpu(), args.out, lexicon, word_lm)
     except (CheckpointError, ValueError, OSError) as error:
         print(f"asr train-lm: {_first_line(error)}", file=sys.stderr)
         return 2
@@ -112,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reuse(model, source, args) -> int:
+def _reuse(model, source, args, word_lm=None) -> int:
     from asr.checkpoint import model_to_dict
     from asr.lexicon import build_lexicon
     from asr.train_lm import bundle
@@ -122,7 +135,8 @@ def _reuse(model, source, args) -> int:
     if list(source.vocabulary.tokens) != list(model.vocabulary.tokens):
         return _usage(f"--lm-from {args.lm_from}: its vocabulary differs from the acoustic model's")
     lexicon = build_lexicon([*args.lexicon, *args.text]) if args.lexicon is not None else source.lexicon
-    bundle(model_to_dict(model), source.language_model, args.out, lexicon)
+    word_lm = word_lm if word_lm is not None else source.word_language_model
+    bundle(model_to_dict(model), source.language_model, args.out, lexicon, word_lm)
     print(f"model with the language model of {args.lm_from}: {args.out}")
     return 0
 

@@ -18,7 +18,8 @@
 #   stage 3  states     the frozen encoder's states of every training utterance, once (fp16)
 #   stage 4  train      the adapter, attention and speller on those states (whisper_tiny.yaml), then
 #                       on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml)
-#   stage 5  lm         the character language model and lexicon from the training text, bundled
+#   stage 5  lm         the character language model and lexicon from the training text, and the word
+#                       bigram LM exported from pocketsphinx's US English model, bundled
 #   stage 6  evaluate   the human dev half and the synthetic held-out voices, every preset
 #   stage 7  bundle     copy the result to checkpoints/ (atomically)
 set -euo pipefail
@@ -72,10 +73,11 @@ fi
 
 if run_stage 5; then
   echo "stage 5: lm"
+  $python recipes/synth/export_word_lm.py --out data/lm/en-us.arpa
   $asr train-lm --text data/synth/text/train.txt data/synth/text/conversation.txt \
       --dev-text data/synth/text/dev.txt --hidden 512 --epochs 6 --batch-characters 12000 \
       --checkpoint $exp/averaged.pt --out $exp/with_lm.pt --exp-dir exp/lm \
-      --lexicon /usr/share/dict/american-english
+      --lexicon /usr/share/dict/american-english --word-lm data/lm/en-us.arpa
 fi
 
 if run_stage 6; then

@@ -1,0 +1,135 @@
+"""The word bigram LM (asr.word_lm): ARPA reading, back-off, look-ahead, the checkpoint, beam search."""
+
+import math
+
+import pytest
+import torch
+
+from asr.checkpoint import load_model, save_checkpoint
+from asr.decoding import DecodeOptions, _Hypothesis, _word_lm_gains, decode
+from asr.vocab import Vocabulary
+from asr.word_lm import UNKNOWN_LOG_PROB, read_arpa
+from conftest import tiny_model
+
+LN10 = math.log(10)
+
+ARPA = """\\data\\
+ngram 1=7
+ngram 2=5
+ngram 3=1
+
+\\1-grams:
+-99 <s> -0.5
+-1.0 </s>
+-0.7 the -0.3
+-1.2 tea -0.2
+-1.5 ten
+-1.1 cat -0.1
+-2.0 cats
+
+\\2-grams:
+-0.2 <s> the
+-0.4 the cat
+-0.9 the tea
+-3.0 the ten
+-0.15 cat </s>
+
+\\3-grams:
+-0.1 <s> the cat
+
+\\end\\
+"""
+
+
+@pytest.fixture
+def arpa(tmp_path):
+    path = tmp_path / "lm.arpa"
+    path.write_text(ARPA)
+    return path
+
+
+def test_reads_bigrams_and_backs_off(arpa):
+    lm = read_arpa(arpa)
+    assert len(lm) == 7 and lm.bigram_count() == 5  # the trigram is dropped
+    assert lm.log_prob("the", "cat") == pytest.approx(-0.4 * LN10)
+    assert lm.log_prob("the", "cats") == pytest.approx((-0.3 - 2.0) * LN10)  # back-off weight + unigram
+    assert lm.log_prob("ten", "cat") == pytest.approx(-1.1 * LN10)  # no back-off weight: 0
+    assert lm.log_prob("the", "dog") == UNKNOWN_LOG_PROB
+
+
+def test_lookahead_is_the_best_word_with_the_prefix(arpa):
+    lm = read_arpa(arpa)
+    assert lm.lookahead("the", "ca") == pytest.approx(-0.4 * LN10)  # "cat", from its bigram
+    assert lm.lookahead("the", "te") == pytest.approx(-0.9 * LN10)  # "tea" beats "ten"'s low bigram
+    assert lm.lookahead("cats", "te") == pytest.approx(-1.2 * LN10)  # unigrams only
+    assert lm.lookahead("the", "cats") == pytest.approx((-0.3 - 2.0) * LN10)
+    assert lm.lookahead("the", "x") == UNKNOWN_LOG_PROB
+
+
+def test_pruning_drops_bigrams_close_to_their_back_off(arpa):
+    lm = read_arpa(arpa, prune=0.5)
+    # the cat: -0.4 against -0.3 - 1.1 = -1.4 (kept); the tea: -0.9 against -1.5 (kept);
+    # the ten: -3.0 against -1.8 (kept); <s> the: -0.2 against -0.5 - 0.7 = -1.2 (kept);
+    # cat </s>: -0.15 against -0.1 - 1.0 = -1.1 (kept) -- and with a wider margin, fewer.
+    assert lm.bigram_count() == 5
+    assert read_arpa(arpa, prune=1.05).bigram_count() == 1  # only "the ten" (1.2 below its back-off)
+
+
+def test_not_arpa_or_cut_short_is_one_line(tmp_path, arpa):
+    (tmp_path / "text").write_text("hello world\n")
+    with pytest.raises(ValueError, match="not an ARPA"):
+        read_arpa(tmp_path / "text")
+    (tmp_path / "short.arpa").write_text(ARPA[:ARPA.index("-0.9 the tea")])
+    with pytest.raises(ValueError, match="cut short"):
+        read_arpa(tmp_path / "short.arpa")
+    (tmp_path / "binary").write_bytes(b"\x80\x81\xff" * 10)
+    with pytest.raises(ValueError, match="not a text ARPA"):
+        read_arpa(tmp_path / "binary")
+
+
+def test_the_checkpoint_carries_the_word_lm(tmp_path, arpa):
+    model = tiny_model()
+    model.word_language_model = read_arpa(arpa)
+    save_checkpoint(model, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt").word_language_model  # weights_only: two plain strings
+    assert len(loaded) == 7 and loaded.bigram_count() == 5
+    assert loaded.log_prob("the", "cats") == pytest.approx((-0.3 - 2.0) * LN10, rel=1e-3)  # fp16
+    assert loaded.metadata["bigrams"] == 5
+
+
+def test_gains_move_the_credit_along_the_word_and_settle_it_at_the_end(arpa):
+    lm, vocab = read_arpa(arpa), Vocabulary()
+    options = DecodeOptions(beam_size=2, word_lm_weight=0.5, word_bonus=1.0)
+    credit = lm.lookahead("the", "ca")
+    hyps = [_Hypothesis([], [], [], 0.0, word="ca", history="the", word_credit=credit),
+            _Hypothesis([], [], [], 0.0, word="", history="cat")]
+    gains, credits = _word_lm_gains(lm, hyps, vocab, options)
+    t, space, eos = vocab.tokens.index("t"), vocab.tokens.index(" "), vocab.eos_id
+    assert credits[0, t] == pytest.approx(lm.lookahead("the", "cat"))
+    assert gains[0, t] == pytest.approx(0.5 * (lm.lookahead("the", "cat") - credit))
+    word_end = lm.log_prob("the", "ca") - credit  # "ca" is no word: the end of it costs
+    assert gains[0, space] == pytest.approx(0.5 * word_end + 1.0)
+    assert gains[0, eos] == pytest.approx(0.5 * (word_end + lm.log_prob("ca", "</s>")) + 1.0)
+    # Between words: a letter starts the next word's look-ahead; the end scores </s> after "cat".
+    assert gains[1, t] == pytest.approx(0.5 * lm.lookahead("cat", "t"))
+    assert gains[1, eos] == pytest.approx(0.5 * lm.log_prob("cat", "</s>"))
+    assert gains[1, space] == -math.inf  # no empty words
+
+
+def test_beam_search_with_a_word_lm_prefers_its_words(arpa):
+    torch.manual_seed(0)
+    model = tiny_model()  # untrained: left alone it spells nonsense
+    audio = torch.randn(2, 16000) * 0.1
+    lengths = torch.tensor([16000, 12000])
+    free = decode(model, audio, lengths, DecodeOptions(beam_size=3))
+    model.word_language_model = read_arpa(arpa)
+    known = {"the", "tea", "ten", "cat", "cats"}
+    assert not all(set(r.text.split()) <= known for r in free)  # so the check below can fail
+    fused = decode(model, audio, lengths, DecodeOptions(beam_size=3, word_lm_weight=2.0, word_bonus=5.0))
+    for result in fused:
+        assert result.text.split() and set(result.text.split()) <= known, result.text
+    with pytest.raises(ValueError, match="word_lm_weight"):
+        DecodeOptions(word_lm_weight=-1)
+    model.word_language_model = None
+    with pytest.raises(ValueError, match="needs a checkpoint with a word LM"):
+        decode(model, audio, lengths, DecodeOptions(beam_size=2, word_lm_weight=0.5))
