@@ -17,14 +17,15 @@ from __future__ import annotations
 PRESETS: dict[str, dict] = {
     # Greedy attention decoding: one pass, no search. The fastest.
     "fast": {},
-    # Beam search with CTC prefix scores, the character LM and the lexicon: what a person
-    # speaking into a microphone waits for. The weights are the best on the human dev half
-    # (bench/tune_decoding.py; recipes/synth/RESULTS.md has the grid).
+    # Beam search with CTC prefix scores, the character LM and the lexicon: what a person speaking
+    # into a microphone waits for, cheap enough that the browser's stream keeps up while it decodes.
+    # The weights are the best on the human dev half (bench/tune_decoding.py; recipes/synth/RESULTS.md).
     "live": {"beam_size": 4, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 4.0},
-    # The same aids with a wider beam, for files.
-    "accurate": {"beam_size": 5, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 4.0},
+    # A wider beam with the word bigram LM instead of the character LM, for files: the best on the
+    # human dev half (the grid in recipes/synth/RESULTS.md); the character LM adds nothing beside it.
+    "accurate": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.5},
     # The accurate preset decoded at several vocal-tract warps, keeping the surest result (4x slower).
-    "accurate-vtln": {"beam_size": 5, "ctc_weight": 0.5, "lm_weight": 0.3, "oov_penalty": 4.0, "vtln": True},
+    "accurate-vtln": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.5, "vtln": True},
 }
 
 # Each front end's default: files can wait for the best; a microphone should not.
@@ -58,14 +59,17 @@ def preset(name: str, **overrides):
 
 
 def usable(options, model):
-    """``options`` without the aids ``model``'s checkpoint lacks (an LM, a lexicon).
+    """``options`` without the aids ``model``'s checkpoint lacks (an LM, a lexicon, a word LM).
 
-    A preset names the aids that help the bundled model; another checkpoint without an LM
-    or a lexicon still decodes with the rest of the preset instead of failing.
+    A preset names the aids that help the bundled model; another checkpoint without an LM,
+    a lexicon or a word LM still decodes with the rest of the preset instead of failing.
     """
     from dataclasses import replace
 
     has_lm = getattr(model, "language_model", None) is not None
     has_lexicon = getattr(model, "lexicon", None) is not None
+    has_word_lm = getattr(model, "word_language_model", None) is not None
     return replace(options, lm_weight=options.lm_weight if has_lm else 0.0,
-                   oov_penalty=options.oov_penalty if has_lexicon else 0.0)
+                   oov_penalty=options.oov_penalty if has_lexicon else 0.0,
+                   word_lm_weight=options.word_lm_weight if has_word_lm else 0.0,
+                   word_bonus=options.word_bonus if has_word_lm else 0.0)

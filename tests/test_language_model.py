@@ -181,6 +181,17 @@ def test_train_lm_command_end_to_end(tmp_path):
         assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
 
 
+def _read_until(stream, marker: str, timeout: float) -> str:
+    """What ``stream`` says up to and including ``marker`` (or all of it, if it ends first)."""
+    seen, deadline = "", time.monotonic() + timeout
+    while marker not in seen and time.monotonic() < deadline:
+        character = stream.read(1)
+        if not character:
+            break
+        seen += character
+    return seen
+
+
 @pytest.mark.slow
 def test_sigterm_in_the_middle_of_training_stops_cleanly_and_resumes(tmp_path):
     """A stop request lands during a backward pass (most of each step here): torch's CPU LSTM
@@ -194,9 +205,12 @@ def test_sigterm_in_the_middle_of_training_stops_cleanly_and_resumes(tmp_path):
                "--exp-dir", str(tmp_path / "lm"), "--hidden", "384", "--epochs", "1", "--threads", "1"]
     for attempt in range(3):  # each stop is a fresh chance to land inside a backward pass
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(6 + attempt)
+        # Stop it once training runs (its progress bar is out), however long start-up took.
+        started = _read_until(process.stderr, "train-lm:", timeout=120)
+        time.sleep(1 + attempt)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=120)
+        err = started + err
         if process.returncode == 0:
             break  # finished before the signal: nothing left to stop
         assert process.returncode == 130, err[-1500:]  # not -6 (SIGABRT)

@@ -133,3 +133,22 @@ def test_beam_search_with_a_word_lm_prefers_its_words(arpa):
     model.word_language_model = None
     with pytest.raises(ValueError, match="needs a checkpoint with a word LM"):
         decode(model, audio, lengths, DecodeOptions(beam_size=2, word_lm_weight=0.5))
+
+
+def test_pocketsphinx_export_agrees_with_pocketsphinx(tmp_path):
+    """recipes/synth/export_word_lm.py on a small slice of the model: what read_arpa gets back
+    is what pocketsphinx itself answers (skipped where pocketsphinx is not installed)."""
+    from pathlib import Path
+
+    from conftest import load_recipe_script
+
+    pocketsphinx = pytest.importorskip("pocketsphinx")
+    script = load_recipe_script(Path(__file__).parents[1] / "recipes/synth/export_word_lm.py", "export_word_lm")
+    script.main(["--out", str(tmp_path / "lm.arpa"), "--histories", "40", "--followers", "400", "--prune", "0"])
+    lm = read_arpa(tmp_path / "lm.arpa")
+    source = pocketsphinx.NGramModel(pocketsphinx.Config(), pocketsphinx.LogMath(script.LOG_BASE),
+                                     pocketsphinx.get_model_path("en-us/en-us.lm.bin"))
+    to_ln = math.log(script.LOG_BASE)
+    assert len(lm) > 70_000 and lm.bigram_count() > 1000
+    for history, word in [("the", "first"), ("of", "the"), ("<s>", "the"), ("the", "xylophone"), ("zebra", "the")]:
+        assert lm.log_prob(history, word) == pytest.approx(source.prob([word, history]) * to_ln, abs=0.01), (history, word)
