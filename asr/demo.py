@@ -26,6 +26,7 @@ import numpy as np
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import CheckpointError, available_checkpoints, bundled_path, default_checkpoint, load_model
 from asr.alignment_view import VIEW_CSS, VIEW_SCRIPT, alignment_html
+from asr.decoding_process import DecodingProcessError, ProcessModel
 from asr.live import LiveSession, to_float_mono
 from asr.plotting import stitch_segments
 from asr.presets import DEFAULT_PRESET, preset, usable
@@ -35,7 +36,7 @@ EXAMPLES_DIR = bundled_path("examples")
 MAX_DEMO_SECONDS = 60.0  # longer clips get a message instead of a long wait (the CLI takes any length)
 MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads before they reach the model
 MAX_BEAM_SIZE = 10
-STREAM_EVERY_SECONDS = 0.5  # the browser sends microphone audio this often
+STREAM_EVERY_SECONDS = 1.0  # the browser sends microphone audio this often; each chunk must be handled before the next arrives, or Gradio keeps only the newer one
 REFRESH_SECONDS = 1.0  # the live view refreshes this often after recording stops, while decoding ends
 QUEUE_SIZE = 64  # requests waiting at once; more get "queue full" from Gradio
 
@@ -68,11 +69,19 @@ class PageResult:
 
 
 class Models:
-    """Loaded checkpoints by name, each loaded once; inference only reads them, so threads share them."""
+    """Loaded checkpoints by name, each loaded once; inference only reads them, so threads share them.
 
-    def __init__(self, paths: list[Path]):
+    Live microphone streams decode in child processes instead (:meth:`live`), ``processes``
+    of them per checkpoint: the stream handler must answer every chunk in time, and beam
+    search in the server's own threads would starve it of the GIL.  ``processes=0`` decodes
+    live audio in the server's threads too.
+    """
+
+    def __init__(self, paths: list[Path], processes: int = 0):
         self.paths = {self._name(p, paths): Path(p) for p in paths}
+        self.processes = processes
         self._loaded = {}
+        self._live = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -90,6 +99,21 @@ class Models:
             if name not in self._loaded:
                 self._loaded[name] = load_model(self.paths[name])
             return self._loaded[name]
+
+    def live(self, name: str | None):
+        """What live streams of this checkpoint decode with: a :class:`ProcessModel`, or the model itself."""
+        if not self.processes:
+            return self.get(name)
+        name = name if name in self.paths else self.names[0]
+        with self._lock:
+            if name not in self._live:
+                threads = max(1, (os.cpu_count() or 1) // self.processes)
+                self._live[name] = ProcessModel(self.paths[name], processes=self.processes, threads=threads)
+            return self._live[name]
+
+    def close(self) -> None:
+        for model in self._live.values():
+            model.close()
 
 
 def _duration_if_known(path: str) -> float | None:
@@ -188,21 +212,26 @@ def example_clips() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*.wav"))
 
 
-def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = True) -> gr.Blocks:
+def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = True,
+               live_processes: int = 0) -> gr.Blocks:
     """The demo page over these checkpoints (the first is the default), with its queue configured.
 
     Args:
         checkpoints: checkpoint files offered in the page; at least one.
         concurrency: clips decoded at once; the others wait in the queue (up to QUEUE_SIZE).
         preload: load the default checkpoint now, so a bad one fails here and the first clip is fast.
+        live_processes: child processes per checkpoint that decode live microphone streams (see
+            :class:`Models`); 0 decodes them in the server's threads, which loses audio under load.
     Raises:
         CheckpointError: ``preload`` and the default checkpoint does not load.
     """
     if not checkpoints:
         raise ValueError("build_demo needs at least one checkpoint")
-    models = Models(checkpoints)
+    models = Models(checkpoints, processes=live_processes)
     if preload:
         models.get(None)
+        if live_processes:
+            models.live(None).start()
     defaults = preset(DEFAULT_PRESET["demo"])
 
     def on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight, vtln):
@@ -221,9 +250,10 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         if session is None or session.closed or session.sample_rate != rate:
             model = models.get(checkpoint)
             options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln, word_lm_weight)
-            session = LiveSession(model, int(rate), options)
+            session = LiveSession(models.live(checkpoint), int(rate), options)
         session.push(to_float_mono(samples))
-        return (*session.outputs(), session)
+        session.streamed_version, outputs = session.changes(since=session.streamed_version)
+        return (*(gr.skip() if output is None else output for output in outputs), session)
 
     def on_stop(session):
         if session is None:
@@ -345,8 +375,8 @@ def serve(args: argparse.Namespace) -> None:
     # Requests run in parallel threads: share the cores between them instead of oversubscribing.
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.concurrency))
     try:
-        demo = build_demo(checkpoints, concurrency=args.concurrency)
-    except CheckpointError as error:
+        demo = build_demo(checkpoints, concurrency=args.concurrency, live_processes=args.concurrency)
+    except (CheckpointError, DecodingProcessError) as error:
         sys.exit(f"asr demo: {error}")
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD,
                 allowed_paths=[str(EXAMPLES_DIR)])

@@ -3,12 +3,20 @@
 The web demo's stream handler hands each chunk of microphone audio to the tab's
 :class:`LiveSession` and returns at once; the session's own thread cuts utterances at
 pauses with the same endpointer as ``asr listen`` and decodes each one while recording
-goes on (:class:`asr.microphone.UtteranceDecoder`).  Nothing here knows about Gradio.
+goes on (:class:`asr.microphone.UtteranceDecoder`).  The demo gives it a
+:class:`asr.decoding_process.ProcessModel`, so the decoding itself runs in another
+process and never holds up the handler.  Nothing here knows about Gradio.
+
+A stream that loses audio on its way (Gradio keeps only the newest chunk a busy server
+has not handled yet) is noticed from the clock: the chunks that arrive should add up to
+the time the stream has run.  The status line says how much is missing.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
+import time
 
 import numpy as np
 
@@ -16,6 +24,11 @@ from asr.alignment_view import alignment_html
 from asr.endpoint import Endpointer
 from asr.microphone import BlockQueue, UtteranceDecoder
 from asr.plotting import stitch_segments
+
+# The stream is said to have lost audio once this much less has arrived than wall-clock time allows,
+# over each of the last LOST_AUDIO_WINDOW chunks: a late chunk falls short only until it arrives.
+LOST_AUDIO_REPORT_SECONDS = 0.4
+LOST_AUDIO_WINDOW = 5
 
 
 class LiveSession:
@@ -33,12 +46,30 @@ class LiveSession:
         self.lines: list[str] = []
         self.view = ""  # the latest utterance's alignment
         self.version = 0  # bumped per utterance, so a refresh can tell nothing changed
+        self.streamed_version = -1  # the version the stream handler last sent to the page
+        self._first_chunk: tuple[float, int] | None = None  # when the first chunk arrived, and its size
+        self._received = 0  # samples pushed so far
+        self._shortfalls = collections.deque(maxlen=LOST_AUDIO_WINDOW)  # seconds behind wall clock, per push
         self._lock = threading.Lock()
         self.decoder = UtteranceDecoder(model, self.blocks, Endpointer(sample_rate), self._on_utterance, options)
         self.decoder.start()
 
     def push(self, samples: np.ndarray) -> None:
+        now = time.monotonic()
+        if self._first_chunk is None:
+            self._first_chunk = (now, samples.size)
+        self._received += samples.size
+        # A browser chunk covers the time since the one before it, so everything after the first
+        # should add up to the time since the first arrived; what falls short never got here.
+        first_time, first_size = self._first_chunk
+        arrived = (self._received - first_size) / self.sample_rate
+        self._shortfalls.append(now - first_time - arrived)
         self.blocks.put(samples)
+
+    @property
+    def lost_seconds(self) -> float:
+        """Audio of this stream that never arrived: what it lags wall-clock time by, chunk after chunk."""
+        return max(0.0, min(self._shortfalls, default=0.0))
 
     def close(self) -> None:
         """End of the stream: the utterance in progress is finished and decoded."""
@@ -68,11 +99,23 @@ class LiveSession:
             state = "■ stopped"
         level = max(-60.0, self.blocks.level_db)
         bar = "▮" * int((level + 60) / 3) + "▯" * (20 - int((level + 60) / 3))
-        return f"{state} level {bar} {level:.0f} dB · {len(self.lines)} utterance(s)"
+        lost = (f" · **{self.lost_seconds:.1f} s of audio lost on the way** (server too busy?)"
+                if self.lost_seconds > LOST_AUDIO_REPORT_SECONDS else "")
+        return f"{state} level {bar} {level:.0f} dB · {len(self.lines)} utterance(s){lost}"
 
     def outputs(self) -> tuple:
+        """(status, transcript, alignment HTML), the page's live outputs."""
         with self._lock:
             return self.status(), "\n".join(self.lines), self.view
+
+    def changes(self, since: int) -> tuple[int, tuple]:
+        """The current version and :meth:`outputs`, with transcript and alignment None when the
+        version is still ``since``: the stream handler runs every half second, and resending an
+        unchanged alignment each time would only load the server."""
+        with self._lock:
+            if self.version == since:
+                return self.version, (self.status(), None, None)
+            return self.version, (self.status(), "\n".join(self.lines), self.view)
 
 
 def to_float_mono(samples: np.ndarray) -> np.ndarray:

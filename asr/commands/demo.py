@@ -13,7 +13,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    parser.add_argument("--concurrency", type=int, default=2, help="clips decoded at once; the rest wait in the queue")
+    parser.add_argument("--concurrency", type=int, default=2,
+                        help="clips decoded at once (the rest wait in the queue); also the processes per "
+                             "checkpoint that decode live microphone streams")
 
 
 def run(args) -> int:

@@ -1,0 +1,64 @@
+"""ProcessModel: the same transcription as the model in this process, and a dead child is one clear error."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from asr.checkpoint import load_model, save_checkpoint
+from asr.decoding import DecodeOptions
+from asr.decoding_process import DecodingProcessError, ProcessModel
+from conftest import speak, tiny_model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = tiny_model()
+    with torch.no_grad():
+        model.speller.classify.bias[model.vocabulary.eos_id] = -50.0  # always some text to compare
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def process_model(checkpoint):
+    model = ProcessModel(checkpoint, processes=1)
+    model.start()
+    yield model
+    model.close()
+
+
+def test_a_child_transcribes_as_this_process_does(checkpoint, process_model, tmp_path):
+    audio = speak("open the door", tmp_path / "speech.wav")
+    options = DecodeOptions(beam_size=2)
+    here = load_model(checkpoint).transcribe(audio, options=options)
+    there = process_model.transcribe(audio, options=options)
+    assert there.text == here.text and there.text
+    np.testing.assert_allclose(there.segments[0].attention, here.segments[0].attention, atol=1e-5)
+
+
+def test_a_killed_child_fails_its_call_with_one_line_and_the_next_call_starts_a_new_one(process_model):
+    audio = np.zeros(8_000, dtype=np.float32)
+    options = DecodeOptions()
+    pid = process_model._call(os.getpid)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(DecodingProcessError, match="stopped") as error:
+        process_model.transcribe(audio, options=options)
+    assert "\n" not in str(error.value)
+    assert process_model.transcribe(audio, options=options).text is not None
+    assert process_model._call(os.getpid) != pid
+
+
+def test_a_checkpoint_that_does_not_load_is_a_decoding_process_error(tmp_path):
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(b"PK\x03\x04 not a whole checkpoint")
+    model = ProcessModel(bad)
+    try:
+        with pytest.raises(DecodingProcessError, match="truncated.pt"):
+            model.start()
+    finally:
+        model.close()
