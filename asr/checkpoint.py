@@ -52,18 +52,20 @@ class CheckpointError(ValueError):
     """A file that is not a usable checkpoint; the message is one line for the user."""
 
 
-def model_to_dict(model: LAS) -> dict:
+def model_to_dict(model: LAS, half: bool = False) -> dict:
+    """The checkpoint's sections as tensors and plain data (``half``: every weight stored in fp16)."""
+    stored = _half if half else _stored
     checkpoint = {
         "format": FORMAT,
         "model_config": dataclasses.asdict(model.config),
         "vocabulary": list(model.vocabulary.tokens),
         # The language model has its own section, so the acoustic weights load alone (train.init_from).
-        "state_dict": {k: _stored(k, v.detach().cpu()) for k, v in model.state_dict().items()
+        "state_dict": {k: stored(k, v.detach().cpu()) for k, v in model.state_dict().items()
                        if not k.startswith("language_model.")},
         "metadata": dict(model.metadata),
     }
     if model.language_model is not None:
-        checkpoint["language_model"] = language_model_to_dict(model.language_model)
+        checkpoint["language_model"] = language_model_to_dict(model.language_model, half=half)
     if model.lexicon is not None:
         checkpoint["lexicon"] = model.lexicon.to_dict()
     if model.word_language_model is not None:
@@ -72,6 +74,8 @@ def model_to_dict(model: LAS) -> dict:
 
 
 # Whisper's frozen encoder is stored in fp16, as it was published; it loads back into fp32.
+# The layers trained here stay fp32 in training checkpoints, which resume exactly, and go to
+# fp16 only in a packed checkpoint (:func:`pack_checkpoint`).
 _HALF_PRECISION_PREFIX = "listener.encoder."
 
 
@@ -81,9 +85,14 @@ def _stored(name: str, tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def language_model_to_dict(lm: CharLanguageModel) -> dict:
+def _half(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.half() if tensor.is_floating_point() else tensor
+
+
+def language_model_to_dict(lm: CharLanguageModel, half: bool = False) -> dict:
+    stored = _half if half else (lambda name, tensor: tensor)
     return {"config": dataclasses.asdict(lm.config),
-            "state_dict": {k: v.detach().cpu() for k, v in lm.state_dict().items()},
+            "state_dict": {k: stored(k, v.detach().cpu()) for k, v in lm.state_dict().items()},
             "metadata": dict(lm.metadata)}
 
 
@@ -105,6 +114,12 @@ def save_checkpoint(model: LAS, path, training_state: dict | None = None) -> Non
     if training_state is not None:
         checkpoint["training_state"] = training_state
     save_atomic(checkpoint, path)
+
+
+def pack_checkpoint(source, destination) -> None:
+    """A checkpoint for inference: the model, its LMs and lexicon, every weight in fp16 (half the
+    size; loaded back into fp32, so decoding runs as before), and no training state."""
+    save_atomic(model_to_dict(load_model(source), half=True), destination)
 
 
 def read_checkpoint(path) -> dict:

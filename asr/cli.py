@@ -20,6 +20,7 @@ COMMANDS = {
     "eval": "score a checkpoint on a manifest: CER, WER, hypotheses, alignment plots",
     "train-lm": "train a character language model on text and bundle it with a checkpoint",
     "demo": "start the web demo (microphone, upload, attention you can explore)",
+    "pack": "write a checkpoint for inference: fp16 weights, no training state",
 }
 
 

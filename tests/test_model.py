@@ -86,6 +86,37 @@ def test_checkpoint_round_trip_gives_identical_output(tmp_path):
     np.testing.assert_array_equal(a.token_log_probs, b.token_log_probs)
 
 
+def test_a_packed_checkpoint_is_fp16_on_disk_smaller_and_decodes_alike(tmp_path, capsys):
+    from asr.cli import main
+    from asr.language_model import CharLanguageModel, LanguageModelConfig
+
+    def cli(argv) -> int:
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        return exited.value.code
+
+    torch.manual_seed(0)
+    model = tiny_model()
+    model.language_model = CharLanguageModel(LanguageModelConfig(hidden=32, layers=1)).eval()
+    save_checkpoint(model, tmp_path / "full.pt", training_state={"step": 3, "optimizer": {"m": torch.ones(5000)}})
+    assert cli(["pack", str(tmp_path / "full.pt"), str(tmp_path / "packed.pt")]) == 0
+    assert "packed.pt" in capsys.readouterr().out
+    raw = torch.load(tmp_path / "packed.pt", weights_only=True)
+    assert "training_state" not in raw
+    assert {t.dtype for t in raw["state_dict"].values() if t.is_floating_point()} == {torch.float16}
+    assert {t.dtype for t in raw["language_model"]["state_dict"].values()} == {torch.float16}
+    assert (tmp_path / "packed.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    packed = asr.load_model(tmp_path / "packed.pt")
+    assert packed.language_model is not None
+    assert all(p.dtype == torch.float32 for p in packed.parameters())  # decodes in fp32, as before
+    audio = speak("open the door", tmp_path / "speech.wav")
+    a, b = model.transcribe(audio), packed.transcribe(audio)
+    np.testing.assert_allclose(a.segments[0].attention, b.segments[0].attention, atol=5e-3)
+    assert cli(["pack", str(tmp_path / "packed.pt"), str(tmp_path / "packed.pt")]) == 2
+    assert cli(["pack", str(tmp_path / "missing.pt"), str(tmp_path / "out.pt")]) == 1
+    assert "no such checkpoint file" in capsys.readouterr().err
+
+
 def test_a_checkpoint_from_before_the_loss_weight_was_renamed_still_loads(tmp_path):
     model = tiny_model(ctc_loss_weight=0.7)
     save_checkpoint(model, tmp_path / "new.pt")

@@ -20,8 +20,9 @@
 #                       on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml)
 #   stage 5  lm         the character language model and lexicon from the training text, and the word
 #                       bigram LM exported from pocketsphinx's US English model, bundled
-#   stage 6  evaluate   the human dev half and the synthetic held-out voices, every preset
-#   stage 7  bundle     copy the result to checkpoints/ (atomically)
+#   stage 6  evaluate   pack the model (fp16 weights); the human dev half and the synthetic held-out
+#                       voices, every preset
+#   stage 7  bundle     copy the packed model to checkpoints/ (atomically)
 set -euo pipefail
 
 stage=0
@@ -82,17 +83,18 @@ fi
 
 if run_stage 6; then
   echo "stage 6: evaluate"
+  $asr pack $exp/with_lm.pt $exp/packed.pt  # fp16 weights: what is bundled is what is measured
   for preset in fast live accurate; do
-    $asr eval --manifest data/asterisk/dev.jsonl --checkpoint $exp/with_lm.pt --preset $preset \
+    $asr eval --manifest data/asterisk/dev.jsonl --checkpoint $exp/packed.pt --preset $preset \
         --output-dir $exp/eval/human_dev_$preset
-    $asr eval --manifest data/synth/test.jsonl --checkpoint $exp/with_lm.pt --preset $preset \
+    $asr eval --manifest data/synth/test.jsonl --checkpoint $exp/packed.pt --preset $preset \
         --output-dir $exp/eval/synth_test_$preset
   done
 fi
 
 if run_stage 7; then
   echo "stage 7: bundle"
-  cp $exp/with_lm.pt checkpoints/.las_whisper_tiny.pt.tmp
+  cp $exp/packed.pt checkpoints/.las_whisper_tiny.pt.tmp
   mv checkpoints/.las_whisper_tiny.pt.tmp checkpoints/las_whisper_tiny.pt
   echo "checkpoints/las_whisper_tiny.pt; update checkpoints/README.md and recipes/synth/RESULTS.md"
 fi
