@@ -100,10 +100,15 @@ class ProcessModel:
             raise DecodingProcessError(f"the decoding process for {self.checkpoint.name} stopped "
                                        "(killed, out of memory, or the checkpoint did not load)") from None
 
-    def start(self) -> None:
-        """Starts every child and loads the checkpoint in each now, so the first utterance is not slow."""
+    def start(self, wait: bool = True) -> None:
+        """Starts every child and loads the checkpoint in each now, so the first utterance is not slow.
+
+        ``wait=False`` returns at once and lets them load in the background (a failure then
+        shows at the first ``transcribe``)."""
         pool = self._current_pool()
         ready = [pool.submit(_ready_in_child) for _ in range(self.processes)]
+        if not wait:
+            return
         try:
             for future in ready:
                 future.result()

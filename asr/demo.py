@@ -26,7 +26,7 @@ import numpy as np
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import CheckpointError, available_checkpoints, bundled_path, default_checkpoint, load_model
 from asr.alignment_view import VIEW_CSS, VIEW_SCRIPT, alignment_html
-from asr.decoding_process import DecodingProcessError, ProcessModel
+from asr.decoding_process import ProcessModel
 from asr.live import LiveSession, to_float_mono
 from asr.plotting import stitch_segments
 from asr.presets import DEFAULT_PRESET, preset, usable
@@ -110,10 +110,6 @@ class Models:
                 threads = max(1, (os.cpu_count() or 1) // self.processes)
                 self._live[name] = ProcessModel(self.paths[name], processes=self.processes, threads=threads)
             return self._live[name]
-
-    def close(self) -> None:
-        for model in self._live.values():
-            model.close()
 
 
 def _duration_if_known(path: str) -> float | None:
@@ -230,8 +226,8 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
     models = Models(checkpoints, processes=live_processes)
     if preload:
         models.get(None)
-        if live_processes:
-            models.live(None).start()
+        if live_processes:  # loaded in the background: the page is served meanwhile
+            models.live(None).start(wait=False)
     defaults = preset(DEFAULT_PRESET["demo"])
 
     def on_transcribe(audio, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight, vtln):
@@ -376,7 +372,7 @@ def serve(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.concurrency))
     try:
         demo = build_demo(checkpoints, concurrency=args.concurrency, live_processes=args.concurrency)
-    except (CheckpointError, DecodingProcessError) as error:
+    except CheckpointError as error:
         sys.exit(f"asr demo: {error}")
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD,
                 allowed_paths=[str(EXAMPLES_DIR)])
