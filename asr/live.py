@@ -25,9 +25,11 @@ from asr.endpoint import Endpointer
 from asr.microphone import BlockQueue, UtteranceDecoder
 from asr.plotting import stitch_segments
 
-# The stream is said to have lost audio once this much less has arrived than wall-clock time allows,
-# over each of the last LOST_AUDIO_WINDOW chunks: a late chunk falls short only until it arrives.
-LOST_AUDIO_REPORT_SECONDS = 0.4
+# The stream is said to have lost audio once less has arrived than wall-clock time allows, by this
+# fraction of a chunk or more, over each of the last LOST_AUDIO_WINDOW chunks. Gradio loses whole
+# chunks; a late chunk falls short only until it arrives, and the browser's own timing drifts by
+# less than a chunk.
+LOST_AUDIO_REPORT_CHUNKS = 0.75
 LOST_AUDIO_WINDOW = 5
 
 
@@ -50,6 +52,7 @@ class LiveSession:
         self._first_chunk: tuple[float, int] | None = None  # when the first chunk arrived, and its size
         self._received = 0  # samples pushed so far
         self._shortfalls = collections.deque(maxlen=LOST_AUDIO_WINDOW)  # seconds behind wall clock, per push
+        self._chunk_seconds = 0.0  # the latest chunk's length
         self._lock = threading.Lock()
         self.decoder = UtteranceDecoder(model, self.blocks, Endpointer(sample_rate), self._on_utterance, options)
         self.decoder.start()
@@ -59,6 +62,7 @@ class LiveSession:
         if self._first_chunk is None:
             self._first_chunk = (now, samples.size)
         self._received += samples.size
+        self._chunk_seconds = samples.size / self.sample_rate
         # A browser chunk covers the time since the one before it, so everything after the first
         # should add up to the time since the first arrived; what falls short never got here.
         first_time, first_size = self._first_chunk
@@ -100,7 +104,8 @@ class LiveSession:
         level = max(-60.0, self.blocks.level_db)
         bar = "▮" * int((level + 60) / 3) + "▯" * (20 - int((level + 60) / 3))
         lost = (f" · **{self.lost_seconds:.1f} s of audio lost on the way** (server too busy?)"
-                if self.lost_seconds > LOST_AUDIO_REPORT_SECONDS else "")
+                if self.lost_seconds and self.lost_seconds >= LOST_AUDIO_REPORT_CHUNKS * self._chunk_seconds
+                else "")
         return f"{state} level {bar} {level:.0f} dB · {len(self.lines)} utterance(s){lost}"
 
     def outputs(self) -> tuple:
