@@ -38,8 +38,10 @@ class LiveSession:
 
     The page's stream handler only :meth:`push`es audio (it never waits for decoding), the
     endpointer cuts utterances at pauses as ``asr listen`` does (:mod:`asr.microphone`'s
-    :class:`UtteranceDecoder`), and each finished utterance is decoded in this session's
-    thread while recording goes on; nothing is dropped unless decoding falls minutes behind.
+    :class:`UtteranceDecoder`), and each finished utterance goes to ``model.transcribe`` from
+    the tab's own thread while recording goes on (the demo passes a
+    :class:`asr.decoding_process.ProcessModel`); nothing is dropped unless decoding falls
+    minutes behind.
     """
 
     def __init__(self, model, sample_rate: int, options):
