@@ -243,13 +243,23 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         if chunk is None:
             return gr.skip(), gr.skip(), gr.skip(), session
         rate, samples = chunk
-        if session is None or session.closed or session.sample_rate != rate:
+        if session is not None and session.closed:  # the tail of a stopped stream: a new one starts anew
+            return gr.skip(), gr.skip(), gr.skip(), session
+        if session is None or session.sample_rate != rate:
             model = models.get(checkpoint)
             options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln, word_lm_weight)
             session = LiveSession(models.live(checkpoint), int(rate), options)
         session.push(to_float_mono(samples))
         session.streamed_version, outputs = session.changes(since=session.streamed_version)
         return (*(gr.skip() if output is None else output for output in outputs), session)
+
+    def on_start(session):
+        """A new recording gets a new session, made by its first chunk. Only here, not in the stream
+        handler: chunks of the previous stream can still arrive after its stop, and must not
+        start a session that nobody stops."""
+        if session is not None:
+            session.close()
+        return None
 
     def on_stop(session):
         if session is None:
@@ -313,6 +323,8 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
             microphone.stream(on_stream, [microphone, session, *settings], [*live_outputs, session],
                               stream_every=STREAM_EVERY_SECONDS, time_limit=None, api_visibility="private",
                               concurrency_limit=None, show_progress="hidden")
+            microphone.start_recording(on_start, [session], [session], api_visibility="private",
+                                       show_progress="hidden")
             microphone.stop_recording(on_stop, [session], live_outputs, api_visibility="private",
                                       show_progress="hidden")
             gr.Timer(REFRESH_SECONDS).tick(on_tick, [session, seen], [*live_outputs, seen],
