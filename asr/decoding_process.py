@@ -2,7 +2,7 @@
 
 Beam search is mostly Python, so a thread running it holds the GIL most of the time.  In
 the demo that is fatal to live audio: the browser posts a chunk of microphone audio every
-half second, and Gradio keeps only the newest chunk that has not been handled yet, so a
+second, and Gradio keeps only the newest chunk that has not been handled yet, so a
 stream handler that waits for the GIL loses audio for good.  :class:`ProcessModel` loads
 the checkpoint in child processes and runs ``transcribe`` there; the server's process only
 receives audio, cuts it at pauses and renders results.

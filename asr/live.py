@@ -117,7 +117,7 @@ class LiveSession:
 
     def changes(self, since: int) -> tuple[int, tuple]:
         """The current version and :meth:`outputs`, with transcript and alignment None when the
-        version is still ``since``: the stream handler runs every half second, and resending an
+        version is still ``since``: the stream handler runs once a second, and resending an
         unchanged alignment each time would only load the server."""
         with self._lock:
             if self.version == since:
