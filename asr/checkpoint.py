@@ -90,7 +90,7 @@ def _half(name: str, tensor: torch.Tensor) -> torch.Tensor:
 
 
 def language_model_to_dict(lm: CharLanguageModel, half: bool = False) -> dict:
-    stored = _half if half else (lambda name, tensor: tensor)
+    stored = _half if half else _stored
     return {"config": dataclasses.asdict(lm.config),
             "state_dict": {k: stored(k, v.detach().cpu()) for k, v in lm.state_dict().items()},
             "metadata": dict(lm.metadata)}
@@ -117,8 +117,8 @@ def save_checkpoint(model: LAS, path, training_state: dict | None = None) -> Non
 
 
 def pack_checkpoint(source, destination) -> None:
-    """A checkpoint for inference: the model, its LMs and lexicon, every weight in fp16 (half the
-    size; loaded back into fp32, so decoding runs as before), and no training state."""
+    """A checkpoint for inference: the model, its LMs and lexicon, every weight in fp16 (loaded
+    back into fp32, so decoding runs as before), and no training state."""
     save_atomic(model_to_dict(load_model(source), half=True), destination)
 
 

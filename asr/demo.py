@@ -36,7 +36,9 @@ EXAMPLES_DIR = bundled_path("examples")
 MAX_DEMO_SECONDS = 60.0  # longer clips get a message instead of a long wait (the CLI takes any length)
 MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads before they reach the model
 MAX_BEAM_SIZE = 10
-STREAM_EVERY_SECONDS = 1.0  # the browser sends microphone audio this often; each chunk must be handled before the next arrives, or Gradio keeps only the newer one
+# The browser sends microphone audio this often; a chunk not handled before the next arrives is
+# replaced by it (Gradio keeps only the newest), so this is also the handler's time budget.
+STREAM_EVERY_SECONDS = 1.0
 REFRESH_SECONDS = 1.0  # the live view refreshes this often after recording stops, while decoding ends
 QUEUE_SIZE = 64  # requests waiting at once; more get "queue full" from Gradio
 

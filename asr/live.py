@@ -51,7 +51,7 @@ class LiveSession:
         self.view = ""  # the latest utterance's alignment
         self.version = 0  # bumped per utterance, so a refresh can tell nothing changed
         self.streamed_version = -1  # the version the stream handler last sent to the page
-        self._first_chunk: tuple[float, int] | None = None  # when the first chunk arrived, and its size
+        self._stream_start: float | None = None  # when the first chunk's audio began, on this clock
         self._received = 0  # samples pushed so far
         self._shortfalls = collections.deque(maxlen=LOST_AUDIO_WINDOW)  # seconds behind wall clock, per push
         self._chunk_seconds = 0.0  # the latest chunk's length
@@ -61,15 +61,13 @@ class LiveSession:
 
     def push(self, samples: np.ndarray) -> None:
         now = time.monotonic()
-        if self._first_chunk is None:
-            self._first_chunk = (now, samples.size)
-        self._received += samples.size
         self._chunk_seconds = samples.size / self.sample_rate
-        # A browser chunk covers the time since the one before it, so everything after the first
-        # should add up to the time since the first arrived; what falls short never got here.
-        first_time, first_size = self._first_chunk
-        arrived = (self._received - first_size) / self.sample_rate
-        self._shortfalls.append(now - first_time - arrived)
+        if self._stream_start is None:
+            self._stream_start = now - self._chunk_seconds
+        self._received += samples.size
+        # A browser chunk covers the time since the one before it, so what has arrived should add
+        # up to the time since the stream started; what falls short never got here.
+        self._shortfalls.append(now - self._stream_start - self._received / self.sample_rate)
         self.blocks.put(samples)
 
     @property
@@ -112,10 +110,9 @@ class LiveSession:
 
     def outputs(self) -> tuple:
         """(status, transcript, alignment HTML), the page's live outputs."""
-        with self._lock:
-            return self.status(), "\n".join(self.lines), self.view
+        return self.changes(since=None)[1]
 
-    def changes(self, since: int) -> tuple[int, tuple]:
+    def changes(self, since: int | None) -> tuple[int, tuple]:
         """The current version and :meth:`outputs`, with transcript and alignment None when the
         version is still ``since``: the stream handler runs once a second, and resending an
         unchanged alignment each time would only load the server."""
