@@ -13,11 +13,6 @@ character, so the word model is used the way word LMs are fused into character d
 So "please en" already scores as well as "please enter" will, and a prefix no likely
 word starts with falls behind before the misspelling is complete.
 
-A word the model doesn't know is scored as an open-vocabulary LM scores one: the probability
-of an unknown word times that of its spelling, here uniform over the letters.  So an unknown
-word costs more the longer it is, and a beam no longer writes a run of words as one unknown
-word ("participantinaconference") because one unknown word was cheaper than four known ones.
-
 The model is read from an ARPA file (the format SRILM and KenLM write) and keeps its
 unigrams and bigrams, with their back-off weights; higher orders are dropped.  Bigrams
 that say little more than their back-off estimate are pruned (``prune``), so the model
@@ -37,7 +32,6 @@ import torch
 LN10 = math.log(10.0)
 SENTENCE_START, SENTENCE_END = "<s>", "</s>"
 UNKNOWN_LOG_PROB = -18.0  # a word the model has never seen (natural log): about one in 65 million
-SPELLING_LOG_PROB = -math.log(27)  # each character of an unknown word: one of 26 letters or an apostrophe
 _CACHE_LIMIT = 200_000  # look-ahead answers remembered
 
 
@@ -78,10 +72,10 @@ class WordLanguageModel:
         return slice(int(self.offsets[history]), int(self.offsets[history + 1]))
 
     def log_prob(self, history: str, word: str) -> float:
-        """log P(word | history), backing off to the unigram; :func:`unknown_word_log_prob` for an unknown word."""
+        """log P(word | history), backing off to the unigram; UNKNOWN_LOG_PROB for an unknown word."""
         w = self.index.get(word)
         if w is None:
-            return unknown_word_log_prob(word)
+            return UNKNOWN_LOG_PROB
         h = self.index.get(history)
         if h is None:
             return float(self.unigram_log_probs[w])
@@ -95,8 +89,7 @@ class WordLanguageModel:
     def lookahead(self, history: str, prefix: str) -> float:
         """The best log P(word | history) of any word that starts with ``prefix``.
 
-        When none does, the prefix is on its way to a word the model doesn't know, and scores as
-        that word would so far (:func:`unknown_word_log_prob`).
+        UNKNOWN_LOG_PROB when none does: the prefix is on its way to a word the model doesn't know.
         """
         key = (history, prefix)
         found = self._lookahead.get(key)  # read once: the demo decodes in several threads, and one may clear
@@ -111,7 +104,7 @@ class WordLanguageModel:
         end = bisect_left(self.words, prefix + "\U0010ffff")  # past every word with this prefix
         best = float(self._spelled[first:end].max()) if end > first else -math.inf
         if not math.isfinite(best):
-            return unknown_word_log_prob(prefix)
+            return UNKNOWN_LOG_PROB
         h = self.index.get(history)
         if h is None:
             return best
@@ -138,11 +131,6 @@ class WordLanguageModel:
         arrays = [section[k].float().numpy() if section[k].is_floating_point() else section[k].numpy()
                   for k in ("unigram_log_probs", "backoffs", "offsets", "followers", "follower_log_probs")]
         return cls(section["words"].split("\n"), *arrays, metadata=section.get("metadata", {}))
-
-
-def unknown_word_log_prob(word: str) -> float:
-    """log P(a word the model doesn't know, spelt ``word``): the unknown word, then its spelling."""
-    return UNKNOWN_LOG_PROB + SPELLING_LOG_PROB * len(word)
 
 
 def read_arpa(path, prune: float = 0.0) -> WordLanguageModel:

