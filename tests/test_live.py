@@ -10,6 +10,7 @@ from asr.live import LiveSession
 from conftest import speak, tiny_model
 
 RATE = 16_000
+SECOND = np.zeros(RATE, dtype=np.float32)  # one chunk, as the browser sends one a second
 
 
 @pytest.fixture(scope="module")
@@ -29,58 +30,50 @@ class _Clock:
         return self.now
 
 
-def _session_on_a_clock(model, monkeypatch) -> tuple[LiveSession, _Clock]:
+@pytest.fixture
+def clocked(model, monkeypatch):
+    """A session whose clock the test moves, closed afterwards."""
     clock = _Clock()
     monkeypatch.setattr(live.time, "monotonic", clock)
-    return LiveSession(model, RATE, DecodeOptions()), clock
+    session = LiveSession(model, RATE, DecodeOptions())
+    yield session, clock
+    session.close()
 
 
-def test_a_chunk_that_never_arrives_is_reported_as_lost(model, monkeypatch):
-    session, clock = _session_on_a_clock(model, monkeypatch)
-    second = np.zeros(RATE, dtype=np.float32)
-    try:
-        for _ in range(6):  # one chunk a second, as the browser sends them
-            session.push(second)
-            clock.now += 1.0
-        assert session.lost_seconds == 0.0
-        clock.now += 1.0  # a chunk the server never saw
-        for _ in range(live.LOST_AUDIO_WINDOW):
-            session.push(second)
-            clock.now += 1.0
-        assert session.lost_seconds == pytest.approx(1.0)
-        assert "1.0 s of audio lost" in session.status()
-    finally:
-        session.close()
+def test_a_chunk_that_never_arrives_is_reported_as_lost(clocked):
+    session, clock = clocked
+    for _ in range(6):  # one chunk a second, as the browser sends them
+        session.push(SECOND)
+        clock.now += 1.0
+    assert session.lost_seconds == 0.0
+    clock.now += 1.0  # a chunk the server never saw
+    for _ in range(live.LOST_AUDIO_WINDOW):
+        session.push(SECOND)
+        clock.now += 1.0
+    assert session.lost_seconds == pytest.approx(1.0)
+    assert "1.0 s of audio lost" in session.status()
 
 
-def test_a_late_chunk_is_not_loss(model, monkeypatch):
-    session, clock = _session_on_a_clock(model, monkeypatch)
-    second = np.zeros(RATE, dtype=np.float32)
-    try:
-        for i in range(10):
-            late = 0.9 if i == 5 else 0.0  # network jitter: one chunk late, the next on time
-            clock.now += late
-            session.push(second)
-            clock.now += 1.0 - late
-            assert "lost" not in session.status()
-        assert session.lost_seconds < 0.1
-    finally:
-        session.close()
-
-
-def test_a_steady_offset_of_less_than_a_chunk_is_not_loss(model, monkeypatch):
-    session, clock = _session_on_a_clock(model, monkeypatch)
-    second = np.zeros(RATE, dtype=np.float32)
-    try:
-        session.push(second)
-        clock.now += 1.5  # the browser's timer slips once by half a chunk and stays there
-        for _ in range(8):
-            session.push(second)
-            clock.now += 1.0
-        assert session.lost_seconds == pytest.approx(0.5)
+def test_a_late_chunk_is_not_loss(clocked):
+    session, clock = clocked
+    for i in range(10):
+        late = 0.9 if i == 5 else 0.0  # network jitter: one chunk late, the next on time
+        clock.now += late
+        session.push(SECOND)
+        clock.now += 1.0 - late
         assert "lost" not in session.status()
-    finally:
-        session.close()
+    assert session.lost_seconds < 0.1
+
+
+def test_a_steady_offset_of_less_than_a_chunk_is_not_loss(clocked):
+    session, clock = clocked
+    session.push(SECOND)
+    clock.now += 1.5  # the browser's timer slips once by half a chunk and stays there
+    for _ in range(8):
+        session.push(SECOND)
+        clock.now += 1.0
+    assert session.lost_seconds == pytest.approx(0.5)
+    assert "lost" not in session.status()
 
 
 def test_the_stream_resends_transcript_and_alignment_only_after_a_new_utterance(model, tmp_path):
