@@ -120,7 +120,9 @@ def main(argv=None) -> None:
             "alsa-utils channel names": alsa_rows()}
     duration = {name: sum(load_audio(r["audio_filepath"]).size for r in rows) / 16_000 for name, rows in sets.items()}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"Checkpoint `{checkpoint}`; code at git `{commit or '?'}`; {platform.processor() or platform.machine()}, "
+    shown = Path(checkpoint).resolve()
+    shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown  # no home paths in reports
+    print(f"Checkpoint `{shown}`; code at git `{commit or '?'}`; {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, 1 thread.")
     for name, rows in sets.items():
         print(f"- {name}: {len(rows)} utterances, {duration[name] / 60:.1f} minutes")

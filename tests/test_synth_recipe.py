@@ -245,14 +245,18 @@ def test_recipe_configs_load_and_the_bundle_was_trained_by_the_config_the_recipe
     from asr.experiment import load_config
 
     configs = {path.name: load_config(str(path)) for path in sorted(RECIPE.parent.glob("*.yaml"))}
-    assert {"small.yaml", "whisper_tiny.yaml", "whisper_tiny_ft.yaml"} <= set(configs)
+    stages = ["whisper_tiny.yaml", "whisper_tiny_ft.yaml", "whisper_tiny_ft_cycle2.yaml"]
+    assert {"small.yaml", *stages} <= set(configs)
     assert len({config.train.exp_dir for config in configs.values()}) == len(configs)  # no two share a place
     run = (RECIPE.parent / "run.sh").read_text()
-    # The bundle's two training stages, in order: the second starts from the first's average.
-    first = run.index("asr train --config recipes/synth/whisper_tiny.yaml")
-    assert run.index("asr train --config recipes/synth/whisper_tiny_ft.yaml") > first
-    assert configs["whisper_tiny_ft.yaml"].train.init_from == f"{configs['whisper_tiny.yaml'].train.exp_dir}/averaged.pt"
+    # The bundle's training stages, in order: each starts from the one before's average, and the
+    # last one's output is what the later stages pack and bundle.
+    positions = [run.index(f"asr train --config recipes/synth/{name}") for name in stages]
+    assert positions == sorted(positions)
+    for before, after in zip(stages, stages[1:]):
+        assert configs[after].train.init_from == f"{configs[before].train.exp_dir}/averaged.pt"
+    assert f"exp={configs[stages[-1]].train.exp_dir} " in run
     trained_by = json.loads(read_checkpoint(default_checkpoint())["metadata"]["config"])
-    config = dataclasses.asdict(configs["whisper_tiny_ft.yaml"])
+    config = dataclasses.asdict(configs[stages[-1]])
     for section in ("model", "optim", "data"):
         assert trained_by[section] == config[section], section

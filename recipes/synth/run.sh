@@ -17,7 +17,8 @@
 #                       compared with CTranslate2's own encoder, fp16 weights written
 #   stage 3  states     the frozen encoder's states of every training utterance, once (fp16)
 #   stage 4  train      the adapter, attention and speller on those states (whisper_tiny.yaml), then
-#                       on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml)
+#                       on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml),
+#                       then a second learning-rate cycle of that stage (whisper_tiny_ft_cycle2.yaml)
 #   stage 5  lm         the character language model and lexicon from the training text, and the word
 #                       bigram LM exported from pocketsphinx's US English model, bundled
 #   stage 6  evaluate   pack the model (fp16 weights); the human dev half and the synthetic held-out
@@ -29,7 +30,7 @@ stage=0
 stop_stage=7
 python=${PYTHON:-.venv/bin/python}
 asr=${ASR:-.venv/bin/asr}
-exp=exp/whisper_tiny_ft  # the second training stage's output is the bundle
+exp=exp/whisper_tiny_ft_cycle2  # the last training stage's output is the bundle
 states=data/synth/states/whisper-tiny
 encoder=exp/whisper_tiny_encoder.pt
 
@@ -70,6 +71,7 @@ if run_stage 4; then
   echo "stage 4: train"
   $asr train --config recipes/synth/whisper_tiny.yaml --resume
   $asr train --config recipes/synth/whisper_tiny_ft.yaml --resume
+  $asr train --config recipes/synth/whisper_tiny_ft_cycle2.yaml --resume
 fi
 
 if run_stage 5; then
