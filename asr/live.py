@@ -102,7 +102,8 @@ class LiveSession:
         if self.closed and self.decoder.done.is_set():
             state = "■ stopped"
         level = max(-60.0, self.blocks.level_db)
-        bar = "▮" * int((level + 60) / 3) + "▯" * (20 - int((level + 60) / 3))
+        # ▰▱ rather than ▮▯: DejaVu, the fallback font of a bare Debian, has no ▯ and showed boxes.
+        bar = "▰" * int((level + 60) / 3) + "▱" * (20 - int((level + 60) / 3))
         lost = (f" · **{self.lost_seconds:.1f} s of audio lost on the way** (server too busy?)"
                 if self.lost_seconds and self.lost_seconds >= LOST_AUDIO_REPORT_CHUNKS * self._chunk_seconds
                 else "")
