@@ -103,7 +103,8 @@ class LiveSession:
             state = "■ stopped"
         level = max(-60.0, self.blocks.level_db)
         # ▰▱ rather than ▮▯: DejaVu, the fallback font of a bare Debian, has no ▯ and showed boxes.
-        bar = "▰" * int((level + 60) / 3) + "▱" * (20 - int((level + 60) / 3))
+        filled = int((level + 60) / 3)  # 20 cells of 3 dB, from -60 dB
+        bar = "▰" * filled + "▱" * (20 - filled)
         lost = (f" · **{self.lost_seconds:.1f} s of audio lost on the way** (server too busy?)"
                 if self.lost_seconds and self.lost_seconds >= LOST_AUDIO_REPORT_CHUNKS * self._chunk_seconds
                 else "")

@@ -120,7 +120,7 @@ def main(argv=None) -> None:
             "alsa-utils channel names": alsa_rows()}
     duration = {name: sum(load_audio(r["audio_filepath"]).size for r in rows) / 16_000 for name, rows in sets.items()}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    shown = Path(checkpoint).resolve()
+    shown = checkpoint.resolve()
     shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown  # no home paths in reports
     print(f"Checkpoint `{shown}`; code at git `{commit or '?'}`; {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, 1 thread.")
