@@ -45,7 +45,7 @@ def bundled_path(name: str) -> Path:
 
 
 CHECKPOINT_DIR = bundled_path("checkpoints")
-DEFAULT_CHECKPOINT_NAME = "las_whisper_tiny.pt"
+DEFAULT_CHECKPOINT_NAME = "las_whisper_base.pt"
 
 
 class CheckpointError(ValueError):

@@ -10,7 +10,7 @@ read the new states through that map (:func:`swap_listener`): the new model star
 about what the trained one did, as well as a linear map between the two encoders allows, and
 training goes on from there.
 
-    python -m asr.swap_listener --checkpoint checkpoints/las_whisper_tiny.pt \\
+    python -m asr.swap_listener --checkpoint exp/whisper_tiny_ft_cycle2/averaged.pt \\
         --encoder exp/whisper_base_encoder.pt --listener whisper-base \\
         --states data/synth/states/whisper-tiny --new-states data/synth/states/whisper-base \\
         --manifest data/synth/train.jsonl --out exp/whisper_base_init.pt

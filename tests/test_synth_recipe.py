@@ -245,16 +245,21 @@ def test_recipe_configs_load_and_the_bundle_was_trained_by_the_config_the_recipe
     from asr.experiment import load_config
 
     configs = {path.name: load_config(str(path)) for path in sorted(RECIPE.parent.glob("*.yaml"))}
-    stages = ["whisper_tiny.yaml", "whisper_tiny_ft.yaml", "whisper_tiny_ft_cycle2.yaml"]
+    stages = ["whisper_tiny.yaml", "whisper_tiny_ft.yaml", "whisper_tiny_ft_cycle2.yaml", "whisper_base.yaml"]
     assert {"small.yaml", *stages} <= set(configs)
     assert len({config.train.exp_dir for config in configs.values()}) == len(configs)  # no two share a place
     run = (RECIPE.parent / "run.sh").read_text()
-    # The bundle's training stages, in order: each starts from the one before's average, and the
-    # last one's output is what the later stages pack and bundle.
+    # The bundle's training stages, in order: each starts from the one before's average (the base
+    # stage from it moved onto Whisper base's encoder), and the last one's output is what the
+    # later stages pack and bundle.
     positions = [run.index(f"asr train --config recipes/synth/{name}") for name in stages]
     assert positions == sorted(positions)
-    for before, after in zip(stages, stages[1:]):
+    for before, after in zip(stages[:-2], stages[1:-1]):
         assert configs[after].train.init_from == f"{configs[before].train.exp_dir}/averaged.pt"
+    swap = run[run.index("-m asr.swap_listener"):positions[-1]]
+    assert f"--checkpoint {configs[stages[-2]].train.exp_dir}/averaged.pt" in swap
+    assert f"--out {configs[stages[-1]].train.init_from}" in swap
+    assert f"--listener {configs[stages[-1]].model['listener']}" in swap
     assert f"exp={configs[stages[-1]].train.exp_dir} " in run
     trained_by = json.loads(read_checkpoint(default_checkpoint())["metadata"]["config"])
     config = dataclasses.asdict(configs[stages[-1]])

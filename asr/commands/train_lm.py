@@ -4,7 +4,7 @@ Usage:
     asr train-lm --text data/synth/text/train.txt --dev-text data/synth/text/dev.txt \\
         --checkpoint exp/whisper_tiny/averaged.pt --out exp/whisper_tiny/with_lm.pt
     asr transcribe speech.wav --checkpoint exp/whisper_tiny/with_lm.pt --beam-size 5 --lm-weight 0.3
-    asr train-lm --lm-from checkpoints/las_whisper_tiny.pt --checkpoint exp/other/averaged.pt --out other_lm.pt
+    asr train-lm --lm-from checkpoints/las_whisper_base.pt --checkpoint exp/other/averaged.pt --out other_lm.pt
 
 The output is the acoustic checkpoint with the language model added; decoding uses
 it when --lm-weight is above 0.  With --lexicon, the words of those files and of

