@@ -2,7 +2,7 @@
 
 Usage:
     python bench/model_speed.py                       # the default small ModelConfig
-    python bench/model_speed.py --checkpoint checkpoints/las_whisper_tiny.pt
+    python bench/model_speed.py --checkpoint checkpoints/las_whisper_base.pt
     python bench/model_speed.py --threads 1 2 --repeats 10
 
 The decoder is timed for a fixed number of steps (``--chars``, default 75:
