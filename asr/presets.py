@@ -18,7 +18,7 @@ PRESETS: dict[str, dict] = {
     # Greedy attention decoding: one pass, no search. The fastest.
     "fast": {},
     # Beam search with CTC prefix scores, the word bigram LM and the lexicon: what a person speaking
-    # into a microphone waits for (about 0.1 s per second of speech). The weights are the best on the
+    # into a microphone waits for (about 0.15 s per second of speech). The weights are the best on the
     # human dev half (bench/tune_decoding.py; the grid in recipes/synth/RESULTS.md).
     "live": {"beam_size": 8, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.5},
     # A wider beam with the word bigram LM instead of the character LM, for files: the best on the

@@ -44,7 +44,8 @@ def test_an_installed_wheel_transcribes_with_its_bundled_model_from_anywhere(ins
                            capture_output=True, text=True)
     module, checkpoint = where.stdout.split()
     assert Path(module).is_relative_to(installed) and Path(checkpoint).is_relative_to(installed), where.stdout
-    run = subprocess.run([sys.executable, "-m", "asr", "transcribe", str(clip), "--preset", "fast"], cwd=tmp_path,
+    # The command as a user types it, so with its default preset (beam search, word LM and lexicon).
+    run = subprocess.run([sys.executable, "-m", "asr", "transcribe", str(clip)], cwd=tmp_path,
                          env=_env(installed), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "timer" in run.stdout

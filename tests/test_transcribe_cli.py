@@ -329,17 +329,21 @@ def test_long_audio_is_cut_and_stitched_with_global_times(checkpoint, clips):
 
 @pytest.mark.slow
 def test_two_words_are_timed_in_order_by_the_bundled_model(tmp_path):
-    """Needs the trained bundled checkpoint: attention must put "hello" before "world"."""
+    """Needs the trained bundled checkpoint: attention must put "good" before "morning".
+
+    (Not "hello world": the bundled model hears espeak-ng's "hello" as "the now", a known slip
+    listed in the model card; what this test measures is the timing, so it needs two words heard.)
+    """
     if not (CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME).is_file():
         pytest.skip(f"no bundled checkpoint at {CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME} yet")
-    path = _espeak(tmp_path / "hello_world.wav", "hello world")
+    path = _espeak(tmp_path / "good_morning.wav", "good morning")
     duration = sf.info(path).duration
     result = asr.load_model().transcribe(path)
     words = result.words
-    assert len(words) == 2, result.text  # the spelling may slip ("hello word"); the timing is what's tested
+    assert len(words) == 2, result.text  # the spelling may slip ("good mornin"); the timing is what's tested
     first, second = words
     assert 0 <= first.start < first.end <= second.start < second.end <= duration
-    assert first.start < duration / 2 < second.end  # "hello" in the first half-ish, "world" in the second
+    assert first.start < duration / 2 < second.end  # "good" in the first half-ish, "morning" in the second
 
 
 @pytest.mark.slow
