@@ -53,10 +53,8 @@ def fit_bridge(old_states: list[np.ndarray], new_states: list[np.ndarray], ridge
     penalty = ridge * np.trace(gram[:-1, :-1]) / (gram.shape[0] - 1) * np.eye(gram.shape[0])
     penalty[-1, -1] = 0.0
     solution = np.linalg.solve(gram + penalty, design.T @ old)
-    residual = old - design @ solution
-    explained = 1.0 - float((residual**2).sum() / ((old - old.mean(0)) ** 2).sum())
-    weights, bias = solution[:-1], solution[-1]
-    return torch.from_numpy(weights).float(), torch.from_numpy(bias).float(), explained
+    weights, bias = torch.from_numpy(solution[:-1]).float(), torch.from_numpy(solution[-1]).float()
+    return weights, bias, bridge_score([o for o, _ in pairs], [n for _, n in pairs], weights, bias)
 
 
 def swap_listener(model, listener: str, encoder_path, weights: torch.Tensor, bias: torch.Tensor):
@@ -102,11 +100,11 @@ def _paired_states(rows, old_dir, new_dir, utterances: int, seed: int):
     random.Random(seed).shuffle(rows)
     old, new = [], []
     for row in rows:
-        old_path, new_path = state_path(old_dir, row["audio_filepath"]), state_path(new_dir, row["audio_filepath"])
+        audio = row["audio_filepath"]
         # States older than their audio are of a previous take of it, not of what the other encoder heard.
-        if has_fresh_states(old_dir, row["audio_filepath"]) and has_fresh_states(new_dir, row["audio_filepath"]):
-            old.append(np.load(old_path))
-            new.append(np.load(new_path))
+        if has_fresh_states(old_dir, audio) and has_fresh_states(new_dir, audio):
+            old.append(np.load(state_path(old_dir, audio)))
+            new.append(np.load(state_path(new_dir, audio)))
             if len(old) == utterances:
                 break
     return old, new
