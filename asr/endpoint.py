@@ -108,6 +108,16 @@ class Endpointer:
                 done.append(utterance)
         return done
 
+    def open_utterance(self) -> Utterance | None:
+        """The utterance still in progress, from its lead-in to the latest frame; None between utterances.
+
+        For a running (partial) transcript while the speaker goes on; the utterance stays open.
+        """
+        if self._frames is None:
+            return None
+        return Utterance(start=self._start_frame * self.frame_seconds, samples=np.concatenate(self._frames),
+                         sample_rate=self.sample_rate)
+
     def flush(self) -> list[Utterance]:
         """End of stream: the open utterance, if it holds enough speech."""
         if self._frames is None:
