@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from asr.alignment import WordTiming
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, normalize_level
 from asr.audio_blocks import open_audio
 from asr.decoding import DecodeOptions, DecodeResult, decode
@@ -33,16 +34,41 @@ SORT_POOL_BATCHES = 4  # segments are pooled this many batches deep and sorted b
 class Transcription:
     """The result for one audio input: the text and every segment's :class:`DecodeResult`.
 
-    Segment times (``char_starts``, ``words``...) are already offset to the start of the input.
+    ``text`` is the written form (:mod:`asr.written`): numerals, and capitals and punctuation
+    when the checkpoint has a punctuator; ``raw_text`` is the speller's own lower-case words, as
+    each segment's ``DecodeResult.text`` is.  Segment times (``char_starts``, ``words``...) are
+    already offset to the start of the input.
     """
 
     text: str
     segments: list[DecodeResult] = field(default_factory=list)
     offsets: list[float] = field(default_factory=list)  # start of each segment in the input, seconds
     duration: float = 0.0  # seconds
+    raw_text: str | None = None  # the speller's words; None: the same as text
+    written: list[list[WordTiming]] | None = None  # each segment's written tokens; None: its raw words
+
+    def __post_init__(self):
+        if self.raw_text is None:
+            self.raw_text = self.text
 
     @property
-    def words(self):
+    def segment_words(self) -> list[list[WordTiming]]:
+        """Each segment's written tokens, timed by the spoken words they stand for."""
+        return self.written if self.written is not None else [s.words for s in self.segments]
+
+    @property
+    def segment_texts(self) -> list[str]:
+        """Each segment's written text."""
+        return [" ".join(w.word for w in words) for words in self.segment_words]
+
+    @property
+    def words(self) -> list[WordTiming]:
+        """The written tokens ("10", "2020", "p.m."), with start, end and confidence."""
+        return [w for words in self.segment_words for w in words]
+
+    @property
+    def raw_words(self) -> list[WordTiming]:
+        """The speller's own words, with start, end and confidence."""
         return [w for s in self.segments for w in s.words]
 
     @property
@@ -68,9 +94,10 @@ class Transcription:
 
     @property
     def nbest(self) -> list[tuple[str, float]]:
+        """The speller's alternatives, (raw text, score) best first (see :func:`asr.written.write_text`)."""
         if len(self.segments) == 1:
             return self.segments[0].nbest
-        return [(self.text, float(sum(s.score for s in self.segments)))]
+        return [(self.raw_text, float(sum(s.score for s in self.segments)))]
 
     @property
     def confidence(self) -> float:
@@ -87,8 +114,6 @@ def _options(options: DecodeOptions | None, overrides: dict) -> DecodeOptions:
 
 
 def _shift(result: DecodeResult, offset: float) -> DecodeResult:
-    from asr.alignment import WordTiming
-
     return replace(result, char_starts=result.char_starts + offset, char_ends=result.char_ends + offset,
                    words=[WordTiming(w.word, w.start + offset, w.end + offset, w.confidence) for w in result.words])
 
@@ -142,16 +167,22 @@ class _Job:
     def done(self) -> bool:
         return all(r is not None for r in self.results)
 
-    def finish(self) -> Transcription:
+    def finish(self, model=None, itn: bool = True) -> Transcription:
+        """The input's :class:`Transcription`, written with ``model``'s punctuator if it has one."""
+        from asr.written import write_segments
+
         offsets = [s / SAMPLE_RATE for s, _ in self.ranges]
         segments = [_shift(r, off) for r, off in zip(self.results, offsets)]
-        text = " ".join(word for s in segments for word in s.text.split())  # one space between words, none at the ends
-        return Transcription(text=text, segments=segments, offsets=offsets, duration=self.num_samples / SAMPLE_RATE)
+        raw_text = " ".join(word for s in segments for word in s.text.split())  # one space between words
+        written = write_segments([s.words for s in segments], getattr(model, "punctuator", None), itn)
+        text = " ".join(w.word for words in written for w in words)
+        return Transcription(text=text, segments=segments, offsets=offsets, duration=self.num_samples / SAMPLE_RATE,
+                             raw_text=raw_text, written=written)
 
 
 def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = None, batch_size: int = 8,
                     keep_attention: bool = True, on_planned: Callable[[float], None] | None = None,
-                    on_decoded: Callable[[float], None] | None = None
+                    on_decoded: Callable[[float], None] | None = None, itn: bool = True
                     ) -> Iterator[tuple[int, Transcription | AudioError]]:
     """Transcribe many inputs, batching segments across them.
 
@@ -165,6 +196,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
             hold only timings, which is what bounds memory on hour-long inputs.
         on_planned: called with an input's duration in seconds once it has been measured.
         on_decoded: called with the seconds of audio each step finished (decoded, or skipped as silence).
+        itn: write numbers as numerals in ``text`` (see :mod:`asr.written`); ``raw_text`` is never changed.
     Yields:
         ``(index, Transcription)`` or ``(index, AudioError)`` per input, in input order.
     """
@@ -189,7 +221,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
         nonlocal next_out
         while next_out in jobs and (isinstance(jobs[next_out], AudioError) or jobs[next_out].done):
             job = jobs.pop(next_out)
-            yield next_out, job if isinstance(job, AudioError) else job.finish()
+            yield next_out, job if isinstance(job, AudioError) else job.finish(model, itn)
             next_out += 1
 
     was_training = model.training
@@ -222,7 +254,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
         model.train(was_training)
 
 
-def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: int = 8,
+def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: int = 8, itn: bool = True,
                **overrides) -> Transcription:
     """Transcribe one input.
 
@@ -232,13 +264,14 @@ def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: i
         options: decoding options; keyword overrides such as ``beam_size=5`` or
             ``ctc_weight=0.3`` are applied on top.
         batch_size: segments of long audio decoded together.
+        itn: write numbers as numerals in ``text`` ("10 minutes"); ``raw_text`` keeps the spoken form.
     Raises:
         asr.audio.AudioError: the input is not usable audio.
     """
     options = _options(options, overrides)
     if not isinstance(audio, (str, bytes, bytearray, os.PathLike)):
         audio = load_audio(audio)  # arrays and tensors: downmix and validate as before
-    (_, result), = transcribe_many(model, [audio], options, batch_size)
+    (_, result), = transcribe_many(model, [audio], options, batch_size, itn=itn)
     if isinstance(result, AudioError):
         raise result
     return result
