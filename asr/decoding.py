@@ -84,7 +84,7 @@ class DecodeResult:
     char_ends: np.ndarray  # (U,) seconds
     words: list[WordTiming]
     score: float  # total log-probability (with <eos>); for beam search the fused score, length-normalised
-    nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, score), best first
+    nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, score), best first, distinct texts
     frame_seconds: float = 0.0  # seconds per attention column
     duration: float = 0.0  # seconds of audio
     warp: float = 1.0  # the vocal-tract warp factor the audio was decoded with (see DecodeOptions.warp_factors)
@@ -304,8 +304,20 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
     best = ranked[0]
     result = _finish(model, best.tokens, best.log_probs, best.rows, _normalised(best, options), frames, num_samples,
                      warp)
-    result.nbest = [(vocab.decode(hyp.tokens), _normalised(hyp, options)) for hyp in ranked[: options.nbest]]
+    result.nbest = _distinct([(vocab.decode(hyp.tokens), _normalised(hyp, options)) for hyp in ranked])[: options.nbest]
     return result
+
+
+def _distinct(nbest: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The n-best with one entry per text, spaces collapsed: hypotheses that differ only by a
+    trailing or doubled space are one text to a reader, so only the best-scored one is kept."""
+    seen, out = set(), []
+    for text, score in nbest:
+        text = " ".join(text.split())
+        if text not in seen:
+            seen.add(text)
+            out.append((text, score))
+    return out
 
 
 def _lexicon_charges(lexicon, live: list[_Hypothesis], vocab, penalty: float) -> torch.Tensor:
