@@ -1,0 +1,114 @@
+"""Speech detection: silero-vad's speech probability for every 32 ms frame of audio.
+
+One detector serves files (:mod:`asr.segment`), ``asr listen`` and the demo's live stream
+(:mod:`asr.endpoint`).  silero-vad (MIT) ships its model inside its PyPI wheel, so nothing is
+downloaded; it hears soft and whispered speech that a level threshold misses.  Where the
+package cannot be loaded, the frame level alone decides (:func:`asr.segment.energy_speech`),
+and that is said once on stderr.
+
+    detector = SpeechDetector()
+    probs = detector.probabilities(samples[: n * FRAME_SAMPLES])   # (n,) in [0, 1]
+
+The detector is stateful (an LSTM over the frames, in order); :meth:`SpeechDetector.reset`
+starts a new stream.  Stretches of near-digital silence are not run through the network at
+all, so an hour of silence costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+
+FRAME_SAMPLES = 512  # silero-vad's window at 16 kHz
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE  # 0.032
+# Frames quieter than this (RMS, dBFS) are silence whatever the recording: whispered speech at
+# 40 dB below full scale is far above it.  Runs of at least SKIP_FRAMES of them skip the network.
+SILENCE_FLOOR_DB = -60.0
+SKIP_FRAMES = 8
+
+_warned = False
+_lock = threading.Lock()
+
+
+class SpeechDetector:
+    """Speech probability per 512-sample frame of a 16 kHz stream, in order.
+
+    ``available`` is False where silero-vad could not be loaded; :meth:`probabilities`
+    then returns None and callers decide by level alone.
+    """
+
+    def __init__(self):
+        self._model = _load_model()
+        self._skipped = 0  # consecutive frames skipped as silence
+
+    @property
+    def available(self) -> bool:
+        return self._model is not None
+
+    def reset(self) -> None:
+        """Forget the stream so far: the next frame starts a new one."""
+        if self._model is not None:
+            self._model.reset_states()
+        self._skipped = 0
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray | None:
+        """(n * FRAME_SAMPLES,) float32 samples, continuing the stream -> (n,) speech probabilities."""
+        if self._model is None:
+            return None
+        import torch
+
+        frames = np.asarray(samples, dtype=np.float32).reshape(-1, FRAME_SAMPLES)
+        quiet = frame_level_db(frames) < SILENCE_FLOOR_DB
+        probs = np.zeros(len(frames), dtype=np.float32)
+        with torch.inference_mode():
+            for i, frame in enumerate(frames):
+                if quiet[i] and self._quiet_run(quiet, i) >= SKIP_FRAMES:
+                    if self._skipped == 0:
+                        self._model.reset_states()
+                    self._skipped += 1
+                    continue
+                self._skipped = 0
+                probs[i] = float(self._model(torch.from_numpy(frame)[None], SAMPLE_RATE))
+        return probs
+
+    def _quiet_run(self, quiet: np.ndarray, i: int) -> int:
+        """Length of the run of quiet frames through frame i, counting those already skipped."""
+        if self._skipped:
+            return SKIP_FRAMES
+        end = i
+        while end < len(quiet) and quiet[end] and end - i < SKIP_FRAMES:
+            end += 1
+        return end - i
+
+
+def frame_level_db(frames: np.ndarray) -> np.ndarray:
+    """RMS level in dBFS of each row of (n, samples) frames."""
+    power = np.einsum("ij,ij->i", frames, frames).astype(np.float64) / max(frames.shape[1], 1)
+    return 10 * np.log10(power + 1e-12)
+
+
+def _load_model():
+    """silero-vad's model from its wheel, or None (said once on stderr)."""
+    global _warned
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad
+
+        torch.set_num_threads(threads)  # importing silero_vad sets one thread for the whole process
+        # Its ONNX model on one onnxruntime thread: about 1 ms a frame, and it never contends with
+        # torch's threads for the decoder (its TorchScript model took 2-20 ms a frame beside them).
+        model = load_silero_vad(onnx=True)
+        return model
+    except Exception as error:  # not installed, or a broken install: decide by level instead
+        with _lock:
+            if not _warned:
+                _warned = True
+                print(f"warning: silero-vad could not be loaded ({type(error).__name__}: {error}); "
+                      "finding speech by level alone, which can miss soft speech", file=sys.stderr)
+        return None
