@@ -1,7 +1,9 @@
 """Transcribe audio files, directories, globs, JSONL manifests or stdin, with timestamps from attention.
 
 Usage:
-    asr transcribe talk.mp3                               # the text on stdout
+    asr transcribe talk.mp3                               # the text on stdout, one line per segment
+    asr transcribe talk.mp3 --timestamps                  # [00:00.000 --> 00:04.020] text, per segment
+    asr transcribe talk.mp3 --no-itn                      # numbers in words ("ten minutes"), not numerals
     asr transcribe talk.mp3 --format srt > talk.srt       # subtitles from the attention word timings
     asr transcribe corpus/ "extra/*.flac" --format all --output-dir out/
     asr transcribe dev.jsonl --beam-size 5 --format jsonl > hypotheses.jsonl
@@ -54,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output-dir", type=Path, default=None, metavar="DIR",
                         help="write <name>.<format> per input here (and transcripts.jsonl for jsonl), keeping the "
                              "layout of input directories; None prints to stdout")
+    parser.add_argument("--timestamps", action="store_true",
+                        help="txt: start each segment's line with its times, as Whisper prints them: "
+                             "[00:00.000 --> 00:04.020] text")
+    parser.add_argument("--itn", action=argparse.BooleanOptionalAction, default=True,
+                        help="write numbers as numerals (\"10 minutes\", \"2020\", \"3:30 p.m.\"); --no-itn keeps the "
+                             "speller's words (json and jsonl carry those as raw_text either way)")
     add_decoding_arguments(parser, "transcribe")
     parser.add_argument("--device", default="auto",
                         help="auto: cuda when available, else cpu; or a torch device, e.g. cpu, cuda, cuda:1")
@@ -74,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     readable = [item for item in inputs if item.error is None]
     if args.output_dir is None and args.format == ALL:
         return _usage_error("--format all writes several files per input: give --output-dir")
+    if args.timestamps and args.format not in ("txt", ALL):
+        return _usage_error(f"--timestamps is for txt output; --format {args.format} has its own times")
     if args.output_dir is None and args.format in ("srt", "vtt") and len(readable) > 1:
         return _usage_error(f"{len(readable)} inputs would print {args.format} files one after another on stdout: "
                             "give --output-dir")
@@ -110,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]")
 
     try:
-        output = (_DirectoryOutput(args.output_dir, args.format) if args.output_dir
-                  else _StdoutOutput(args.format, len(readable)))
-        return _transcribe_all(model, readable, options, args.batch_size, output, bar) or (1 if failed else 0)
+        output = (_DirectoryOutput(args.output_dir, args.format, args.timestamps) if args.output_dir
+                  else _StdoutOutput(args.format, len(readable), args.timestamps))
+        return _transcribe_all(model, readable, options, args.batch_size, output, bar, args.itn) or (1 if failed else 0)
     except BrokenPipeError:
         raise  # the reader of stdout went away: asr.cli ends quietly
     except OSError as error:  # e.g. a read-only directory or a full disk; files written before stay
@@ -120,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _transcribe_all(model, readable, options, batch_size, output, bar) -> int:
+def _transcribe_all(model, readable, options, batch_size, output, bar, itn: bool = True) -> int:
     """Decode every readable input into ``output``; returns 1 if any failed, else 0."""
     from asr.audio import AudioError
     from asr.transcribe import transcribe_many
@@ -133,7 +143,7 @@ def _transcribe_all(model, readable, options, batch_size, output, bar) -> int:
 
     with output, bar:
         results = transcribe_many(model, [(item.name, item.audio) for item in readable], options, batch_size,
-                                  keep_attention=False, on_planned=planned, on_decoded=bar.update)
+                                  keep_attention=False, on_planned=planned, on_decoded=bar.update, itn=itn)
         for index, result in results:
             item = readable[index]
             if isinstance(result, AudioError):
@@ -176,17 +186,21 @@ def _load(checkpoint: Path | None, device: str):
 class _StdoutOutput:
     """Prints each result as it comes; json for several inputs is printed as one list at the end."""
 
-    def __init__(self, format: str, count: int):
-        self.format, self.count = format, count
+    def __init__(self, format: str, count: int, timestamps: bool = False):
+        self.format, self.count, self.timestamps = format, count, timestamps
         self.documents: list[dict] = []
 
     def add(self, item, result) -> None:
         if self.format == "json" and self.count > 1:
             self.documents.append(json.loads(render(result, "json", item.name)))
         elif self.format == "txt" and self.count > 1:
-            print(f"{item.name}\t{result.text}", flush=True)  # name, tab, text: easy to cut -f2
+            # name, tab, text: easy to cut -f2; one line per input, or per segment with --timestamps
+            lines = render(result, "txt", item.name, timestamps=True).splitlines() if self.timestamps \
+                else [result.text]
+            for line in lines or [""]:
+                print(f"{item.name}\t{line}", flush=True)
         else:
-            sys.stdout.write(render(result, self.format, item.name, item.reference))
+            sys.stdout.write(render(result, self.format, item.name, item.reference, self.timestamps))
             sys.stdout.flush()
 
     def __enter__(self):
@@ -200,8 +214,8 @@ class _StdoutOutput:
 class _DirectoryOutput:
     """Writes <output-dir>/<stem>.<format> per input, each atomically, and one transcripts.jsonl."""
 
-    def __init__(self, directory: Path, format: str):
-        self.directory = directory
+    def __init__(self, directory: Path, format: str, timestamps: bool = False):
+        self.directory, self.timestamps = directory, timestamps
         formats = PER_INPUT_FORMATS + ("jsonl",) if format == ALL else (format,)
         self.per_input = [f for f in formats if f != "jsonl"]
         self.jsonl = AtomicWriter(directory / JSONL_NAME) if "jsonl" in formats else None
@@ -219,7 +233,8 @@ class _DirectoryOutput:
                 # A subtitle file with no cue is not a valid file (ffmpeg refuses an empty .srt).
                 _report(f"warning: {item.name}: no speech, so no {stem}.{format} was written")
                 continue
-            write_atomic(self.directory / f"{stem}.{format}", render(result, format, item.name))
+            write_atomic(self.directory / f"{stem}.{format}",
+                         render(result, format, item.name, timestamps=self.timestamps))
         if self.jsonl:
             self.jsonl.write(render(result, "jsonl", item.name, item.reference))
 
