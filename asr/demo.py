@@ -27,19 +27,23 @@ from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import CheckpointError, available_checkpoints, bundled_path, default_checkpoint, load_model
 from asr.alignment_view import VIEW_CSS, VIEW_SCRIPT, alignment_html
 from asr.decoding_process import ProcessModel
-from asr.live import LiveSession, to_float_mono
+from asr.live import LiveSession
+from asr.live_transport import CAPTURE_SCRIPT, LiveStreams, routes
 from asr.plotting import stitch_segments
 from asr.presets import DEFAULT_PRESET, preset, usable
 from asr.segment import MAX_SEGMENT_SECONDS
+from asr.written import write_text
 
 EXAMPLES_DIR = bundled_path("examples")
 MAX_DEMO_SECONDS = 60.0  # longer clips get a message instead of a long wait (the CLI takes any length)
 MAX_UPLOAD = "50mb"  # Gradio refuses larger uploads before they reach the model
 MAX_BEAM_SIZE = 10
-# The browser sends microphone audio this often; a chunk not handled before the next arrives is
-# replaced by it (Gradio keeps only the newest), so this is also the handler's time budget.
-STREAM_EVERY_SECONDS = 1.0
-REFRESH_SECONDS = 1.0  # the live view refreshes this often after recording stops, while decoding ends
+REFRESH_SECONDS = 0.5  # the live view (status, running transcript, lines) refreshes this often
+LIVE_CSS = """
+#live-transcript .live-lines { font-size: 1.05em; line-height: 1.5; min-height: 8em; }
+#live-transcript .live-lines p { margin: 0; }
+#live-transcript .live-partial { color: #888; font-style: italic; }
+"""
 QUEUE_SIZE = 64  # requests waiting at once; more get "queue full" from Gradio
 
 log = logging.getLogger("app")
@@ -187,7 +191,20 @@ def transcribe_clip(models: Models, audio, checkpoint: str | None, beam_size: fl
     segments = len(result.segments)
     status = (f"**Transcribed** {duration:.1f} s of audio, {len(text)} characters, confidence {result.confidence:.2f}"
               + (f", decoded in {segments} pieces" if segments > 1 else "") + ".")
-    return PageResult(status, text, view, word_rows(result.words), nbest_rows(result.nbest))
+    # The transcript and words are written (numerals...); the alignment keeps the speller's characters it timed.
+    return PageResult(status, result.text, view, word_rows(result.words),
+                      nbest_rows(written_nbest(result, getattr(model, "punctuator", None))))
+
+
+def written_nbest(result, punctuator=None) -> list[tuple[str, float]]:
+    """The speller's alternatives in written form, each text once; the first is ``result.text`` itself."""
+    shown, seen = [], set()
+    for raw, score in result.nbest:
+        text = result.text if raw == result.raw_text else write_text(raw, punctuator)
+        if text not in seen:
+            seen.add(text)
+            shown.append((text, score))
+    return shown
 
 
 def page_options(model, beam_size, ctc_weight, lm_weight=0.0, oov_penalty=0.0, vtln=False, word_lm_weight=0.0):
@@ -241,50 +258,53 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
             return tuple(gr.skip() for _ in PageResult().outputs())
         return on_transcribe(audio, *page_settings)
 
-    def on_stream(chunk, session, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight, vtln):
-        if chunk is None:
-            return gr.skip(), gr.skip(), gr.skip(), session
-        rate, samples = chunk
-        if session is not None and session.closed:  # the tail of a stopped stream: a new one starts anew
-            return gr.skip(), gr.skip(), gr.skip(), session
-        if session is None or session.sample_rate != rate:
-            model = models.get(checkpoint)
-            options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, vtln, word_lm_weight)
-            session = LiveSession(models.live(checkpoint), int(rate), options)
-        session.push(to_float_mono(samples))
-        session.streamed_version, outputs = session.changes(since=session.streamed_version)
-        return (*(gr.skip() if output is None else output for output in outputs), session)
+    streams = LiveStreams()
 
-    def on_start(session):
-        """A new recording gets a new session, made by its first chunk. Only here, not in the stream
-        handler: chunks of the previous stream can still arrive after its stop, and must not
-        start a session that nobody stops."""
+    def on_record(stream, session, checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight,
+                  vtln):
+        """The page has opened its microphone as ``stream`` ("ID:RATE"): a new session receives it.
+
+        The page's capture script posts its chunks to the live route, retrying until the session
+        is registered here, so the audio of these first moments waits in the page, not lost."""
         if session is not None:
-            session.close()
-        return None
+            streams.remove(session[0])
+        stream_id, _, rate = (stream or "").partition(":")
+        if stream_id == "error" or not streams.valid_id(stream_id) or not rate.isdigit():
+            detail = rate if stream_id == "error" else "the page could not start its capture"
+            return None, f"**No microphone.** {detail}. Allow this page to use the microphone and try again.", \
+                gr.skip(), gr.skip()
+        model = models.get(checkpoint)
+        options = page_options(model, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight=word_lm_weight,
+                               vtln=vtln)
+        live = LiveSession(models.live(checkpoint), int(rate), options)
+        streams.add(stream_id, live)
+        return (stream_id, live), *live.outputs()
 
     def on_stop(session):
+        """After the page has sent its last chunk (the stop button's script waits for it)."""
         if session is None:
             return gr.skip(), gr.skip(), gr.skip()
-        session.close()
-        return session.outputs()
+        session[1].close()
+        return session[1].outputs()
 
     def on_tick(session, seen):
-        """Keeps the page current after recording stops, while the last utterance decodes.
-
-        ``seen`` is what the page last showed: (utterances decoded, decoding finished). Only a
-        page that already shows the finished state is left alone; decoding can finish after
-        the stop event's own update, and the page must still come to say "stopped".
-        """
+        """Status, running transcript and lines, sent only when changed; ``seen`` is what the page
+        shows: (version, decoding finished)."""
         if session is None:
             return gr.skip(), gr.skip(), gr.skip(), seen
-        shown = (session.version, session.decoder.done.is_set())
-        if shown == seen and shown[1]:
+        live = session[1]
+        finished = live.decoder.done.is_set()
+        if seen is not None and seen[1] and finished:
             return gr.skip(), gr.skip(), gr.skip(), seen
-        return (*session.outputs(), shown)
+        version, outputs = live.changes(since=None if seen is None else seen[0])
+        return (*(gr.skip() if output is None else output for output in outputs), (version, finished))
+
+    def forget(session):
+        if session is not None:
+            streams.remove(session[0])
 
     with gr.Blocks(title="LAS speech recognizer: see what it attends to") as demo:
-        gr.HTML(f"<style>{VIEW_CSS}</style>", padding=False)
+        gr.HTML(f"<style>{VIEW_CSS}{LIVE_CSS}</style>", padding=False, js_on_load=CAPTURE_SCRIPT)
         gr.Markdown(INTRO)
         with gr.Accordion("Decoding settings", open=False):
             checkpoint = gr.Dropdown(models.names, value=models.names[0], label="Checkpoint",
@@ -310,27 +330,28 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
                                                         "result: several times slower.")
         settings = [checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight, vtln]
         with gr.Tab("Speak", elem_id="live-tab"):
-            gr.Markdown("Press record and talk. Each time you pause, what you said is transcribed and its "
-                        "alignment appears below, while you go on talking.")
-            microphone = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone",
-                                  elem_id="live-microphone")
+            gr.Markdown("Press record and talk. The words appear in grey as you speak; each time you pause, "
+                        "the line is settled and its alignment appears below, while you go on talking.")
+            with gr.Row():
+                record = gr.Button("Record", variant="primary", elem_id="live-record")
+                stop = gr.Button("Stop", elem_id="live-stop")
             live_status = gr.Markdown("Not recording.", elem_id="live-status")
-            live_transcript = gr.Textbox(label="Transcript, one line per utterance", lines=6, interactive=False,
-                                         elem_id="live-transcript")
+            live_transcript = gr.HTML(label="Transcript, one line per utterance", elem_id="live-transcript")
             live_view = gr.HTML(elem_id="live-alignment", js_on_load=VIEW_SCRIPT)
-            # A closed tab's session is closed too, so its decoding thread ends.
-            session = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
+            stream = gr.Textbox(visible=False)  # "ID:RATE" of the page's capture, set by the record script
+            # (stream id, LiveSession); a closed tab's session is closed too, so its decoding thread ends.
+            session = gr.State(None, delete_callback=forget)
             seen = gr.State(None)
             live_outputs = [live_status, live_transcript, live_view]
-            microphone.stream(on_stream, [microphone, session, *settings], [*live_outputs, session],
-                              stream_every=STREAM_EVERY_SECONDS, time_limit=None, api_visibility="private",
-                              concurrency_limit=None, show_progress="hidden")
-            microphone.start_recording(on_start, [session], [session], api_visibility="private",
-                                       show_progress="hidden")
-            microphone.stop_recording(on_stop, [session], live_outputs, api_visibility="private",
-                                      show_progress="hidden")
+            record.click(on_record, [stream, session, *settings], [session, *live_outputs],
+                         js="async (stream, ...rest) => [await window.asrLive.start(), ...rest]",
+                         api_visibility="private", show_progress="hidden", concurrency_limit=None)
+            stop.click(None, js="async () => { await window.asrLive.stop(); }").then(
+                on_stop, [session], live_outputs, api_visibility="private", show_progress="hidden",
+                concurrency_limit=None)
             gr.Timer(REFRESH_SECONDS).tick(on_tick, [session, seen], [*live_outputs, seen],
-                                           api_visibility="private", show_progress="hidden")
+                                           api_visibility="private", show_progress="hidden",
+                                           concurrency_limit=None)
         with gr.Tab("Record or upload a clip", elem_id="clip-tab"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
@@ -354,7 +375,15 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
             run.click(on_transcribe, inputs, outputs, api_name="transcribe", concurrency_id="decode")
             audio.change(on_audio_change, inputs, outputs, api_visibility="private", concurrency_id="decode")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=concurrency)
+    demo.live_routes = routes(streams)  # the route the capture script posts to: launch(demo, ...) serves it
     return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """``demo.launch(**kwargs)`` with the live microphone's chunk route (:mod:`asr.live_transport`)."""
+    app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+    app_kwargs["routes"] = [*app_kwargs.get("routes", []), *demo.live_routes]
+    return demo.launch(app_kwargs=app_kwargs, **kwargs)
 
 
 def checkpoint_choices(checkpoint: str | None) -> list[Path]:
@@ -388,8 +417,8 @@ def serve(args: argparse.Namespace) -> None:
         demo = build_demo(checkpoints, concurrency=args.concurrency, live_processes=args.concurrency)
     except CheckpointError as error:
         sys.exit(f"asr demo: {error}")
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD,
-                allowed_paths=[str(EXAMPLES_DIR)])
+    launch(demo, server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD,
+           allowed_paths=[str(EXAMPLES_DIR)])
 
 
 if __name__ == "__main__":

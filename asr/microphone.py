@@ -8,6 +8,12 @@ it closes.  While an utterance is being decoded, the queue holds the audio
 that keeps arriving, up to ``MAX_QUEUE_SECONDS``.  Blocks are dropped only
 when the queue is that far behind, and every dropped block is counted.
 
+While an utterance is still open, the consumer also decodes it greedily every
+``PARTIAL_EVERY_SECONDS`` of new speech, for a running (partial) transcript
+that the final one replaces at the pause.  A partial is skipped whenever newer
+audio is already waiting in the queue: catching up comes first, so a busy
+machine shows fewer partials but never delays or loses the final line.
+
 The queue and the decoding thread work on plain arrays, so the tests need no
 sound device.  Only :func:`listen` and the device helpers import sounddevice.
 """
@@ -35,6 +41,7 @@ MAX_QUEUE_SECONDS = 120.0  # how far decoding may fall behind capture before blo
 REAL_TIME_FACTOR = 1.5
 REAL_TIME_SLACK_SECONDS = 1.0
 TICK_SECONDS = 0.1  # how often the status callback runs
+PARTIAL_EVERY_SECONDS = 0.6  # new speech in the open utterance between two running transcripts
 STREAM_DTYPE = "int16"  # what every capture device can give; converted to float32 in the callback
 
 
@@ -80,6 +87,11 @@ class BlockQueue:
     @property
     def queued_seconds(self) -> float:
         return self._queued / self.sample_rate
+
+    @property
+    def waiting(self) -> bool:
+        """Whether blocks are queued that the consumer has not taken yet."""
+        return self._queued > 0
 
     def _ahead_of_real_time(self) -> bool:
         """Whether the device has delivered clearly more audio than wall-clock time has passed."""
@@ -135,11 +147,18 @@ class UtteranceDecoder(threading.Thread):
     transcription)`` is called in order from this thread.  The utterance is
     resampled to 16 kHz, and the transcription's times are relative to its
     start.  An exception raised here is kept in ``error`` for the caller.
+
+    With ``on_partial``, the open utterance is also decoded with ``partial_options``
+    (greedy by default) after each ``partial_every_seconds`` of new audio, when no
+    newer block is waiting, and ``on_partial(utterance, transcription)`` gets the
+    utterance so far; the next ``on_utterance`` or ``on_partial`` supersedes it.
     """
 
     def __init__(self, model, blocks: BlockQueue, endpointer: Endpointer, on_utterance,
                  options: DecodeOptions | None = None, max_utterances: int | None = None,
-                 max_seconds: float | None = None):
+                 max_seconds: float | None = None, on_partial=None,
+                 partial_options: DecodeOptions | None = None,
+                 partial_every_seconds: float = PARTIAL_EVERY_SECONDS):
         super().__init__(name="asr-listen-decoder", daemon=True)
         self.model, self.blocks, self.endpointer, self.on_utterance = model, blocks, endpointer, on_utterance
         if options is None:  # the listen preset, less what the checkpoint lacks
@@ -148,6 +167,15 @@ class UtteranceDecoder(threading.Thread):
             options = usable(preset(DEFAULT_PRESET["listen"]), model)
         self.options, self.max_utterances = options, max_utterances
         self.max_samples = None if max_seconds is None else round(max_seconds * endpointer.sample_rate)
+        self.on_partial = on_partial
+        if partial_options is None and on_partial is not None:  # greedy: the fastest, and soon replaced
+            from asr.decoding import DecodeOptions
+
+            partial_options = DecodeOptions()
+        self.partial_options = partial_options
+        self.partial_every = round(partial_every_seconds * endpointer.sample_rate)
+        self._partial_of: tuple[float, int] = (-1.0, 0)  # (start, samples) of the utterance last decoded partially
+        self.partials = 0  # running transcripts shown
         self.count = 0
         self.decoding = False
         self.error: BaseException | None = None
@@ -184,6 +212,8 @@ class UtteranceDecoder(threading.Thread):
                     return
             if self.max_samples is not None and consumed >= self.max_samples:
                 break
+            if self.on_partial is not None and not self.blocks.waiting:
+                self._decode_partial()
         for utterance in self.endpointer.flush():
             if not self._enough():
                 self._decode(utterance)
@@ -201,6 +231,22 @@ class UtteranceDecoder(threading.Thread):
         self.count += 1
         self.on_utterance(Utterance(utterance.start, audio, SAMPLE_RATE), transcription)
 
+    def _decode_partial(self) -> None:
+        """The open utterance's running transcript, once ``partial_every`` new samples have come."""
+        utterance = self.endpointer.open_utterance()
+        if utterance is None:
+            return
+        start, decoded = self._partial_of
+        if start == utterance.start and utterance.samples.size - decoded < self.partial_every:
+            return
+        if start != utterance.start and utterance.samples.size < self.partial_every:
+            return
+        self._partial_of = (utterance.start, utterance.samples.size)
+        audio = to_mono_16k(utterance.samples, utterance.sample_rate)
+        transcription = self.model.transcribe(audio, options=self.partial_options)
+        self.partials += 1
+        self.on_partial(Utterance(utterance.start, audio, SAMPLE_RATE), transcription)
+
 
 @dataclass
 class ListenStats:
@@ -217,7 +263,7 @@ class ListenStats:
     interrupted: bool = False  # stopped by Ctrl-C
 
 
-def listen(model, device=None, *, on_utterance, on_tick=None, options: DecodeOptions | None = None,
+def listen(model, device=None, *, on_utterance, on_tick=None, on_partial=None, options: DecodeOptions | None = None,
            max_utterances: int | None = None, max_seconds: float | None = None,
            min_pause_seconds: float = MIN_PAUSE_SECONDS) -> ListenStats:
     """Transcribe speech from an input device until a limit is reached, the stream ends, or Ctrl-C.
@@ -227,6 +273,8 @@ def listen(model, device=None, *, on_utterance, on_tick=None, options: DecodeOpt
         device: None (the default input), an index, a name or part of one, or a dict from :func:`find_device`.
         on_utterance: ``f(utterance, transcription)``, called for each utterance from the decoding thread.
         on_tick: ``f(state, level_db)``, called about every ``TICK_SECONDS`` from this thread, for a meter.
+        on_partial: ``f(utterance, transcription)``, the running transcript of the utterance still open
+            (greedy, every ``PARTIAL_EVERY_SECONDS``), from the decoding thread; None decodes none.
         options: how each utterance is decoded.
         max_utterances, max_seconds: stop after this many utterances or seconds of audio.
     Raises:
@@ -237,7 +285,7 @@ def listen(model, device=None, *, on_utterance, on_tick=None, options: DecodeOpt
     rate, channels = _stream_settings(sd, info)
     blocks = BlockQueue(rate)
     decoder = UtteranceDecoder(model, blocks, Endpointer(rate, min_pause_seconds), on_utterance, options,
-                               max_utterances, max_seconds)
+                               max_utterances, max_seconds, on_partial=on_partial)
 
     def callback(indata, frames, time, status):  # PortAudio's thread: copy and return, nothing else
         blocks.put(indata.mean(axis=1, dtype=np.float32) * (1 / 32768), bool(status.input_overflow))

@@ -1,5 +1,9 @@
 """Transcribe speech from a microphone as you speak: each utterance is printed when you pause.
 
+On a terminal, the utterance still being spoken is shown dim as its running transcript
+grows, overwritten in place, and the final line replaces it at the pause; piped output
+gets the final lines alone.
+
 Usage:
     asr listen                                    # the default input, until Ctrl-C
     asr listen --list-devices
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import sys
 import threading
 import time
@@ -22,6 +27,7 @@ from asr.endpoint import MIN_PAUSE_SECONDS
 
 METER_WIDTH = 20  # characters of the level bar
 METER_FLOOR_DB = -60.0  # the level shown as an empty bar
+DIM, NORMAL = "\033[2m", "\033[0m"  # the running transcript's style, and back
 
 
 def add_arguments(parser) -> None:
@@ -68,7 +74,7 @@ def run(args) -> int:
         return _fail(problem)
     if args.save_dir is not None:
         args.save_dir.mkdir(parents=True, exist_ok=True)
-    terminal = _Terminal(enabled=sys.stderr.isatty())
+    terminal = _Terminal(enabled=sys.stderr.isatty(), partials=sys.stdout.isatty())
     session, numbers = time.strftime("%Y%m%d-%H%M%S"), itertools.count(1)
 
     def on_utterance(utterance, transcription):
@@ -80,9 +86,13 @@ def run(args) -> int:
             terminal.clear()
             print(_format(args.format, number, utterance, transcription, saved), flush=True)
 
+    def on_partial(utterance, transcription):
+        terminal.partial(f"[{_clock(utterance.start)}] {transcription.text}")
+
     terminal.note(f"listening on {device['name']!r}, Ctrl-C to stop")
     try:
-        stats = listen(model, device, on_utterance=on_utterance, on_tick=terminal.meter, options=options,
+        stats = listen(model, device, on_utterance=on_utterance, on_tick=terminal.meter,
+                       on_partial=on_partial if terminal.partials else None, options=options,
                        max_utterances=args.max_utterances, max_seconds=args.duration, min_pause_seconds=args.min_pause)
     except MicrophoneError as error:
         terminal.clear()
@@ -156,14 +166,34 @@ def _fail(error) -> int:
 
 
 class _Terminal:
-    """The live status line on stderr: only on a terminal, so pipes and logs get results alone."""
+    """The live status line on stderr and the running transcript on stdout, each only on a terminal,
+    so pipes and logs get final results alone.
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    Both share the terminal's last line: while a running transcript is shown, the meter waits.
+    """
+
+    def __init__(self, enabled: bool, partials: bool = False):
+        self.enabled, self.partials = enabled, partials
         self.lock = threading.Lock()
+        self._partial_shown = False
+
+    def partial(self, text: str) -> None:
+        """The utterance in progress, dim, overwriting the line in place."""
+        if not self.partials:
+            return
+        width = shutil.get_terminal_size().columns - 1
+        if len(text) > width:  # one line, or \r could not overwrite it: the newest words matter most
+            text = "…" + text[-(width - 1):]
+        with self.lock:
+            if self.enabled:
+                sys.stderr.write("\r\033[K")
+                sys.stderr.flush()
+            sys.stdout.write(f"\r\033[K{DIM}{text}{NORMAL}")
+            sys.stdout.flush()
+            self._partial_shown = True
 
     def meter(self, state: str, level_db: float) -> None:
-        if not self.enabled:
+        if not self.enabled or self._partial_shown:
             return
         filled = round(METER_WIDTH * min(1.0, max(0.0, 1 - level_db / METER_FLOOR_DB)))
         label = {"listening": "listening…", "speech": "listening… speech", "transcribing": "transcribing…"}[state]
@@ -173,6 +203,10 @@ class _Terminal:
             sys.stderr.flush()
 
     def clear(self) -> None:
+        if self._partial_shown:
+            sys.stdout.write("\r\033[K")
+            sys.stdout.flush()
+            self._partial_shown = False
         if self.enabled:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
