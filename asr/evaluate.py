@@ -6,8 +6,12 @@
     save_worst_plots(report, "exp/eval/test/worst")
 
 References go through :func:`asr.text.normalize_text` before scoring, as
-training targets do.  CER and WER are corpus rates: total edit distance over
-total reference length, so long utterances weigh more than short ones.
+training targets do, and so do hypotheses: they are scored in the written form
+users get (:mod:`asr.written`: numerals, and capitals and punctuation when the
+checkpoint has a punctuator), which normalisation maps back onto spoken words,
+so a formatting change can't move the error rates.  CER and WER are corpus
+rates: total edit distance over total reference length, so long utterances
+weigh more than short ones.
 Utterances are decoded in batches of similar duration; any longer than
 :data:`asr.transcribe.MAX_SEGMENT_SECONDS` go through :func:`asr.transcribe.transcribe`,
 which cuts them at pauses as it does for users.
@@ -35,6 +39,7 @@ from asr.manifest import write_manifest
 from asr.metrics import edit_distance
 from asr.text import normalize_text
 from asr.transcribe import MAX_SEGMENT_SECONDS, decode_pieces, transcribe
+from asr.written import write_segments
 
 # Manifest fields copied into each hypothesis row when present, and reported one rate per value.
 # text_source is what kind of text was read (the synth recipe's fortune sentences, word strings, phrases).
@@ -49,11 +54,12 @@ class EvalError(ValueError):
 class UtteranceScore:
     id: str
     reference: str  # normalised
-    hypothesis: str
+    hypothesis: str  # normalised
     char_errors: int
     word_errors: int
     duration: float  # seconds of audio
     fields: dict = field(default_factory=dict)  # audio_filepath and PASSED_THROUGH_FIELDS from the manifest
+    written: str | None = None  # the hypothesis as users read it, when it differs from ``hypothesis``
 
     @property
     def cer(self) -> float:
@@ -66,6 +72,8 @@ class UtteranceScore:
     def to_row(self) -> dict:
         row = {"id": self.id, "reference": self.reference, "hypothesis": self.hypothesis,
                "cer": round(self.cer, 6), "wer": round(self.wer, 6), "duration": self.duration}
+        if self.written is not None:
+            row["written"] = self.written
         return {**row, **self.fields}
 
 
@@ -141,17 +149,20 @@ def check_audio(rows: list[dict]) -> None:
 
 
 def score(row: dict, hypothesis: str, index: int, duration: float) -> UtteranceScore:
+    """Score one hypothesis, in written or spoken form, against the row's text; both are normalised."""
     reference = normalize_text(str(row["text"]))
-    hypothesis = " ".join(hypothesis.split())
+    written = " ".join(hypothesis.split())
+    hypothesis = normalize_text(hypothesis)
     utt_id = str(row.get("id") or Path(row["audio_filepath"]).stem or index)
     fields = {"audio_filepath": row["audio_filepath"]}
     fields.update({name: row[name] for name in PASSED_THROUGH_FIELDS if name in row})
     return UtteranceScore(utt_id, reference, hypothesis, edit_distance(reference, hypothesis),
-                          edit_distance(reference.split(), hypothesis.split()), round(duration, 3), fields)
+                          edit_distance(reference.split(), hypothesis.split()), round(duration, 3), fields,
+                          written if written != hypothesis else None)
 
 
 def evaluate(model, rows: list[dict], options: DecodeOptions = DecodeOptions(), batch_size: int = 16,
-             worst: int = 5, progress: bool = False) -> EvalReport:
+             worst: int = 5, progress: bool = False, itn: bool = True) -> EvalReport:
     """Decode every manifest row and score it against its normalised text.
 
     Args:
@@ -161,10 +172,13 @@ def evaluate(model, rows: list[dict], options: DecodeOptions = DecodeOptions(), 
         batch_size: utterances decoded together; rows are grouped by duration to limit padding.
         worst: how many of the highest-CER utterances keep their audio and attention for plotting.
         progress: draw a progress bar on stderr.
+        itn: score the hypotheses with numerals written (as users get them), normalised back;
+            False scores the speller's words.
     Raises:
         asr.audio.AudioError: an audio file is unreadable (the message names it).
     """
     started = time.time()
+    punctuator = getattr(model, "punctuator", None)
     order = sorted(range(len(rows)), key=lambda i: _seconds(rows[i]))
     scores: list[UtteranceScore | None] = [None] * len(rows)
     heap: list[tuple] = []  # the `worst` highest (cer, errors) so far; smallest on top
@@ -184,7 +198,8 @@ def evaluate(model, rows: list[dict], options: DecodeOptions = DecodeOptions(), 
                     result = transcribe(model, audio[i], options, batch_size)
                     pieces[i] = list(zip(result.offsets, result.segments))
             for i in chunk:
-                text = " ".join(r.text for _, r in pieces[i] if r.text)
+                written = write_segments([r.words for _, r in pieces[i]], punctuator, itn)
+                text = " ".join(w.word for words in written for w in words)
                 scores[i] = s = score(rows[i], text, i, audio[i].size / SAMPLE_RATE)
                 errors, reference_chars = errors + s.char_errors, reference_chars + len(s.reference)
                 key = (s.cer, s.char_errors, -i)

@@ -7,7 +7,8 @@ Examples:
 
 Writes into --output-dir (default exp/eval/CHECKPOINT/MANIFEST):
     hypotheses.jsonl   one line per utterance: id, reference, hypothesis, cer, wer (and voice, speaker,
-                       text_source when the manifest has them)
+                       text_source when the manifest has them; written, the text users read, when
+                       normalisation changed it)
     summary.json       the totals, rates per voice, speaker and text source when the manifest has them,
                        the decoding options
     worst/NN_ID.png    spectrogram and attention of the --worst utterances by CER
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint to evaluate; when not given, the bundled one")
     add_decoding_arguments(parser, "eval")
+    parser.add_argument("--itn", action=argparse.BooleanOptionalAction, default=True,
+                        help="score the written form users get (numerals), normalised back to words like the "
+                             "references; --no-itn scores the speller's own words")
     parser.add_argument("--batch-size", type=_count(1), default=16, help="utterances decoded together")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where hypotheses, summary and plots go; when not given, exp/eval/CHECKPOINT/MANIFEST")
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         options, problem = options_for_model(args, options, model, checkpoint)
         if problem:
             raise EvalError(problem)
-        report = evaluate(model, rows, options, args.batch_size, worst=args.worst, progress=True)
+        report = evaluate(model, rows, options, args.batch_size, worst=args.worst, progress=True, itn=args.itn)
     except (ManifestError, CheckpointError, EvalError, AudioError) as error:
         return _fail(str(error))
     except RuntimeError as error:  # e.g. a device that does not exist
