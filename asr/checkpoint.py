@@ -12,6 +12,8 @@ it loads with ``torch.load(weights_only=True)``.  Layout::
       "language_model": {...},      # optional: a character LM for shallow fusion (config, state_dict, metadata)
       "lexicon": {...},             # optional: words beam search prefers (words, metadata); asr.lexicon
       "word_language_model": {...}, # optional: word bigrams for beam search (unigrams, bigrams, metadata); asr.word_lm
+      "punctuation": {...},         # optional: capitals and punctuation after decoding (config, state_dict, forms,
+                                    # metadata); asr.punctuation
       "training_state": {...}       # optional: optimiser etc., only in resumable checkpoints
     }
 """
@@ -29,6 +31,7 @@ from asr.language_model import CharLanguageModel, LanguageModelConfig
 from asr.lexicon import Lexicon
 from asr.word_lm import WordLanguageModel
 from asr.model import LAS, ModelConfig
+from asr.punctuation import Punctuator
 from asr.vocab import Vocabulary
 
 FORMAT = "las-asr/1"
@@ -59,9 +62,10 @@ def model_to_dict(model: LAS, half: bool = False) -> dict:
         "format": FORMAT,
         "model_config": dataclasses.asdict(model.config),
         "vocabulary": list(model.vocabulary.tokens),
-        # The language model has its own section, so the acoustic weights load alone (train.init_from).
+        # The language model and the punctuator have their own sections, so the acoustic weights
+        # load alone (train.init_from).
         "state_dict": {k: stored(k, v.detach().cpu()) for k, v in model.state_dict().items()
-                       if not k.startswith("language_model.")},
+                       if not k.startswith(("language_model.", "punctuator."))},
         "metadata": dict(model.metadata),
     }
     if model.language_model is not None:
@@ -70,6 +74,8 @@ def model_to_dict(model: LAS, half: bool = False) -> dict:
         checkpoint["lexicon"] = model.lexicon.to_dict()
     if model.word_language_model is not None:
         checkpoint["word_language_model"] = model.word_language_model.to_dict()
+    if model.punctuator is not None:
+        checkpoint["punctuation"] = model.punctuator.to_dict()
     return checkpoint
 
 
@@ -157,6 +163,8 @@ def model_from_dict(checkpoint: dict) -> LAS:
         model.lexicon = Lexicon.from_dict(checkpoint["lexicon"])
     if checkpoint.get("word_language_model") is not None:
         model.word_language_model = WordLanguageModel.from_dict(checkpoint["word_language_model"])
+    if checkpoint.get("punctuation") is not None:
+        model.punctuator = Punctuator.from_dict(checkpoint["punctuation"])
     return model.eval()
 
 

@@ -23,6 +23,7 @@ from asr.attention import build_attention
 from asr.features import FeatureConfig, FrontEnd, SpecAugment
 from asr.language_model import CharLanguageModel
 from asr.lexicon import Lexicon
+from asr.punctuation import Punctuator
 from asr.word_lm import WordLanguageModel
 from asr.listener import Listener, PretrainedListener
 from asr.speller import Speller
@@ -102,6 +103,9 @@ class LAS(nn.Module):
         self.lexicon: Lexicon | None = None
         # Optional word bigram LM fused through its look-ahead (asr.word_lm; DecodeOptions.word_lm_weight).
         self.word_language_model: WordLanguageModel | None = None
+        # Optional capitals and punctuation for the decoded words (asr.punctuation.restore); a text
+        # model with its own checkpoint section, like the language model.
+        self.punctuator: Punctuator | None = None
 
     @property
     def device(self) -> torch.device:
@@ -110,7 +114,7 @@ class LAS(nn.Module):
     def num_parameters(self, language_model: bool = False) -> int:
         """Parameters of the acoustic model (front end to CTC head), plus the LM's with ``language_model``."""
         return sum(p.numel() for name, p in self.named_parameters()
-                   if language_model or not name.startswith("language_model."))
+                   if not name.startswith("punctuator.") and (language_model or not name.startswith("language_model.")))
 
     @property
     def frame_seconds(self) -> float:
