@@ -11,8 +11,9 @@ import pytest
 
 from asr.alignment import word_timings
 from asr.decoding import DecodeResult
-from asr.formats import (MAX_CUE_CHARACTERS, MAX_CUE_SECONDS, AtomicWriter, render, subtitle_cues, to_dict,
-                         write_atomic)
+from asr.alignment import WordTiming
+from asr.formats import (MAX_CUE_CHARACTERS, MAX_CUE_SECONDS, AtomicWriter, render, subtitle_cues, timestamped_line,
+                         to_dict, write_atomic)
 from asr.manifest import read_manifest
 from asr.transcribe import Transcription
 
@@ -51,6 +52,20 @@ TWO_SEGMENTS = _transcription([
                 ("dog", 4.8, 5.9)]),
     (6.0, 3.0, [("hello", 6.2, 6.6), ("world", 6.7, 8.99)]),
 ], duration=9.0)
+
+
+def _written(transcription: Transcription, text: str) -> Transcription:
+    """``transcription`` with ``text`` as its written form, one written token per spoken word."""
+    tokens = iter(text.split())
+    written = [[WordTiming(next(tokens), w.start, w.end, w.confidence) for w in s.words]
+               for s in transcription.segments]
+    return Transcription(text=text, segments=transcription.segments, offsets=transcription.offsets,
+                         duration=transcription.duration, raw_text=transcription.raw_text, written=written)
+
+
+SENTENCES = _written(_transcription([(0.0, 5.2, [(w, 0.35 * i, 0.35 * i + 0.3) for i, w in enumerate(
+    "it was cold we went home and made tea then we slept until noon".split())])], duration=5.2),
+    "It was cold. We went home and made tea, then we slept until noon.")
 
 
 def _parse_cues(text: str, separator: str) -> list[tuple[float, float, str]]:
@@ -93,6 +108,39 @@ def test_json_carries_text_words_characters_and_nbest():
         assert segment["nbest"][0]["text"] == segment["text"]
     assert document["segments"][1]["start"] == 6.0
     assert document["nbest"][0]["text"] == document["text"]
+
+
+def test_json_keeps_the_written_and_the_raw_text():
+    document = json.loads(render(SENTENCES, "json", "talk.wav"))
+    assert document["text"] == SENTENCES.text and document["raw_text"] == SENTENCES.raw_text
+    assert [w["word"] for w in document["words"]] == SENTENCES.text.split()
+    (segment,) = document["segments"]
+    assert segment["text"] == SENTENCES.text and segment["raw_text"] == SENTENCES.raw_text
+    assert "".join(c["char"] for c in segment["characters"]) == segment["raw_text"]  # what attention timed
+    row = json.loads(render(SENTENCES, "jsonl", "talk.wav"))
+    assert row["text"] == SENTENCES.text and row["raw_text"] == SENTENCES.raw_text
+
+
+def test_txt_is_one_line_per_segment():
+    assert render(TWO_SEGMENTS, "txt", "x") == "the quick brown fox jumps over the lazy dog\nhello world\n"
+    assert render(SENTENCES, "txt", "x") == SENTENCES.text + "\n"
+
+
+def test_timestamps_are_whisper_lines_per_segment():
+    assert render(TWO_SEGMENTS, "txt", "x", timestamps=True) == (
+        "[00:00.000 --> 00:06.000] the quick brown fox jumps over the lazy dog\n"
+        "[00:06.000 --> 00:09.000] hello world\n")
+    assert timestamped_line(3725.5, 3730.0204, "later") == "[01:02:05.500 --> 01:02:10.020] later"
+    assert render(Transcription(text="", duration=3.0), "txt", "x", timestamps=True) == ""
+
+
+def test_cues_end_at_sentence_ends_and_a_long_one_at_its_comma():
+    texts = [c.text for c in subtitle_cues(SENTENCES)]
+    assert texts == ["It was cold.", "We went home and made tea,", "then we slept until noon."]
+    _assert_well_formed([(c.start, c.end) for c in subtitle_cues(SENTENCES)], SENTENCES.duration)
+    unpunctuated = [c.text for c in subtitle_cues(_transcription([(0.0, 5.2, [(w.word, w.start, w.end)
+                                                                               for w in SENTENCES.raw_words])], 5.2))]
+    assert unpunctuated[0] == "it was cold we went home and made tea then"  # no sentence end to go by
 
 
 @pytest.mark.parametrize("format, separator", [("srt", ","), ("vtt", ".")])
