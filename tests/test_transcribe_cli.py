@@ -306,9 +306,41 @@ def test_every_flag_has_help_and_shows_its_default(capsys):
     assert "\n    asr transcribe talk.mp3 " in out  # the usage examples keep their lines
     out = out[out.index("options:"):]
     for flag in ("--format", "--output-dir", "--beam-size", "--ctc-weight", "--device", "--batch-size",
-                 "--threads", "--checkpoint"):
+                 "--threads", "--checkpoint", "--timestamps", "--itn"):
         help_text = re.search(rf"{flag}.*?(?=\n  -|\Z)", out, re.S).group(0)
         assert "(default:" in help_text, flag
+
+
+def test_timestamps_print_whisper_lines(capsys, checkpoint, clips):
+    status, out, err = _cli(capsys, "transcribe", clips / "hello.wav", "--timestamps", "--checkpoint", checkpoint)
+    assert status == 0, err
+    (line,) = out.splitlines()
+    match = re.fullmatch(r"\[00:00\.000 --> 00:(\d\d)\.(\d\d\d)\] (.+)", line)
+    assert match, line
+    assert abs(int(match[1]) + int(match[2]) / 1000 - sf.info(clips / "hello.wav").duration) < 0.002
+    status, out, err = _cli(capsys, "transcribe", clips / "hello.wav", clips / "yes.wav", "--timestamps",
+                            "--checkpoint", checkpoint)
+    assert status == 0 and [line.split("\t")[0] for line in out.splitlines()] == [
+        str(clips / "hello.wav"), str(clips / "yes.wav")]
+    assert all(line.split("\t")[1].startswith("[00:00.000 --> ") for line in out.splitlines())
+    status, out, err = _cli(capsys, "transcribe", clips / "hello.wav", "--timestamps", "--format", "srt")
+    assert status == 2 and not out and err.count("\n") == 1 and "--timestamps" in err
+
+
+@pytest.mark.slow
+def test_the_example_clip_prints_a_numeral_unless_itn_is_off(capsys):
+    if not (CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME).is_file():
+        pytest.skip(f"no bundled checkpoint at {CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME} yet")
+    clip = REPO / "examples" / "set_a_timer.wav"
+    status, out, err = _cli(capsys, "transcribe", clip)
+    assert status == 0, err
+    assert "10 minutes" in out, out
+    status, out, err = _cli(capsys, "transcribe", clip, "--no-itn")
+    assert status == 0 and "ten minutes" in out and not re.search(r"\d", out), out
+    status, out, err = _cli(capsys, "transcribe", clip, "--format", "json")
+    document = json.loads(out)
+    assert "10 minutes" in document["text"] and "ten minutes" in document["raw_text"]
+    assert "10" in [w["word"] for w in document["words"]]
 
 
 def test_long_audio_is_cut_and_stitched_with_global_times(checkpoint, clips):
