@@ -23,7 +23,9 @@
 #                       then those layers moved onto Whisper base's encoder (asr.swap_listener) and
 #                       trained on its states (whisper_base.yaml)
 #   stage 5  lm         the character language model and lexicon from the training text, and the word
-#                       bigram LM exported from pocketsphinx's US English model, bundled
+#                       bigram LM exported from pocketsphinx's US English model, bundled; then the
+#                       punctuator (capitals and punctuation, asr.train_punctuation) trained on the
+#                       fortunes and punctuated conversation lines (punctuation_text.py) and added
 #   stage 6  evaluate   pack the model (fp16 weights); the human dev half and the synthetic held-out
 #                       voices, every preset
 #   stage 7  bundle     copy the packed model to checkpoints/ (atomically)
@@ -106,11 +108,16 @@ if run_stage 5; then
       --dev-text data/synth/text/dev.txt --hidden 512 --epochs 6 --batch-characters 12000 \
       --checkpoint $exp/averaged.pt --out $exp/with_lm.pt --exp-dir exp/lm \
       --lexicon /usr/share/dict/american-english --word-lm data/lm/en-us.arpa
+  $python recipes/synth/punctuation_text.py --out data/punctuation/documents.txt
+  if [ ! -s $exp/with_punctuation.pt ]; then
+    OMP_NUM_THREADS=1 $python -m asr.train_punctuation --text data/punctuation/documents.txt --epochs 8 \
+        --checkpoint $exp/with_lm.pt --out $exp/with_punctuation.pt
+  fi
 fi
 
 if run_stage 6; then
   echo "stage 6: evaluate"
-  $asr pack $exp/with_lm.pt $exp/packed.pt  # fp16 weights: what is bundled is what is measured
+  $asr pack $exp/with_punctuation.pt $exp/packed.pt  # fp16 weights: what is bundled is what is measured
   for preset in fast live accurate; do
     $asr eval --manifest data/asterisk/dev.jsonl --checkpoint $exp/packed.pt --preset $preset \
         --output-dir $exp/eval/human_dev_$preset
