@@ -148,13 +148,25 @@ def test_the_speaker_normalisation_box_reaches_the_decoder(models, monkeypatch):
 def test_example_clip_fills_every_output(models):
     result = app.transcribe_clip(models, EXAMPLE, None, beam_size=2, ctc_weight=0.3)
     assert result.status.startswith("**Transcribed**"), result.status
-    assert result.transcript
-    assert f'data-rows="{len(result.transcript)}"' in result.alignment  # one row per character
+    model = models.get(None)
+    same = model.transcribe(EXAMPLE, options=app.page_options(model, 2, 0.3))
+    assert result.transcript == same.text  # the written form
+    assert f'data-rows="{len(same.raw_text)}"' in result.alignment  # one row per character the speller wrote
     assert [w[0] for w in result.words] == result.transcript.split()
     # Times and confidences as two-decimal text: 0.40, not 0.4.
     assert all(re.fullmatch(r"\d+\.\d\d", value) for _, *values in result.words for value in values)
     assert all(float(start) <= float(end) for _, start, end, _ in result.words)
     assert result.nbest[0][:2] == [1, result.transcript]
+    assert len({row[1] for row in result.nbest}) == len(result.nbest)
+
+
+def test_the_nbest_is_written_and_each_text_shown_once():
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(text="set a timer for 10 minutes", raw_text="set a timer for ten minutes",
+                             nbest=[("set a timer for ten minutes", -1.0), ("set a timer four ten minutes", -1.1),
+                                    ("set a timer for ten minutes", -1.2)])
+    assert app.written_nbest(result) == [("set a timer for 10 minutes", -1.0), ("set a timer 4 10 minutes", -1.1)]
 
 
 def test_bad_inputs_give_a_friendly_message(models, bad_inputs):
