@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_model
+from conftest import load_recipe_script, tiny_model
 
 import asr
 from asr.checkpoint import model_to_dict, read_checkpoint, save_atomic
@@ -144,3 +145,12 @@ def test_the_command_says_one_line_for_a_missing_text_file(tmp_path, capsys):
     assert status == 2
     assert capsys.readouterr().err.strip() == f"train_punctuation: {tmp_path / 'nope.txt'}: no such text file"
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_the_benchmark_scores_marks_on_the_words_an_edit_distance_alignment_matches():
+    bench = load_recipe_script(Path(__file__).resolve().parents[1] / "bench" / "punctuation.py", "bench_punctuation")
+    assert bench.align("the cat sat down".split(), "a cat sat down here".split()) == [(1, 1), (2, 2), (3, 3)]
+    assert bench.align([], ["a"]) == [] and bench.align(["a"], ["a"]) == [(0, 0)]
+    assert bench.written_labels("Paris,") == (CASES.index("title"), MARKS.index(","))
+    assert bench.written_labels("NASA's?") == (CASES.index("upper"), MARKS.index("?"))
+    assert bench.written_labels("then") == (CASES.index("lower"), 0)
