@@ -1,7 +1,7 @@
 """Reading audio in blocks, so an hour-long file never has to fit in memory.
 
     audio = open_audio("lecture.mp3")
-    levels, total = stream_energy_db(audio)        # pass 1: one block at a time
+    analysis = asr.segment.analyse(audio)        # pass 1: one block at a time
     for piece in audio.slices([(0, 48_000)]):        # pass 2: only the ranges asked for
         ...
 

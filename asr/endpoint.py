@@ -8,12 +8,13 @@ returns an utterance after ``MIN_PAUSE_SECONDS`` of silence, and it keeps
 Speech that goes on too long without a pause is cut at its quietest frame.
 
 It makes the same per-frame decision as :mod:`asr.segment`: a frame is speech
-if it is above an absolute floor and ``SPEECH_ABOVE_NOISE_DB`` above the noise
-floor.  Here the noise floor is a low percentile of the last
-``NOISE_WINDOW_SECONDS``, not of the whole recording, which a live stream
-does not have.  This module is pure logic over plain arrays, with no device
-and no threads, so it can be tested without a sound card.  The capture loop
-that feeds it lives in :mod:`asr.microphone`.
+when silero-vad hears speech in it (:mod:`asr.vad`) or when its level is
+``SPEECH_ABOVE_NOISE_DB`` above the noise floor.  Here the noise floor is a low
+percentile of the last ``NOISE_WINDOW_SECONDS``, not of the whole recording,
+which a live stream does not have.  The detector runs on a 16 kHz copy of the
+stream; the utterances keep the samples as captured.  This module is pure logic
+over plain arrays, with no device and no threads, so it can be tested without a
+sound card.  The capture loop that feeds it lives in :mod:`asr.microphone`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.audio import SAMPLE_RATE
-from asr.segment import (FRAME_SECONDS, MAX_SEGMENT_SECONDS, MIN_SPEECH_SECONDS, SILENCE_FLOOR_DB,
-                         SPEECH_ABOVE_NOISE_DB, frame_energy_db)
+from asr.segment import (FRAME_SECONDS, MAX_SEGMENT_SECONDS, MIN_SPEECH_SECONDS, SPEECH_ABOVE_NOISE_DB,
+                         detector_hears)
+from asr.vad import FRAME_SAMPLES, SILENCE_FLOOR_DB, SpeechDetector, frame_level_db
 
 NOISE_WINDOW_SECONDS = 20.0  # the noise floor is estimated over this much recent audio
 NOISE_PERCENTILE = 5.0  # of recent frame levels; low, so that a long monologue doesn't raise the floor
@@ -74,6 +76,11 @@ class Endpointer:
         self.min_speech_frames = max(1, round(MIN_SPEECH_SECONDS / self.frame_seconds))
         self.max_frames = max(2 * self.pause_frames, round(max_utterance_seconds / self.frame_seconds))
         self._levels = collections.deque(maxlen=round(NOISE_WINDOW_SECONDS / self.frame_seconds))
+        self._detector = SpeechDetector()
+        self._vad_in_speech = False  # the detector's own hysteresis state
+        self._resampler = None if sample_rate == SAMPLE_RATE else _stream_resampler(sample_rate)
+        self._vad_carry = np.zeros(0, dtype=np.float32)  # 16 kHz samples short of a detector frame
+        self._last_prob = 0.0
         self._carry = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
         self._frames_seen = 0
         self._before = collections.deque(maxlen=self.margin_frames)  # recent silent frames, for the lead-in
@@ -126,9 +133,12 @@ class Endpointer:
         return [utterance] if utterance is not None else []
 
     def _add_frame(self, frame: np.ndarray) -> Utterance | None:
-        level = float(frame_energy_db(frame, self.frame)[0])
+        level = float(frame_level_db(frame[None])[0])
         self._levels.append(level)
-        speech = level > self.threshold_db()
+        prob = self._speech_probability(frame)
+        if prob is not None:
+            self._vad_in_speech = detector_hears(prob, self._vad_in_speech)
+        speech = self._vad_in_speech or level > self.threshold_db()
         self._frames_seen += 1
         if self._frames is None:
             if not speech:
@@ -147,6 +157,19 @@ class Endpointer:
         if len(self._frames) >= self.max_frames:
             return self._cut_long()
         return None
+
+    def _speech_probability(self, frame: np.ndarray) -> float | None:
+        """silero-vad's probability for this frame: of the 16 kHz frame it completes, else the last one."""
+        if not self._detector.available:
+            return None
+        if self._resampler is not None:
+            frame = self._resampler.resample_chunk(frame)
+        samples = np.concatenate([self._vad_carry, frame]) if self._vad_carry.size else frame
+        whole = samples.size // FRAME_SAMPLES * FRAME_SAMPLES
+        self._vad_carry = samples[whole:]
+        if whole:
+            self._last_prob = float(self._detector.probabilities(samples[:whole]).max())
+        return self._last_prob
 
     def _close(self, end: int) -> Utterance | None:
         """End the open utterance after frame ``end``; the frames after it become the next lead-in."""
@@ -169,3 +192,10 @@ class Endpointer:
         self._first_speech = 0
         self._last_speech = max(0, self._last_speech - cut)
         return utterance
+
+
+def _stream_resampler(sample_rate: int):
+    """soxr's streaming resampler from ``sample_rate`` to 16 kHz (float32 mono)."""
+    import soxr
+
+    return soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")

@@ -6,10 +6,11 @@ and their results are stitched with global timestamps.  Audio with no speech
 at all gives empty text.
 
 Inputs are read in blocks (:mod:`asr.audio_blocks`) in two passes: the
-first measures the level of every 30 ms frame and plans the segments, the
-second cuts them out.  :func:`transcribe_many` batches the segments of many
-inputs together, so memory holds a few batches of segments whatever the
-length or number of the inputs.
+first measures every 32 ms frame (its level and silero-vad's speech
+probability) and plans the segments, the second cuts them out.
+:func:`transcribe_many` batches the segments of many inputs together, so
+memory holds a few batches of segments whatever the length or number of
+the inputs.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from asr.alignment import WordTiming
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, normalize_level
 from asr.audio_blocks import open_audio
 from asr.decoding import DecodeOptions, DecodeResult, decode
-from asr.segment import FRAME_SECONDS, MAX_SEGMENT_SECONDS, frame_energy_db, segments_from_energy, stream_energy_db
+from asr.segment import MAX_SEGMENT_SECONDS, analyse, plan
+from asr.vad import SpeechDetector
 
 SORT_POOL_BATCHES = 4  # segments are pooled this many batches deep and sorted by length, to pad less
 
@@ -140,19 +142,7 @@ def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch
 
 def plan_segments(samples: np.ndarray, max_segment_seconds: float = MAX_SEGMENT_SECONDS) -> list[tuple[int, int]]:
     """Sample ranges to decode: the whole clip when short, pause-delimited pieces when long, none for silence."""
-    frame = int(FRAME_SECONDS * SAMPLE_RATE)
-    return plan_from_energy(frame_energy_db(samples, frame), samples.size, max_segment_seconds)
-
-
-def plan_from_energy(energy_db: np.ndarray, num_samples: int,
-                     max_segment_seconds: float = MAX_SEGMENT_SECONDS) -> list[tuple[int, int]]:
-    """:func:`plan_segments` from the 30 ms frame levels of the audio (see :func:`asr.segment.stream_energy_db`)."""
-    segments = segments_from_energy(energy_db, num_samples, max_seconds=max_segment_seconds)
-    if not segments:
-        return []
-    if num_samples <= max_segment_seconds * SAMPLE_RATE:
-        return [(0, num_samples)]  # short: keep the natural margins the model was trained with
-    return segments
+    return plan(analyse([np.asarray(samples, dtype=np.float32)]), max_segment_seconds)
 
 
 @dataclass
@@ -182,8 +172,8 @@ class _Job:
 
 def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = None, batch_size: int = 8,
                     keep_attention: bool = True, on_planned: Callable[[float], None] | None = None,
-                    on_decoded: Callable[[float], None] | None = None, itn: bool = True
-                    ) -> Iterator[tuple[int, Transcription | AudioError]]:
+                    on_decoded: Callable[[float], None] | None = None, itn: bool = True,
+                    max_segment_seconds: float = MAX_SEGMENT_SECONDS) -> Iterator[tuple[int, Transcription | AudioError]]:
     """Transcribe many inputs, batching segments across them.
 
     Args:
@@ -197,10 +187,12 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
         on_planned: called with an input's duration in seconds once it has been measured.
         on_decoded: called with the seconds of audio each step finished (decoded, or skipped as silence).
         itn: write numbers as numerals in ``text`` (see :mod:`asr.written`); ``raw_text`` is never changed.
+        max_segment_seconds: longer inputs are cut at pauses into segments at most this long.
     Yields:
         ``(index, Transcription)`` or ``(index, AudioError)`` per input, in input order.
     """
     options = options or DecodeOptions()
+    detector = SpeechDetector()  # one per call, reset for each input
     pool_size = batch_size * SORT_POOL_BATCHES
     jobs: dict[int, _Job | AudioError] = {}
     pool: list[tuple[int, int, np.ndarray]] = []  # (input, segment, samples) waiting to be decoded
@@ -231,10 +223,11 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
             name, source = source if isinstance(source, tuple) else (None, source)
             try:
                 audio = open_audio(source, name)
-                energy_db, num_samples = stream_energy_db(audio)
+                analysis = analyse(audio, detector)
+                num_samples = analysis.num_samples
                 if num_samples == 0:
                     raise AudioError(f"{audio.name}: contains no audio samples")
-                ranges = plan_from_energy(energy_db, num_samples)
+                ranges = plan(analysis, max_segment_seconds)
                 jobs[index] = _Job(ranges, num_samples, [None] * len(ranges))
                 if on_planned:
                     on_planned(num_samples / SAMPLE_RATE)

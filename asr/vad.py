@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import warnings
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from asr.audio import SAMPLE_RATE
 FRAME_SAMPLES = 512  # silero-vad's window at 16 kHz
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE  # 0.032
 # Frames quieter than this (RMS, dBFS) are silence whatever the recording: whispered speech at
-# 40 dB below full scale is far above it.  Runs of at least SKIP_FRAMES of them skip the network.
+# 40 dB below full scale is far above it.  Runs of at least SKIP_FRAMES of them skip the network from then on.
 SILENCE_FLOOR_DB = -60.0
 SKIP_FRAMES = 8
 
@@ -43,7 +44,7 @@ class SpeechDetector:
 
     def __init__(self):
         self._model = _load_model()
-        self._skipped = 0  # consecutive frames skipped as silence
+        self._quiet = 0  # consecutive frames below SILENCE_FLOOR_DB so far
 
     @property
     def available(self) -> bool:
@@ -53,7 +54,7 @@ class SpeechDetector:
         """Forget the stream so far: the next frame starts a new one."""
         if self._model is not None:
             self._model.reset_states()
-        self._skipped = 0
+        self._quiet = 0
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray | None:
         """(n * FRAME_SAMPLES,) float32 samples, continuing the stream -> (n,) speech probabilities."""
@@ -66,23 +67,13 @@ class SpeechDetector:
         probs = np.zeros(len(frames), dtype=np.float32)
         with torch.inference_mode():
             for i, frame in enumerate(frames):
-                if quiet[i] and self._quiet_run(quiet, i) >= SKIP_FRAMES:
-                    if self._skipped == 0:
+                self._quiet = self._quiet + 1 if quiet[i] else 0
+                if self._quiet >= SKIP_FRAMES:  # deep in silence: probability 0, and a fresh start after it
+                    if self._quiet == SKIP_FRAMES:
                         self._model.reset_states()
-                    self._skipped += 1
                     continue
-                self._skipped = 0
                 probs[i] = float(self._model(torch.from_numpy(frame)[None], SAMPLE_RATE))
         return probs
-
-    def _quiet_run(self, quiet: np.ndarray, i: int) -> int:
-        """Length of the run of quiet frames through frame i, counting those already skipped."""
-        if self._skipped:
-            return SKIP_FRAMES
-        end = i
-        while end < len(quiet) and quiet[end] and end - i < SKIP_FRAMES:
-            end += 1
-        return end - i
 
 
 def frame_level_db(frames: np.ndarray) -> np.ndarray:
@@ -92,19 +83,10 @@ def frame_level_db(frames: np.ndarray) -> np.ndarray:
 
 
 def _load_model():
-    """silero-vad's model from its wheel, or None (said once on stderr)."""
+    """silero-vad's model, or None where it cannot be loaded (said once on stderr)."""
     global _warned
     try:
-        import torch
-
-        threads = torch.get_num_threads()
-        from silero_vad import load_silero_vad
-
-        torch.set_num_threads(threads)  # importing silero_vad sets one thread for the whole process
-        # Its ONNX model on one onnxruntime thread: about 1 ms a frame, and it never contends with
-        # torch's threads for the decoder (its TorchScript model took 2-20 ms a frame beside them).
-        model = load_silero_vad(onnx=True)
-        return model
+        return _silero_model()
     except Exception as error:  # not installed, or a broken install: decide by level instead
         with _lock:
             if not _warned:
@@ -112,3 +94,18 @@ def _load_model():
                 print(f"warning: silero-vad could not be loaded ({type(error).__name__}: {error}); "
                       "finding speech by level alone, which can miss soft speech", file=sys.stderr)
         return None
+
+
+def _silero_model():
+    """silero-vad's ONNX model from its wheel."""
+    import torch
+
+    threads = torch.get_num_threads()
+    from silero_vad import load_silero_vad
+
+    torch.set_num_threads(threads)  # importing silero_vad sets one thread for the whole process
+    # The ONNX model runs on one onnxruntime thread: about 1 ms a frame, and it never contends
+    # with torch's threads for the decoder (the TorchScript model took 2-20 ms a frame beside them).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # its use of importlib.resources.path
+        return load_silero_vad(onnx=True)

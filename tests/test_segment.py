@@ -1,14 +1,17 @@
-"""Cutting audio at pauses, and reading it in blocks with the same result as reading it whole."""
+"""Finding speech (silero-vad and level), cutting audio at pauses, and reading it in blocks."""
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 import asr.audio_blocks
+import asr.vad
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.audio_blocks import open_audio
-from asr.segment import FRAME_SECONDS, frame_energy_db, segments_from_energy, split_on_pauses, stream_energy_db
-from asr.transcribe import plan_from_energy, plan_segments
+from asr.segment import MAX_SEGMENT_SECONDS, PAD_SECONDS, analyse, plan, split_on_pauses
+from asr.transcribe import plan_segments
+from asr.vad import SpeechDetector
+from conftest import speak
 
 
 def _bursts(spans: list[tuple[float, float]], total: float, seed: int = 0) -> np.ndarray:
@@ -41,14 +44,25 @@ def test_segments_cover_the_speech_in_order_without_overlap():
     assert all(e1 <= s2 for (_, e1), (s2, _) in zip(segments, segments[1:]))
     for start, end in SPEECH:  # every burst lies inside one segment
         assert any(s <= start * SAMPLE_RATE and end * SAMPLE_RATE <= e for s, e in segments), (start, end)
-    assert len(segments) == len(SPEECH)
+
+
+def test_regions_are_packed_up_to_max_seconds_and_cut_in_the_longest_pause():
+    # Pauses of 1.0, 0.5, 1.4 and 0.5 s. The first 6.5 s window ends at 7.0 s; of the pauses in its
+    # second half (4.5-5.0 and 6.5-7.9 s) the cut takes the longer, and what follows fits whole.
+    spans = [(0.5, 2.0), (3.0, 4.5), (5.0, 6.5), (7.9, 9.5), (10.0, 12.0)]
+    samples = _bursts(spans, 13.0)
+    segments = [(s / SAMPLE_RATE, e / SAMPLE_RATE) for s, e in split_on_pauses(samples, max_seconds=6.5)]
+    assert len(segments) == 2
+    assert 6.5 <= segments[0][1] <= segments[1][0] <= 7.9
+    assert segments[0][0] <= 0.5 and segments[1][1] >= 12.0
+    assert all(e - s <= 6.5 + 2 * PAD_SECONDS for s, e in segments)
 
 
 def test_speech_without_pauses_is_cut_to_at_most_max_seconds():
     samples = _bursts([(0.2, 29.8)], 30.0)
     segments = split_on_pauses(samples, max_seconds=8.0)
     assert len(segments) >= 4
-    pad = 2 * 0.15 * SAMPLE_RATE  # segments keep a margin either side
+    pad = 2 * PAD_SECONDS * SAMPLE_RATE  # segments keep a margin either side
     assert all(e - s <= 8.0 * SAMPLE_RATE + pad for s, e in segments)
     assert segments[0][0] <= 0.2 * SAMPLE_RATE and segments[-1][1] >= 29.8 * SAMPLE_RATE
 
@@ -57,18 +71,110 @@ def test_short_audio_is_decoded_whole_and_long_audio_in_pieces():
     short = _bursts(SPEECH, 12.0)
     assert plan_segments(short) == [(0, short.size)]
     long = np.concatenate([short] * 3)
-    assert len(plan_segments(long)) == 3 * len(SPEECH)
+    pieces = plan_segments(long)
+    assert 2 <= len(pieces) <= 3 and all(e - s <= (MAX_SEGMENT_SECONDS + 2 * PAD_SECONDS) * SAMPLE_RATE
+                                         for s, e in pieces)
 
 
 @pytest.mark.parametrize("block", [480, 1000, 7, 16_000 * 5])
-def test_streamed_levels_equal_whole_levels(block):
+def test_analysis_in_blocks_equals_analysis_whole(block):
     samples = _bursts(SPEECH, 12.0)
     blocks = (samples[i:i + block] for i in range(0, samples.size, block))
-    levels, total = stream_energy_db(blocks)
-    assert total == samples.size
-    np.testing.assert_allclose(levels, frame_energy_db(samples, int(FRAME_SECONDS * SAMPLE_RATE)))
-    assert segments_from_energy(levels, total, max_seconds=4.0) == split_on_pauses(samples, max_seconds=4.0)
-    assert plan_from_energy(levels, total) == plan_segments(samples)
+    streamed, whole = analyse(blocks), analyse([samples])
+    assert streamed.num_samples == samples.size
+    np.testing.assert_allclose(streamed.levels, whole.levels)
+    np.testing.assert_allclose(streamed.probs, whole.probs, atol=1e-6)
+    assert plan(streamed, 4.0) == plan(whole, 4.0)
+
+
+class _CountingModel:
+    """silero-vad's model, counting the frames it is run on."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.model(*args)
+
+    def reset_states(self):
+        self.model.reset_states()
+
+
+def test_an_hour_of_silence_is_skipped_without_running_the_detector():
+    detector = SpeechDetector()
+    detector._model = counting = _CountingModel(detector._model)
+    hour = np.random.default_rng(0).normal(0, 1e-4, 3600 * SAMPLE_RATE).astype(np.float32)  # -80 dBFS hiss
+    blocks = (hour[i:i + 10 * SAMPLE_RATE] for i in range(0, hour.size, 10 * SAMPLE_RATE))
+    analysis = analyse(blocks, detector)
+    assert analysis.num_samples == hour.size and plan(analysis) == []
+    assert counting.calls < 100  # of 112,500 frames
+
+
+def test_without_the_detector_speech_is_found_by_level_and_said_once(monkeypatch, capsys):
+    monkeypatch.setattr(asr.vad, "_warned", False)
+    monkeypatch.setattr(asr.vad, "_silero_model", lambda: (_ for _ in ()).throw(ImportError("no silero_vad")))
+    samples = _bursts(SPEECH, 12.0)
+    assert analyse([samples]).probs is None
+    assert split_on_pauses(samples, max_seconds=4.0)
+    split_on_pauses(samples, max_seconds=4.0)
+    assert capsys.readouterr().err.count("silero-vad could not be loaded") == 1
+
+
+@pytest.fixture(scope="module")
+def soft_recording(tmp_path_factory):
+    """Sentences spoken by espeak-ng over steady room noise, every other one 20 dB softer, one whispered.
+
+    Returns (samples, [(start, end, text, soft)]) with the speech spans in seconds.
+    """
+    folder = tmp_path_factory.mktemp("soft")
+    texts = ["the weather is nice today", "please call my mother tomorrow", "turn off the radio",
+             "what time is it now", "open the front door please", "i would like a cup of coffee",
+             "she sells sea shells by the shore", "the train leaves at noon", "good morning to you",
+             "the children are playing in the garden", "we need more milk and bread",
+             "my phone is on the kitchen table"]
+    rng = np.random.default_rng(0)
+    parts, spans, t = [], [], 0.0
+    for i, text in enumerate(texts):
+        voice = "en-us+whisper" if i == 4 else "en-us"
+        speech = speak(text, folder / f"{i}.wav", voice=voice)
+        voiced = np.flatnonzero(np.abs(speech) > 1e-3)
+        speech = speech[voiced[0]:voiced[-1] + 1] * (0.05 if i % 2 else 0.5)  # -20 dB: odd sentences
+        pause = rng.uniform(0.5, 1.5)
+        parts += [np.zeros(int(pause * SAMPLE_RATE), np.float32), speech]
+        spans.append((t + pause, t + pause + speech.size / SAMPLE_RATE, text, bool(i % 2)))
+        t += pause + speech.size / SAMPLE_RATE
+    samples = np.concatenate(parts + [np.zeros(SAMPLE_RATE // 2, np.float32)])
+    samples += rng.normal(0, 3e-3, samples.size).astype(np.float32)  # noise 15 dB under the soft passages
+    return samples, spans
+
+
+def test_soft_and_whispered_passages_lie_inside_segments(soft_recording):
+    samples, spans = soft_recording
+    assert samples.size > MAX_SEGMENT_SECONDS * SAMPLE_RATE  # long enough to be cut
+    segments = [(s / SAMPLE_RATE, e / SAMPLE_RATE) for s, e in split_on_pauses(samples)]
+    assert len(segments) >= 2
+    for start, end, text, _ in spans:  # every sentence whole inside one segment: kept, and never cut
+        assert any(s <= start and end <= e for s, e in segments), text
+
+
+@pytest.mark.slow
+def test_the_words_of_soft_passages_are_transcribed(soft_recording, tmp_path):
+    """Every sentence has words in the transcript, and each word lies inside a spoken sentence."""
+    import asr
+
+    samples, spans = soft_recording
+    path = tmp_path / "soft.wav"
+    sf.write(path, samples, SAMPLE_RATE)
+    result = asr.load_model().transcribe(path)
+    assert len(result.segments) >= 2
+    words = result.raw_words if hasattr(result, "raw_words") else result.words
+    for start, end, text, soft in spans:
+        heard = {w.word for w in words if start - 0.3 <= (w.start + w.end) / 2 <= end + 0.3}
+        assert len(heard & set(text.split())) >= len(text.split()) // 2, (text, soft, sorted(heard))
+    for word in words:  # no word is heard in the pauses: segment edges fall between sentences
+        middle = (word.start + word.end) / 2
+        assert any(start - 0.3 <= middle <= end + 0.3 for start, end, _, _ in spans), word
 
 
 def test_slices_of_a_file_read_in_small_blocks_are_the_exact_ranges(tmp_path, monkeypatch):
