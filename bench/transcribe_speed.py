@@ -36,7 +36,6 @@ from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME
 from asr.commands.transcribe import DEFAULT_THREADS
 from asr.decoding import DecodeOptions
 from asr.transcribe import transcribe_many
-from measure import peak_rss_mb, rss_mb
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",
@@ -58,6 +57,27 @@ SENTENCES = [
 ]
 PAUSE_SECONDS = 0.8  # between sentences in the long file
 CONFIGS = [("greedy", DecodeOptions(beam_size=1)), ("beam 5", DecodeOptions(beam_size=5))]
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    return float("nan")
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB (Linux)."""
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since it started its program, in MB (Linux).
+
+    Not ``getrusage().ru_maxrss``: that survives ``exec``, so a child started by a big parent
+    reports the parent's size as its own peak.
+    """
+    return _status_mb("VmHWM")
 
 
 def synthesize(directory: Path, voices=("en-us", "en")) -> list[Path]:
