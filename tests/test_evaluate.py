@@ -184,3 +184,16 @@ def test_a_lexicon_only_run_writes_strict_json(corpus, tmp_path):
     assert summary["options"]["oov_penalty"] == "inf"
     for line in (tmp_path / "out" / "hypotheses.jsonl").read_text().splitlines():
         assert set(json.loads(line)["hypothesis"].split()) <= {"hello", "world", "yes"}
+
+
+def test_a_written_hypothesis_scores_like_its_spoken_words():
+    from asr.evaluate import score
+
+    row = {"audio_filepath": "clips/timer.wav", "text": "Set a timer for 10 minutes, at 3:30 p.m."}
+    written = score(row, "Set a timer for 10 minutes, at 3:30 p.m.", 0, 2.0)
+    spoken = score(row, "set a timer for ten minutes at three thirty p m", 0, 2.0)
+    assert written.word_errors == spoken.word_errors == 0 and written.char_errors == 0
+    assert written.hypothesis == spoken.hypothesis == "set a timer for ten minutes at three thirty p m"
+    assert written.to_row()["written"] == "Set a timer for 10 minutes, at 3:30 p.m." and spoken.written is None
+    wrong = score(row, "set a timer for 4 10 minutes at 3:30 p.m.", 0, 2.0)
+    assert wrong.word_errors == 1  # "four" inserted, whatever form it came in
