@@ -10,15 +10,16 @@ form is made from them in two steps:
    words and their values ("ten minutes" -> "10 minutes", "twenty first" -> "21st", "three
    point five" -> "3.5"); a lone small number stays a word ("the one I like").  A few spoken
    patterns are then put together where that is safe: years ("twenty twenty" -> "2020",
-   "nineteen oh five" -> "1905"), clock times followed by a.m./p.m. or preceded by "at"
-   ("three thirty p m" -> "3:30 p.m."), "five dollars" -> "$5", "ten percent" -> "10%".
+   "nineteen oh five" -> "1905"), clock times followed by a.m./p.m. or with minutes after
+   "at", "until"... ("three thirty p m" -> "3:30 p.m.", "at ten fifteen" -> "at 10:15"),
+   "five dollars" -> "$5", "ten percent" -> "10%"; "a hundred people" stays in words.
    A pause of ``NUMBER_PAUSE_SECONDS``, a punctuation mark or a segment boundary keeps two
-   numbers apart ("five, six" is not 56).
+   numbers apart ("twenty, five" is not 25).
 
 Every written token keeps the timing of the spoken words it came from: a numeral spanning
 several words starts with the first and ends with the last.  :func:`asr.text.normalize_text`
 maps the written form back onto spoken words, so accuracy is scored on either form alike
-(``bench/itn_roundtrip.py`` measures how often the round trip is exact).
+(``bench/written_form.py`` measures it).
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def _year(i, spoken, every, joined, whole) -> _Span | None:
 def _plain(occurrence, spoken, joined, whole) -> _Span | None:
     """A number as text2num writes it, with "a hundred" kept in words, "$" and "%" for dollars and percent."""
     start, end, text = occurrence.start, occurrence.end, occurrence.text
-    if spoken[start] in _SCALES and start > 0 and spoken[start - 1] == "a":
+    if spoken[start] in _SCALES and start > 0 and spoken[start - 1] == "a" and joined(start - 1, end):
         if end - start == 1:
             return None  # "a hundred people" reads better than "a 100 people"
         start -= 1  # "a hundred and fifty" -> 150
