@@ -12,7 +12,7 @@ load torch.
 import importlib
 
 _EXPORTS = {
-    "AudioError": "asr.audio", "load_audio": "asr.audio",
+    "AudioError": "asr.audio", "AudioWarning": "asr.audio", "load_audio": "asr.audio",
     "CheckpointError": "asr.checkpoint", "load_model": "asr.checkpoint", "save_checkpoint": "asr.checkpoint",
     "DecodeOptions": "asr.decoding", "DecodeResult": "asr.decoding", "beam_search": "asr.decoding",
     "decode": "asr.decoding", "greedy_decode": "asr.decoding",

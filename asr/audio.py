@@ -32,6 +32,10 @@ class AudioError(ValueError):
     """An input that cannot be turned into audio; the message is one line for the user."""
 
 
+class AudioWarning(UserWarning):
+    """Audio that can be transcribed, but not all of it (a file that ends early); one line for the user."""
+
+
 def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Downmix (channels last or first) and resample to :data:`SAMPLE_RATE` float32."""
     samples = np.asarray(samples)

@@ -44,6 +44,7 @@ class AudioBlocks:
     def __init__(self, source, name: str):
         self.source = source
         self.name = name
+        self.warnings: list[str] = []  # one line each, for the user: a file that ends early
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if isinstance(self.source, np.ndarray):
@@ -86,25 +87,47 @@ class AudioBlocks:
         return io.BytesIO(self.source) if isinstance(self.source, (bytes, bytearray)) else self.source
 
     def _soundfile_blocks(self) -> Iterator[np.ndarray]:
+        """soundfile's blocks; from damaged data on (a truncated flac), ffmpeg's, which decodes more of it."""
         import soundfile as sf
         import soxr
 
-        try:
-            with sf.SoundFile(self._file()) as f:
-                resampler = None
-                if f.samplerate != SAMPLE_RATE:
-                    resampler = soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32",
-                                                    quality=RESAMPLE_QUALITY)
-                frames = int(BLOCK_SECONDS * f.samplerate)
-                for block in f.blocks(blocksize=frames, dtype="float32", always_2d=True):
+        emitted = 0  # 16 kHz samples yielded so far
+        with sf.SoundFile(self._file()) as f:
+            rate, declared = f.samplerate, _declared_frames(self._file(), f)
+            resampler = None
+            if rate != SAMPLE_RATE:
+                resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+            try:
+                for block in f.blocks(blocksize=int(BLOCK_SECONDS * rate), dtype="float32", always_2d=True):
                     mono = block.mean(axis=1)
-                    yield self._checked(resampler.resample_chunk(mono) if resampler else mono)
+                    samples = self._checked(resampler.resample_chunk(mono) if resampler else mono)
+                    emitted += samples.size
+                    yield samples
                 if resampler is not None:
-                    yield self._checked(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-        except AudioError:
-            raise
-        except Exception as error:  # libsndfile read errors: truncated or damaged data
-            raise AudioError(f"{self.name}: corrupt audio ({_first_line(error)})") from None
+                    samples = self._checked(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+                    emitted += samples.size
+                    yield samples
+            except AudioError:
+                raise
+            except Exception as error:  # libsndfile gave up on damaged data: let ffmpeg decode what it can
+                reason = _first_line(error)
+                try:
+                    for samples in self._ffmpeg_blocks():
+                        skip = min(samples.size, emitted)
+                        emitted, samples = emitted + samples.size - skip, samples[skip:]
+                        if samples.size:
+                            yield samples
+                except AudioError:
+                    if not emitted:
+                        raise AudioError(f"{self.name}: corrupt audio ({reason})") from None
+        if declared is not None and (present := emitted * rate / SAMPLE_RATE) < declared - rate * 0.01:
+            self._warn(f"{self.name}: the file ends early: {(declared - present) / rate:.1f} s of the "
+                       f"{declared / rate:.1f} s its header declares are missing; the "
+                       f"{present / rate:.1f} s present are transcribed")
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warnings:  # each pass over the file finds it again
+            self.warnings.append(message)
 
     def _ffmpeg_blocks(self) -> Iterator[np.ndarray]:
         from_bytes = isinstance(self.source, (bytes, bytearray))
@@ -169,6 +192,42 @@ def open_audio(source, name: str | None = None) -> AudioBlocks:
     if path.stat().st_size == 0:
         raise AudioError(f"{name}: file is empty")
     return AudioBlocks(path, name)
+
+
+def _declared_frames(file, f) -> int | None:
+    """The length in frames a file's header declares, where it declares one (wav, flac); else None.
+
+    libsndfile reports a truncated wav's frames as those present, so the wav's data chunk size is
+    read from the header itself; a flac's STREAMINFO total is what libsndfile reports.
+    """
+    if f.format == "FLAC":
+        return f.frames or None
+    if f.format != "WAV":
+        return None
+    import struct
+
+    handle = open(file, "rb") if not hasattr(file, "read") else file
+    try:
+        handle.seek(0)
+        if handle.read(4) != b"RIFF" or (handle.read(4) and handle.read(4) != b"WAVE"):
+            return None
+        block_align = None
+        while len(header := handle.read(8)) == 8:
+            chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"fmt ":
+                block_align = struct.unpack("<H", handle.read(16)[12:14])[0]
+                handle.seek(size - 16 + size % 2, 1)
+            elif chunk == b"data":
+                # A size of 0 or 0xFFFFFFFF is a streamed wav that never went back to fill it in.
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                handle.seek(size + size % 2, 1)
+        return None
+    finally:
+        if handle is not file:
+            handle.close()
 
 
 def _feed(pipe, data: bytes) -> None:

@@ -29,7 +29,8 @@ PRESETS: dict[str, dict] = {
 }
 
 # Each front end's default: files can wait for the best; a microphone should not.
-DEFAULT_PRESET = {"transcribe": "accurate", "eval": "accurate", "listen": "live", "demo": "live"}
+DEFAULT_PRESET = {"transcribe": "accurate", "eval": "accurate", "listen": "live", "demo": "live",
+                  "python": "accurate"}  # model.transcribe(path) with no options decodes as asr transcribe
 
 
 def describe(name: str) -> str:

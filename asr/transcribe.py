@@ -16,6 +16,7 @@ the inputs.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Iterable, Iterator
 
@@ -23,9 +24,10 @@ import numpy as np
 import torch
 
 from asr.alignment import WordTiming
-from asr.audio import SAMPLE_RATE, AudioError, load_audio, normalize_level
+from asr.audio import SAMPLE_RATE, AudioError, AudioWarning, load_audio, normalize_level
 from asr.audio_blocks import open_audio
 from asr.decoding import DecodeOptions, DecodeResult, decode
+from asr.presets import DEFAULT_PRESET, preset, usable
 from asr.segment import MAX_SEGMENT_SECONDS, analyse, plan
 from asr.vad import SpeechDetector
 
@@ -48,6 +50,7 @@ class Transcription:
     duration: float = 0.0  # seconds
     raw_text: str | None = None  # the speller's words; None: the same as text
     written: list[list[WordTiming]] | None = None  # each segment's written tokens; None: its raw words
+    warnings: list[str] = field(default_factory=list)  # one line each: a file that ends early
 
     def __post_init__(self):
         if self.raw_text is None:
@@ -107,12 +110,17 @@ class Transcription:
         return float(np.exp(lp.mean())) if lp.size else 1.0
 
 
-def _options(options: DecodeOptions | None, overrides: dict) -> DecodeOptions:
+def _options(model, options: DecodeOptions | None, overrides: dict) -> DecodeOptions:
     known = {f.name for f in fields(DecodeOptions)}
     unknown = set(overrides) - known
     if unknown:
         raise TypeError(f"unknown decoding option(s): {', '.join(sorted(unknown))}")
-    return replace(options or DecodeOptions(), **overrides)
+    return replace(options or default_options(model), **overrides)
+
+
+def default_options(model) -> DecodeOptions:
+    """What the Python API decodes with when given no options: the preset ``asr transcribe`` uses."""
+    return usable(preset(DEFAULT_PRESET["python"]), model)
 
 
 def _shift(result: DecodeResult, offset: float) -> DecodeResult:
@@ -152,6 +160,7 @@ class _Job:
     ranges: list[tuple[int, int]]  # sample ranges to decode
     num_samples: int
     results: list[DecodeResult | None]
+    warnings: list[str]  # the reader's, filled in as the audio is read
 
     @property
     def done(self) -> bool:
@@ -167,7 +176,7 @@ class _Job:
         written = write_segments([s.words for s in segments], getattr(model, "punctuator", None), itn)
         text = " ".join(w.word for words in written for w in words)
         return Transcription(text=text, segments=segments, offsets=offsets, duration=self.num_samples / SAMPLE_RATE,
-                             raw_text=raw_text, written=written)
+                             raw_text=raw_text, written=written, warnings=self.warnings)
 
 
 def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = None, batch_size: int = 8,
@@ -180,7 +189,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
         model: a loaded :class:`asr.model.LAS`.
         sources: paths, encoded bytes, 16 kHz arrays, or ``(name, source)`` pairs
             (the name is what error messages call the input).
-        options: decoding options (default :class:`DecodeOptions`).
+        options: decoding options (default: :func:`default_options`, the ``accurate`` preset).
         batch_size: segments decoded together.
         keep_attention: keep each segment's attention matrix; without it the results
             hold only timings, which is what bounds memory on hour-long inputs.
@@ -191,7 +200,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
     Yields:
         ``(index, Transcription)`` or ``(index, AudioError)`` per input, in input order.
     """
-    options = options or DecodeOptions()
+    options = options or default_options(model)
     detector = SpeechDetector()  # one per call, reset for each input
     pool_size = batch_size * SORT_POOL_BATCHES
     jobs: dict[int, _Job | AudioError] = {}
@@ -228,7 +237,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
                 if num_samples == 0:
                     raise AudioError(f"{audio.name}: contains no audio samples")
                 ranges = plan(analysis, max_segment_seconds)
-                jobs[index] = _Job(ranges, num_samples, [None] * len(ranges))
+                jobs[index] = _Job(ranges, num_samples, [None] * len(ranges), audio.warnings)
                 if on_planned:
                     on_planned(num_samples / SAMPLE_RATE)
                 if on_decoded:  # the silence between segments needs no decoding
@@ -254,17 +263,19 @@ def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: i
     Args:
         model: a loaded :class:`asr.model.LAS` (see :func:`asr.load_model`).
         audio: a path, encoded bytes, or a float array of 16 kHz mono samples.
-        options: decoding options; keyword overrides such as ``beam_size=5`` or
-            ``ctc_weight=0.3`` are applied on top.
+        options: decoding options (default: the preset ``asr transcribe`` uses, :func:`default_options`);
+            keyword overrides such as ``beam_size=5`` or ``ctc_weight=0.3`` are applied on top.
         batch_size: segments of long audio decoded together.
         itn: write numbers as numerals in ``text`` ("10 minutes"); ``raw_text`` keeps the spoken form.
     Raises:
         asr.audio.AudioError: the input is not usable audio.
     """
-    options = _options(options, overrides)
+    options = _options(model, options, overrides)
     if not isinstance(audio, (str, bytes, bytearray, os.PathLike)):
         audio = load_audio(audio)  # arrays and tensors: downmix and validate as before
     (_, result), = transcribe_many(model, [audio], options, batch_size, itn=itn)
     if isinstance(result, AudioError):
         raise result
+    for message in result.warnings:
+        warnings.warn(message, AudioWarning, stacklevel=2)
     return result

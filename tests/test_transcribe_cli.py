@@ -68,7 +68,10 @@ def clips(tmp_path_factory) -> Path:
     (root / "empty.wav").write_bytes(b"")
     (root / "notes.wav").write_text("these are my notes, not audio\n")
     flac = (root / "stereo.flac").read_bytes()
-    (root / "corrupt.flac").write_bytes(flac[: len(flac) // 2])  # cut mid-stream
+    (root / "corrupt.flac").write_bytes(flac[:42] + np.random.default_rng(0).bytes(20_000))  # a header, then noise
+    (root / "truncated.flac").write_bytes(flac[: len(flac) // 2])  # cut mid-stream
+    wav = hello.read_bytes()
+    (root / "truncated.wav").write_bytes(wav[: len(wav) * 2 // 3])  # the header still declares all of it
     return root
 
 
@@ -160,7 +163,7 @@ def test_any_format_rate_and_channel_count(capsys, checkpoint, clips):
 
 def test_bad_inputs_get_one_line_each_and_the_others_go_on(capsys, checkpoint, clips):
     bad = {"missing.wav": "no such file", "notes.wav": "not a readable audio file",
-           "corrupt.flac": "corrupt audio", "empty.wav": "file is empty"}
+           "corrupt.flac": "not a readable audio file", "empty.wav": "file is empty"}
     inputs = [clips / "hello.wav", *(clips / name for name in bad), clips / "silence.wav", clips / "yes.wav"]
     status, out, err = _cli(capsys, "transcribe", *inputs, "--checkpoint", checkpoint)
     assert status == 1
@@ -175,6 +178,26 @@ def test_bad_inputs_get_one_line_each_and_the_others_go_on(capsys, checkpoint, c
     transcripts = dict(line.split("\t") for line in out.splitlines())
     assert set(map(Path, transcripts)) == {clips / "hello.wav", clips / "silence.wav", clips / "yes.wav"}
     assert transcripts[str(clips / "silence.wav")] == ""  # silence is empty text, not a hallucination
+
+
+@pytest.mark.parametrize("name", ["truncated.wav", "truncated.flac"])
+def test_a_file_that_ends_early_is_transcribed_with_a_warning_naming_what_is_missing(capsys, checkpoint, clips,
+                                                                                    name):
+    status, out, err = _cli(capsys, "transcribe", clips / name, "--format", "json", "--checkpoint", checkpoint)
+    assert status == 0 and "Traceback" not in err and "error" not in err
+    (line,) = [line for line in err.splitlines() if "ends early" in line]
+    assert line.startswith("asr transcribe: warning: ") and name in line and "ends early" in line
+    missing, declared = map(float, re.search(r"([\d.]+) s of the ([\d.]+) s", line).groups())
+    whole = sf.info(clips / ("hello.wav" if name.endswith(".wav") else "stereo.flac")).duration
+    assert declared == pytest.approx(whole, abs=0.05) and 0 < missing < declared
+    assert json.loads(out)["duration"] == pytest.approx(declared - missing, abs=0.1)
+
+
+def test_the_python_api_warns_of_a_file_that_ends_early(checkpoint, clips):
+    model = asr.load_model(checkpoint)
+    with pytest.warns(asr.AudioWarning, match="ends early"):
+        result = model.transcribe(clips / "truncated.wav")
+    assert result.warnings and result.duration > 0
 
 
 def test_silence_alone_is_empty_text_and_not_a_failure(capsys, checkpoint, clips):
@@ -417,3 +440,19 @@ def test_ten_minute_file_transcribes_in_bounded_memory(checkpoint, tmp_path):
     assert len(result.segments) >= i * 0.9  # about one segment per sentence, found at the pauses
     assert result.offsets[-1] > (minutes - 1) * 60
     assert peak < whole_file_bytes / 4, f"peak {peak / 1e6:.1f} MB for a {whole_file_bytes / 1e6:.0f} MB file"
+
+
+def test_the_python_api_decodes_with_the_preset_of_asr_transcribe_by_default(checkpoint, clips, monkeypatch):
+    import asr.transcribe
+    from asr.presets import DEFAULT_PRESET, preset, usable
+
+    seen = []
+    real = asr.transcribe.decode
+    monkeypatch.setattr(asr.transcribe, "decode", lambda model, *args: seen.append(args[-1]) or real(model, *args))
+    model = asr.load_model(checkpoint)
+    model.transcribe(clips / "hello.wav")
+    model.transcribe(clips / "hello.wav", beam_size=3)
+    assert DEFAULT_PRESET["python"] == DEFAULT_PRESET["transcribe"]
+    expected = usable(preset(DEFAULT_PRESET["transcribe"]), model)
+    assert seen[0] == expected and seen[0].beam_size > 1
+    assert seen[1].beam_size == 3 and seen[1].ctc_weight == expected.ctc_weight  # a field over the preset

@@ -150,6 +150,8 @@ def _transcribe_all(model, readable, options, batch_size, output, bar, itn: bool
                 _report(f"error: {result}")
                 failed += 1
                 continue
+            for message in result.warnings:  # a file that ends early: the rest is still transcribed
+                _report(f"warning: {message}")
             if not result.text:
                 _report(f"warning: {item.name}: no speech found, the transcript is empty")
             output.add(item, result)
