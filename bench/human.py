@@ -5,6 +5,7 @@ Usage:
     python bench/human.py --sets asterisk-dev test_natural longform --presets live   # the mixed dev criterion
     python bench/human.py --split dev --presets fast live --no-peers --checkpoint exp/x/packed.pt
     python bench/human.py --sets longform --limit 5              # a quick look at five recordings
+    python bench/human.py --sets test_natural longform --presets --peers whisper   # one peer alone
 
 The sets (a set whose files are missing is named, with the command that makes it, and skipped):
 - ``asterisk-dev``, ``asterisk-test``: the Asterisk prompts (``recipes/asterisk/prepare.py``), one
@@ -49,6 +50,7 @@ SETS = ("asterisk-dev", "asterisk-test", "alsa", "test_natural", "longform")
 MIXED_SETS = ("asterisk-dev", "test_natural", "longform")
 BUCKETS = ((0, 5), (5, 10), (10, 20), (20, 30))  # segment seconds; longer segments count in the last
 DEFAULT_PRESETS = [p for p in ("fast", "live", "accurate") if p in PRESETS]
+PEERS = ("whisper", "pocketsphinx")
 
 
 def alsa_rows() -> list[dict]:
@@ -134,19 +136,49 @@ class Ours:
         return getattr(result, "raw_text", result.text)  # the spoken form, as the references are
 
 
-def systems(model, presets: list[str], peers: bool) -> list[tuple[str, str, object]]:
-    """(system, decoding, factory) rows; a factory makes a recognizer with ``.transcribe(samples)``."""
+def systems(model, presets: list[str], peers: list[str]) -> list[tuple[str, str, object]]:
+    """(system, decoding, factory) rows; a factory makes a recognizer with ``.transcribe(samples)``,
+    or is None for a peer that is not installed."""
     rows = [(f"ours, `{name}`", describe(name), lambda n=name: Ours(model, n)) for name in presets]
-    if peers:
-        rows += [("Whisper tiny.en (faster-whisper)", f"int8, beam {peer.WHISPER_BEAM_SIZE}",
-                  peer.WhisperTinyEn if peer.available("whisper") else None),
-                 ("pocketsphinx" + (f" {peer.version('pocketsphinx')}" if peer.available("pocketsphinx") else ""),
-                  "default US English models", peer.PocketSphinx if peer.available("pocketsphinx") else None)]
+    if "whisper" in peers:
+        rows.append(("Whisper tiny.en (faster-whisper)", f"int8, beam {peer.WHISPER_BEAM_SIZE}",
+                     peer.WhisperTinyEn if peer.available("whisper") else None))
+    if "pocketsphinx" in peers:
+        installed = peer.available("pocketsphinx")
+        rows.append(("pocketsphinx" + (f" {peer.version('pocketsphinx')}" if installed else ""),
+                     "default US English models", peer.PocketSphinx if installed else None))
     return rows
 
 
-def _percent(rate: float | None) -> str:
-    return "" if rate is None else f"{rate:.1%}"
+def run_system(system: str, decoding: str, recognizer, sets: dict, audio: dict, results: dict) -> str | None:
+    """Decode every set with one recognizer, print its rows of the main table and fill ``results``
+    ((system, set) -> score); returns its row of the long-form table, if the long-form set ran."""
+    recognizer.transcribe(np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32))  # lazy set-up
+    said = {}  # path -> hypothesis, so the long-form clips decoded alone are not decoded twice
+    buckets, outside = [ErrorRate() for _ in BUCKETS], 0
+    for name, rows in sets.items():
+        seconds = 0.0
+        for row in rows:
+            start = time.perf_counter()
+            said[row["audio_filepath"]] = recognizer.transcribe(audio[row["audio_filepath"]])
+            seconds += time.perf_counter() - start
+            if name == "longform" and isinstance(recognizer, Ours):
+                outside += by_segment_length(row, recognizer.segments, buckets)
+        s = results[system, name] = score(rows, [said[r["audio_filepath"]] for r in rows])
+        rtf = seconds / max(sum(audio[r["audio_filepath"]].size for r in rows) / SAMPLE_RATE, 1e-9)
+        print(f"| {system} | {decoding} | {name} | {s['wer']:.1%} | {s['cer']:.1%} | "
+              f"{s['exact']}/{s['utterances']} | {rtf:.3f} |", flush=True)
+    if "longform" not in sets:
+        return None
+    parts = [p for row in sets["longform"] for p in row["parts"]]
+    for part in parts:
+        if part["audio_filepath"] not in said:
+            said[part["audio_filepath"]] = recognizer.transcribe(load_audio(part["audio_filepath"]))
+    short = score(parts, [said[p["audio_filepath"]] for p in parts])["wer"]
+    long = results[system, "longform"]["wer"]
+    cells = [f"{b.rate:.1%} ({b.reference_length})" if b.reference_length else "" for b in buckets]
+    return (f"| {system} | {long:.1%} | {short:.1%} | {long / max(short, 1e-9):.2f} | " + " | ".join(cells)
+            + f" | {outside if isinstance(recognizer, Ours) else ''} |")
 
 
 def main(argv=None) -> None:
@@ -157,11 +189,14 @@ def main(argv=None) -> None:
     parser.add_argument("--asterisk", type=Path, default=Path("data/asterisk"), help="the Asterisk recipe's output")
     parser.add_argument("--synth", type=Path, default=Path("data/synth"), help="the synth recipe's output")
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: the bundled one")
-    parser.add_argument("--presets", nargs="+", default=DEFAULT_PRESETS, choices=list(PRESETS))
-    parser.add_argument("--no-peers", action="store_true", help="only our model")
+    parser.add_argument("--presets", nargs="*", default=DEFAULT_PRESETS, choices=list(PRESETS),
+                        help="our model's presets; none for the peers alone (default: %(default)s)")
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS, help="default: both")
+    parser.add_argument("--no-peers", action="store_true", help="only our model (as --peers with none)")
     parser.add_argument("--limit", type=int, default=None, help="the first N utterances or recordings of each set")
     args = parser.parse_args(argv)
     names = [f"asterisk-{args.split}", "alsa"] if args.split else args.sets
+    peers = [] if args.no_peers else args.peers
     torch.set_num_threads(1)
     checkpoint = args.checkpoint or default_checkpoint()
     model = load_model(checkpoint)
@@ -189,37 +224,12 @@ def main(argv=None) -> None:
     print("\n| system | decoding | set | WER | CER | exact | RTF |\n|---|---|---|---|---|---|---|")
     results = {}  # (system, set) -> score
     long_rows = []  # the long-form table's rows
-    for system, decoding, factory in systems(model, args.presets, not args.no_peers):
+    for system, decoding, factory in systems(model, args.presets, peers):
         if factory is None:
             print(f"| {system} | not installed (make bench installs it) | | | | | |", flush=True)
             continue
-        recognizer = factory()
-        warm_up = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32)
-        recognizer.transcribe(warm_up)  # lazy set-up is not billed to the first clip
-        said = {}  # path -> hypothesis, so the long-form clips decoded alone are not decoded twice
-        buckets, outside = [ErrorRate() for _ in BUCKETS], 0
-        for name, rows in sets.items():
-            seconds = 0.0
-            for row in rows:
-                start = time.perf_counter()
-                said[row["audio_filepath"]] = recognizer.transcribe(audio[row["audio_filepath"]])
-                seconds += time.perf_counter() - start
-                if name == "longform" and getattr(recognizer, "segments", None) is not None:
-                    outside += by_segment_length(row, recognizer.segments, buckets)
-            s = results[system, name] = score(rows, [said[r["audio_filepath"]] for r in rows])
-            rtf = seconds / max(sum(audio[r["audio_filepath"]].size for r in rows) / SAMPLE_RATE, 1e-9)
-            print(f"| {system} | {decoding} | {name} | {s['wer']:.1%} | {s['cer']:.1%} | "
-                  f"{s['exact']}/{s['utterances']} | {rtf:.3f} |", flush=True)
-        if "longform" in sets:
-            parts = [p for row in sets["longform"] for p in row["parts"]]
-            for part in parts:
-                if part["audio_filepath"] not in said:
-                    said[part["audio_filepath"]] = recognizer.transcribe(load_audio(part["audio_filepath"]))
-            short = score(parts, [said[p["audio_filepath"]] for p in parts])["wer"]
-            long = results[system, "longform"]["wer"]
-            cells = [f"{b.rate:.1%} ({b.reference_length})" if b.reference_length else "" for b in buckets]
-            long_rows.append(f"| {system} | {long:.1%} | {short:.1%} | {long / max(short, 1e-9):.2f} | "
-                             + " | ".join(cells) + f" | {outside if isinstance(recognizer, Ours) else ''} |")
+        long_rows.append(run_system(system, decoding, factory(), sets, audio, results))
+    long_rows = [row for row in long_rows if row]
     if long_rows:
         print("\nLong-form: WER of the recordings, of their clips decoded one by one, and by the length of the "
               "segments ours decoded (WER and reference words):\n")
@@ -228,7 +238,7 @@ def main(argv=None) -> None:
         print("|---" * (5 + len(BUCKETS)) + "|")
         print("\n".join(long_rows))
     criterion = [(system, mixed([results[system, n] for n in MIXED_SETS]))
-                 for system, *_ in systems(model, args.presets, not args.no_peers)
+                 for system, *_ in systems(model, args.presets, peers)
                  if all((system, n) in results for n in MIXED_SETS)]
     if criterion:
         print(f"\nMixed dev criterion: the unweighted mean over {', '.join(MIXED_SETS)} (each set counts the same):\n")
