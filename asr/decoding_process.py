@@ -1,11 +1,14 @@
 """A model that decodes in child processes, so that a server's own threads are never starved.
 
 Beam search is mostly Python, so a thread running it holds the GIL most of the time.  In
-the demo that is fatal to live audio: the browser posts a chunk of microphone audio every
-second, and Gradio keeps only the newest chunk that has not been handled yet, so a
-stream handler that waits for the GIL loses audio for good.  :class:`ProcessModel` loads
-the checkpoint in child processes and runs ``transcribe`` there; the server's process only
-receives audio, cuts it at pauses and renders results.
+the demo that would hold up everything else the server does: receiving the chunks of
+microphone audio, answering the page's refreshes, decoding clips.  :class:`ProcessModel`
+loads the checkpoint in child processes and runs ``transcribe`` there; the server's process
+only receives audio, cuts it at pauses and renders results.
+
+The children run at the server's own priority.  Receiving a chunk only queues it
+(:mod:`asr.live_transport`), so the server needs little time, and on a machine busy with
+other work, decoding at a lower priority would fall further and further behind the speaker.
 
 The children are spawned, not forked (forking a process with torch's and Gradio's threads
 running is unsafe), and each one exits by itself if the server dies without closing it.
@@ -22,7 +25,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 PARENT_POLL_SECONDS = 1.0  # how often a child checks that the server is still there
-CHILD_NICENESS = 5  # decoding yields the cores to the server's process, which must answer in time
 
 _model = None  # the checkpoint, loaded once in each child by _start_child
 
@@ -37,10 +39,6 @@ def _start_child(checkpoint: str, threads: int, parent: int) -> None:
 
     from asr.checkpoint import load_model
 
-    try:
-        os.nice(CHILD_NICENESS)
-    except OSError:  # not allowed here: decoding just competes on equal terms
-        pass
     torch.set_num_threads(threads)
     _model = load_model(Path(checkpoint))
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
@@ -77,6 +75,7 @@ class ProcessModel:
     def __init__(self, checkpoint: Path, processes: int = 1, threads: int = 1):
         self.checkpoint, self.processes, self.threads = Path(checkpoint), processes, threads
         self._pool: ProcessPoolExecutor | None = None
+        self._started: list[Future] = []  # one per child, done once it has loaded the checkpoint
         self._lock = threading.Lock()
 
     def _current_pool(self) -> ProcessPoolExecutor:
@@ -106,7 +105,7 @@ class ProcessModel:
         ``wait=False`` returns at once and lets them load in the background (a failure then
         shows at the first ``transcribe``)."""
         pool = self._current_pool()
-        ready = [pool.submit(_ready_in_child) for _ in range(self.processes)]
+        ready = self._started = [pool.submit(_ready_in_child) for _ in range(self.processes)]
         if not wait:
             return
         try:
@@ -114,6 +113,11 @@ class ProcessModel:
                 future.result()
         except BrokenProcessPool:
             self._call(_ready_in_child)  # raises DecodingProcessError and resets the pool
+
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`start` has been called and every child has loaded the checkpoint (or failed to)."""
+        return bool(self._started) and all(future.done() for future in self._started)
 
     def transcribe(self, audio, options=None):
         """:meth:`asr.model.LAS.transcribe` in a child process; the result is the same Transcription."""

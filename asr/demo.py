@@ -289,14 +289,20 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
 
     def on_tick(session, seen):
         """Status, running transcript and lines, sent only when changed; ``seen`` is what the page
-        shows: (version, decoding finished)."""
+        shows: (version, decoding finished), or whether the model was ready before recording."""
         if session is None:
-            return gr.skip(), gr.skip(), gr.skip(), seen
-        live = session[1]
+            live_model = models.live(None)
+            ready = getattr(live_model, "ready", True)
+            if seen == ready:
+                return gr.skip(), gr.skip(), gr.skip(), seen
+            status = "Ready: press Record and talk." if ready else \
+                "Loading the model… (you can record already; lines appear once it is loaded)"
+            return status, gr.skip(), gr.skip(), ready
+        live, shown = session[1], seen if isinstance(seen, tuple) else None
         finished = live.decoder.done.is_set()
-        if seen is not None and seen[1] and finished:
+        if shown is not None and shown[1] and finished:
             return gr.skip(), gr.skip(), gr.skip(), seen
-        version, outputs = live.changes(since=None if seen is None else seen[0])
+        version, outputs = live.changes(since=None if shown is None else shown[0])
         return (*(gr.skip() if output is None else output for output in outputs), (version, finished))
 
     def forget(session):

@@ -101,6 +101,7 @@ CHUNK_SECONDS = 0.25  # audio per request while the server keeps up
 MAX_REQUEST_SECONDS = 10.0  # audio per request at most, when the page catches up after the server was away
 RETRY_MS = 250  # wait before sending a failed chunk again (a 404 while the server registers the stream)
 STOP_TIMEOUT_MS = 20_000  # how long stop() waits for the last chunks to get through
+STARTUP_SECONDS = 0.1  # a pause in the track's input this early restarts the stream instead of being a gap
 CAPTURE_SCRIPT = """
 if (!window.asrLive) {
   const WORKLET = `class AsrTap extends AudioWorkletProcessor {
@@ -112,8 +113,9 @@ if (!window.asrLive) {
   }
   registerProcessor('asr-tap', AsrTap);`;
   const CHUNK_SECONDS = %(chunk)s, MAX_RUN_SECONDS = %(max_run)s, RETRY_MS = %(retry)s, STOP_TIMEOUT_MS = %(stop)s;
+  const STARTUP_SECONDS = %(startup)s;
   const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
-  let live = null;
+  let live = null, last = null;
 
   function toInt16(parts, total) {
     const out = new Int16Array(total);
@@ -177,13 +179,22 @@ if (!window.asrLive) {
     const bytes = new Uint8Array(12);
     crypto.getRandomValues(bytes);
     const id = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-    const state = {id, rate: context.sampleRate, stream, context, runs: [], first: null, next: 0,
+    const state = {id, rate: context.sampleRate, stream, context, runs: [], first: null, next: 0, gaps: [],
                    stopping: false, closed: false, stopDeadline: 0};
     tap.port.onmessage = (event) => {
       if (state.closed) return;
       const {frame, samples} = event.data;
-      if (state.first === null) state.first = frame;
-      const offset = frame - state.first;  // a skipped render quantum shows as a jump: a gap the server counts
+      // A track that is still starting may deliver a quantum, then none for a few: the stream starts
+      // anew after such a pause in its first moments, before anyone can have spoken.
+      const starting = state.next < STARTUP_SECONDS * state.rate && !state.runs.some((run) => run.sending);
+      if (state.first === null || (starting && frame - state.first > state.next)) {
+        state.first = frame;
+        state.runs = [];
+        state.next = 0;
+      }
+      // Later, a render quantum without input (the track starved) shows as a jump: a gap the server counts.
+      const offset = frame - state.first;
+      if (offset > state.next) state.gaps.push([state.next, offset - state.next]);
       let run = state.runs[state.runs.length - 1];
       if (!run || offset !== state.next || run.sending || run.length >= MAX_RUN_SECONDS * state.rate) {
         run = {offset, parts: [], length: 0};
@@ -194,7 +205,7 @@ if (!window.asrLive) {
       state.next = offset + samples.length;
     };
     state.sender = send(state);
-    live = state;
+    live = last = state;
     return `${id}:${context.sampleRate}`;
   }
 
@@ -209,6 +220,9 @@ if (!window.asrLive) {
     await state.context.close();
   }
 
-  window.asrLive = {start, stop};
+  // The latest stream's extent and its gaps ([offset, samples]), in samples, to check against the server.
+  const captured = () => (last ? {rate: last.rate, samples: last.next, gaps: last.gaps} : null);
+  window.asrLive = {start, stop, captured};
 }
-""" % {"chunk": CHUNK_SECONDS, "max_run": MAX_REQUEST_SECONDS, "retry": RETRY_MS, "stop": STOP_TIMEOUT_MS}
+""" % {"chunk": CHUNK_SECONDS, "max_run": MAX_REQUEST_SECONDS, "retry": RETRY_MS, "stop": STOP_TIMEOUT_MS,
+       "startup": STARTUP_SECONDS}

@@ -11,8 +11,9 @@ when the queue is that far behind, and every dropped block is counted.
 While an utterance is still open, the consumer also decodes it greedily every
 ``PARTIAL_EVERY_SECONDS`` of new speech, for a running (partial) transcript
 that the final one replaces at the pause.  A partial is skipped whenever newer
-audio is already waiting in the queue: catching up comes first, so a busy
-machine shows fewer partials but never delays or loses the final line.
+audio is already waiting in the queue, and a partial waits at least as long as
+the previous one took: catching up comes first, so a busy machine shows fewer
+partials, and the final lines are never held up by more than one of them.
 
 The queue and the decoding thread work on plain arrays, so the tests need no
 sound device.  Only :func:`listen` and the device helpers import sounddevice.
@@ -175,6 +176,8 @@ class UtteranceDecoder(threading.Thread):
         self.partial_options = partial_options
         self.partial_every = round(partial_every_seconds * endpointer.sample_rate)
         self._partial_of: tuple[float, int] = (-1.0, 0)  # (start, samples) of the utterance last decoded partially
+        self._partial_seconds = 0.0  # how long the latest running transcript took to decode
+        self._partial_done = 0.0  # when it was done (time.monotonic())
         self.partials = 0  # running transcripts shown
         self.count = 0
         self.decoding = False
@@ -241,9 +244,14 @@ class UtteranceDecoder(threading.Thread):
             return
         if start != utterance.start and utterance.samples.size < self.partial_every:
             return
+        if time.monotonic() - self._partial_done < self._partial_seconds:
+            return  # on a slow machine, running transcripts take at most half the decoder's time
         self._partial_of = (utterance.start, utterance.samples.size)
         audio = to_mono_16k(utterance.samples, utterance.sample_rate)
+        began = time.monotonic()
         transcription = self.model.transcribe(audio, options=self.partial_options)
+        self._partial_done = time.monotonic()
+        self._partial_seconds = self._partial_done - began
         self.partials += 1
         self.on_partial(Utterance(utterance.start, audio, SAMPLE_RATE), transcription)
 
