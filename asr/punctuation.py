@@ -137,7 +137,15 @@ class Punctuator(nn.Module):
         case_logits, mark_logits = self(**{k: v.to(self.device) for k, v in inputs.items()})
         self.train(was_training)
         cases, marks = case_logits.argmax(-1).tolist(), mark_logits.argmax(-1).tolist()
-        return [list(zip(cases[b][:len(s)], marks[b][:len(s)])) for b, s in enumerate(sentences)]
+        out = []
+        for b, words in enumerate(sentences):
+            tags = list(zip(cases[b][:len(words)], marks[b][:len(words)]))
+            # The two heads decide apart; a word after a sentence's end starts the next one.
+            for n in range(1, len(tags)):
+                if MARKS[tags[n - 1][1]] in SENTENCE_END_MARKS and CASES[tags[n][0]] == "lower":
+                    tags[n] = (CASES.index("title"), tags[n][1])
+            out.append(tags)
+        return out
 
     @property
     def device(self) -> torch.device:

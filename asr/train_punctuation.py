@@ -113,14 +113,14 @@ def label_text(text: str, mixed: Counter | None = None) -> Labelled:
 
 
 def mixed_case_forms(mixed: Counter, documents: list[Labelled], minimum: int = 2) -> dict[str, str]:
-    """Words written in one mixed-case form at least ``minimum`` times and more often than any
-    other capitalised form: the forms :func:`asr.punctuation.apply_case` uses for title case."""
-    capitalised = Counter(w for d in documents for w, c in zip(d.words, d.cases) if CASES[c] != "lower")
+    """Words written in one mixed-case form at least ``minimum`` times and in more than half of
+    all their occurrences: the forms :func:`asr.punctuation.apply_case` uses for title case."""
+    occurrences = Counter(w for d in documents for w in d.words)
     best: dict[str, tuple[int, str]] = {}
     for (word, form), count in mixed.items():
         if count > best.get(word, (0, ""))[0]:
             best[word] = (count, form)
-    return {w: form for w, (count, form) in sorted(best.items()) if count >= minimum and 2 * count > capitalised[w]}
+    return {w: form for w, (count, form) in sorted(best.items()) if count >= minimum and 2 * count > occurrences[w]}
 
 
 def read_documents(paths) -> list[str]:
