@@ -223,6 +223,81 @@ def test_decoder_resamples_native_rate_audio_to_16k(tmp_path):
         assert heard.size == pytest.approx(utterance.duration * RATE, abs=2)
 
 
+def _run_with_partials(samples, rate, model, real_time=True, **kwargs):
+    """The decoder fed in 50 ms blocks; returns every event ("partial" or "final", start, text, options)."""
+    blocks, events = BlockQueue(rate), []
+    decoder = UtteranceDecoder(model, blocks, Endpointer(rate),
+                               lambda u, t: events.append(("final", u.start, t.text)),
+                               on_partial=lambda u, t: events.append(("partial", u.start, t.text)), **kwargs)
+    block = rate // 20
+    if not real_time:  # everything queued before decoding starts: the decoder is behind from the start
+        for i in range(0, samples.size, block):
+            blocks.put(samples[i:i + block])
+    decoder.start()
+    if real_time:
+        for i in range(0, samples.size, block):
+            blocks.put(samples[i:i + block])
+            time.sleep(0.01)
+    blocks.close()
+    decoder.join(timeout=60)
+    assert not decoder.is_alive() and decoder.error is None
+    return decoder, events
+
+
+class OptionsModel(SlowModel):
+    """Also records the decoding options of each call."""
+
+    def __init__(self, seconds=0.0):
+        super().__init__(seconds)
+        self.options = []
+
+    def transcribe(self, audio, options=None):
+        self.options.append(options)
+        return super().transcribe(audio)
+
+
+def test_running_transcripts_come_while_speaking_and_the_final_line_after_them(recording):
+    from asr.decoding import DecodeOptions
+
+    samples, rate = recording
+    model = OptionsModel()
+    final_options = DecodeOptions(beam_size=4)
+    decoder, events = _run_with_partials(samples, rate, model, options=final_options, partial_every_seconds=0.3)
+    finals = [e for e in events if e[0] == "final"]
+    assert len(finals) == len(UTTERANCES)
+    for _, start, _ in finals:  # each utterance's running transcripts come before its final line, none after
+        mine = [i for i, e in enumerate(events) if e[1] == start]
+        assert events[mine[-1]][0] == "final"
+    assert all(sum(1 for e in events if e[0] == "partial" and e[1] == start) >= 1 for _, start, _ in finals), events
+    assert decoder.partials == sum(1 for e in events if e[0] == "partial")
+    # Running transcripts are greedy; the final line uses the decoder's options.
+    assert {o.beam_size for o in model.options} == {1, 4}
+    assert sum(o.beam_size == 4 for o in model.options) == len(UTTERANCES)
+
+
+def test_no_running_transcript_while_audio_is_waiting(recording):
+    samples, rate = recording
+    _, events = _run_with_partials(samples, rate, OptionsModel(), real_time=False, partial_every_seconds=0.3)
+    assert [e[0] for e in events] == ["final"] * len(UTTERANCES)
+
+
+def test_a_slow_running_transcript_waits_as_long_as_it_took_before_the_next(recording):
+    samples, rate = recording
+    partials = []
+    decoder = UtteranceDecoder(SlowModel(0.2), BlockQueue(rate), Endpointer(rate), None,
+                               on_partial=lambda u, t: partials.append(u.duration), partial_every_seconds=0.1)
+    first_speech = samples[:round(1.0 * rate)]  # into the first utterance, which runs to 2.0 s
+    decoder.endpointer.push(first_speech)
+    decoder._decode_partial()
+    assert len(partials) == 1
+    decoder.endpointer.push(samples[first_speech.size:first_speech.size + rate // 5])  # 0.2 s more speech
+    decoder._decode_partial()
+    assert len(partials) == 1  # right after a partial that took 0.2 s: skipped
+    time.sleep(0.25)  # longer than the partial took
+    decoder._decode_partial()
+    assert len(partials) == 2 and partials[1] > partials[0]  # the utterance so far, longer now
+
+
 # Devices, through a stand-in for the sounddevice module.
 
 class PortAudioError(Exception):
@@ -328,6 +403,54 @@ def test_list_devices_marks_the_default(devices, capsys):
     assert listen_command.run(_args(list_devices=True)) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[1].startswith("*") and "Built-in Mic" in lines[1] and "USB" in lines[0]
+
+
+class _Stdout:
+    """A stand-in for sys.stdout that says whether it is a terminal and keeps what was written."""
+
+    def __init__(self, tty: bool):
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_listen_shows_the_running_transcript_dim_on_a_terminal_and_not_in_a_pipe(devices, monkeypatch, tmp_path,
+                                                                                 tty):
+    from asr.checkpoint import save_checkpoint
+    from conftest import tiny_model
+
+    devices([device(0, "USB Audio Mic")], default=0)
+    save_checkpoint(tiny_model(), tmp_path / "tiny.pt")
+    asked = {}
+
+    def fake_listen(model, device, *, on_utterance, on_partial=None, **kwargs):
+        asked["on_partial"] = on_partial
+        utterance = types.SimpleNamespace(start=1.0, end=2.0)
+        if on_partial is not None:
+            on_partial(utterance, types.SimpleNamespace(text="turn on"))
+            on_partial(utterance, types.SimpleNamespace(text="turn on the li"))
+        on_utterance(utterance, types.SimpleNamespace(text="turn on the lights", words=[], confidence=1.0))
+        return microphone.ListenStats(device=device["name"], sample_rate=RATE, utterances=1, seconds=2.0)
+
+    monkeypatch.setattr(microphone, "listen", fake_listen)
+    stdout = _Stdout(tty)
+    monkeypatch.setattr("sys.stdout", stdout)
+    assert listen_command.run(_args(checkpoint=str(tmp_path / "tiny.pt"))) == 0
+    if not tty:  # a pipe or a file gets the final lines alone
+        assert asked["on_partial"] is None and stdout.text == "[00:01.00] turn on the lights\n"
+        return
+    dim, normal, erase = listen_command.DIM, listen_command.NORMAL, "\r\033[K"
+    assert stdout.text == (f"{erase}{dim}[00:01.00] turn on{normal}{erase}{dim}[00:01.00] turn on the li{normal}"
+                           f"{erase}[00:01.00] turn on the lights\n")  # each overwritten in place, then the final
 
 
 def test_clock_format():
