@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import random
 import re
 import sys
@@ -358,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"train_punctuation: --{name} must be at least 1, got {getattr(args, name)}", file=sys.stderr)
             return 2
+    existing = next(p for p in (args.out.absolute().parent, *args.out.absolute().parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        print(f"train_punctuation: --out {args.out}: {existing} is not writable", file=sys.stderr)
+        return 2  # found now, not after training
     try:
         source = args.checkpoint or default_checkpoint()
         read_checkpoint(source)  # fails now, not after training
