@@ -1,11 +1,15 @@
 """Timestamps straight from attention: when was each character, and each word, spoken?
 
 For output step ``u`` the attention row ``a_u`` (over encoder frames) says
-where the speller was listening.  We take the attention-weighted centre of
-mass around the row's peak as the character's time, force the sequence of
-times to be non-decreasing (speech is read left to right), and put the
-boundary between two characters halfway between their times.  A word spans
-its first character's start to its last character's end.  No extra aligner.
+where the speller was listening.  Speech is read left to right, so each
+character gets a frame on the best monotonic path through the attention
+matrix (the path of non-decreasing frames that maximises the summed log
+weights): one stray row that glances at a later word can't drag every
+character after it along, as clamping row peaks to be non-decreasing would.
+The character's time is the attention-weighted centre of mass around its
+frame, and the boundary between two characters lies halfway between their
+times.  A word spans its first character's start to its last character's
+end.  No extra aligner.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def character_times(attention: np.ndarray, frame_seconds: float, duration: float
     steps, frames = attention.shape
     if steps == 0:
         return np.zeros(0), np.zeros(0)
-    peaks = attention.argmax(axis=1)
+    peaks = monotonic_path(attention)
     centres = np.empty(steps)
     for u, peak in enumerate(peaks):
         lo, hi = max(0, peak - PEAK_RADIUS_FRAMES), min(frames, peak + PEAK_RADIUS_FRAMES + 1)
@@ -50,6 +54,27 @@ def character_times(attention: np.ndarray, frame_seconds: float, duration: float
     starts = np.concatenate([[centres[0] - half_char], boundaries])
     ends = np.concatenate([boundaries, [centres[-1] + half_char]])
     return np.clip(starts, 0, duration), np.clip(ends, 0, duration)
+
+
+def monotonic_path(attention: np.ndarray) -> np.ndarray:
+    """(U,) non-decreasing frame indices maximising the summed log attention of a (U, T) matrix.
+
+    Dynamic programming in O(U * T): the best score of reaching frame t at step u is the row's
+    log weight there plus the best score of any frame <= t at step u - 1 (a running maximum).
+    """
+    steps, frames = attention.shape
+    log_weights = np.log(np.maximum(attention, 1e-10))
+    positions = np.arange(frames)
+    score, back = log_weights[0], np.empty((steps, frames), dtype=np.int64)
+    for u in range(1, steps):
+        best = np.maximum.accumulate(score)
+        back[u] = np.maximum.accumulate(np.where(score >= best, positions, 0))  # where that best is
+        score = log_weights[u] + best
+    path = np.empty(steps, dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for u in range(steps - 1, 0, -1):
+        path[u - 1] = back[u][path[u]]
+    return path
 
 
 def word_timings(text: str, starts: np.ndarray, ends: np.ndarray, log_probs: np.ndarray) -> list[WordTiming]:

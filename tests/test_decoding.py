@@ -131,6 +131,17 @@ def test_character_times_are_monotonic_and_inside_the_audio():
     assert math.isclose(words[1].confidence, 0.5)
 
 
+def test_one_stray_row_does_not_drag_the_characters_after_it():
+    attention = np.full((6, 50), 1e-4)
+    for u, frame in enumerate([5, 8, 45, 14, 17, 20]):  # the third row glances at the end of the audio
+        attention[u, frame] = 1.0
+    starts, ends = character_times(attention, frame_seconds=0.02, duration=1.0)
+    centres = (starts + ends) / 2
+    assert np.all(np.diff(starts) >= 0) and np.all(ends >= starts)
+    assert centres[3:] == pytest.approx((np.array([14, 17, 20]) + 0.5) * 0.02, abs=0.02)
+    assert centres[2] <= centres[3]  # the stray character is placed between its neighbours
+
+
 def test_transcribe_rejects_unknown_options():
     with pytest.raises(TypeError, match="unknown decoding option"):
         tiny_model().transcribe(np.zeros(1600, dtype=np.float32), beam=3)
