@@ -296,7 +296,7 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
             if seen == ready:
                 return gr.skip(), gr.skip(), gr.skip(), seen
             status = "Ready: press Record and talk." if ready else \
-                "Loading the model… (you can record already; lines appear once it is loaded)"
+                "Loading the model… (you can record now; the lines appear once it has loaded)"
             return status, gr.skip(), gr.skip(), ready
         live, shown = session[1], seen if isinstance(seen, tuple) else None
         finished = live.decoder.done.is_set()
