@@ -344,6 +344,20 @@ def test_twenty_simultaneous_requests_all_complete(client, server):
     assert server[1].poll() is None and _is_up(server[0])
 
 
+@pytest.mark.slow
+def test_the_live_chunk_route_is_served_beside_the_page(server):
+    """``python app.py`` serves the route the Speak tab posts its audio to; a chunk for a stream the
+    server does not know is refused in one line, and the server keeps serving."""
+    import json
+    import urllib.error
+
+    request = urllib.request.Request(f"{server[0]}live/0123456789abcdef?offset=0", data=b"\x00\x00", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 404 and json.loads(refused.value.read()) == {"error": "no such stream"}
+    assert server[1].poll() is None and _is_up(server[0])
+
+
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"]
 
