@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -30,6 +31,19 @@ def process_model(checkpoint):
     model.start()
     yield model
     model.close()
+
+
+def test_ready_once_every_child_has_loaded_the_checkpoint(checkpoint):
+    model = ProcessModel(checkpoint, processes=2)
+    try:
+        assert not model.ready  # not started
+        model.start(wait=False)  # returns at once; the children load in the background
+        deadline = time.monotonic() + 120
+        while not model.ready and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert model.ready
+    finally:
+        model.close()
 
 
 def test_a_child_transcribes_as_this_process_does(checkpoint, process_model, tmp_path):
