@@ -15,6 +15,10 @@ and hands them to the stream's :class:`asr.live.LiveSession`, which only queues 
 nothing waits for decoding.  A request that fails is sent again with the same offset (the
 session keeps only what is new), audio recorded meanwhile waits in the page and goes with
 the next request, and a jump in the offsets is a gap the status line reports.
+
+With a busy loop on each core of a 2-core machine, the browser test
+(``tests/test_app.py::test_browser_microphone_streams_one_transcript_line_per_utterance``)
+gets every phrase from two tabs at once, and the server's sample count equals the page's.
 """
 
 from __future__ import annotations
