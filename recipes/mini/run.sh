@@ -91,6 +91,10 @@ if run_stage 4; then
     $asr train --config recipes/mini/mini.yaml --resume \
         "data.train_manifests=[$data/train.jsonl]" data.dev_manifest=$data/dev.jsonl data.encoder_states=$states \
         train.exp_dir=$exp/train train.pretrained_encoder=$encoder ${steps:+optim.max_steps=$steps}
+    if [ ! -s $model ]; then  # stopped by a signal: it saved where it was
+      echo "run.sh: training stopped before its last step; the same command resumes it" >&2
+      exit 1
+    fi
   else
     echo "$model: done already"
   fi
