@@ -8,7 +8,8 @@ weights): one stray row that glances at a later word can't drag every
 character after it along, as clamping row peaks to be non-decreasing would.
 The character's time is the attention-weighted centre of mass around its
 frame, and the boundary between two characters lies halfway between their
-times.  A word spans its first character's start to its last character's
+times, unless a pause lies between them: no character reaches further than
+two median character lengths from its own time.  A word spans its first character's start to its last character's
 end.  No extra aligner.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 PEAK_RADIUS_FRAMES = 2  # the centre of mass is taken over the peak +- this many frames
+MAX_CHAR_SPAN = 2.0  # a character reaches at most this many median character lengths from its time
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,11 @@ def character_times(attention: np.ndarray, frame_seconds: float, duration: float
     centres = (np.maximum.accumulate(centres) + 0.5) * frame_seconds  # frame centre, monotonic
     boundaries = (centres[1:] + centres[:-1]) / 2
     half_char = np.median(np.diff(centres)) / 2 if steps > 1 else frame_seconds
-    starts = np.concatenate([[centres[0] - half_char], boundaries])
-    ends = np.concatenate([boundaries, [centres[-1] + half_char]])
+    # A character lasts at most MAX_CHAR_SPAN typical characters: the first letter after a pause
+    # starts near its own time, not halfway back into the pause.
+    reach = MAX_CHAR_SPAN * half_char
+    starts = np.maximum(np.concatenate([[centres[0] - half_char], boundaries]), centres - reach)
+    ends = np.minimum(np.concatenate([boundaries, [centres[-1] + half_char]]), centres + reach)
     return np.clip(starts, 0, duration), np.clip(ends, 0, duration)
 
 

@@ -75,6 +75,43 @@ def normalize_level(samples: np.ndarray, peak_dbfs: float = DECODE_PEAK_DBFS,
     return (samples * np.float32(gain)).astype(np.float32, copy=False)
 
 
+# A passage spoken much more softly than the rest of a piece (a speaker turning away, a quiet
+# second voice) is raised towards the level of the rest, by at most MAX_PASSAGE_BOOST_DB: decoding
+# hears a piece at one level, and a soft passage 20 dB down falls off what the model knows.
+PASSAGE_WINDOW_SECONDS = 1.5  # a passage's level: the loudest 100 ms within this window around it
+PASSAGE_FRAME_SECONDS = 0.1
+MAX_PASSAGE_BOOST_DB = 20.0
+MIN_PASSAGE_BOOST_DB = 6.0  # less is the ordinary rise and fall of a voice: left alone
+PASSAGE_ABOVE_NOISE_DB = 6.0  # a window this little above the piece's noise floor is a pause: never raised
+
+
+def level_passages(samples: np.ndarray, max_boost_db: float = MAX_PASSAGE_BOOST_DB) -> np.ndarray:
+    """Raise soft passages of a piece towards the level of its loud ones, leaving pauses as they are.
+
+    The gain is smooth (it follows 100 ms frame levels over :data:`PASSAGE_WINDOW_SECONDS`), never
+    below 1, and 1 throughout a piece spoken at one level, so such a piece is returned unchanged.
+    """
+    frame = int(PASSAGE_FRAME_SECONDS * SAMPLE_RATE)
+    count = samples.size // frame
+    if count < 3:
+        return samples
+    power = np.einsum("ij,ij->i", samples[: count * frame].reshape(count, frame),
+                      samples[: count * frame].reshape(count, frame)) / frame
+    level = 10 * np.log10(power + 1e-12)  # dB per 100 ms frame
+    loud, noise = np.percentile(level, 95), np.percentile(level, 10)
+    half = max(1, int(PASSAGE_WINDOW_SECONDS / PASSAGE_FRAME_SECONDS) // 2)
+    padded = np.pad(level, half, mode="edge")
+    local = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).max(axis=1)  # (count,)
+    boost_db = np.clip(loud - local, 0.0, max_boost_db)
+    boost_db[(local < noise + PASSAGE_ABOVE_NOISE_DB) | (boost_db < MIN_PASSAGE_BOOST_DB)] = 0.0
+    if not boost_db.any():
+        return samples
+    boost_db = np.convolve(np.pad(boost_db, 2, mode="edge"), np.ones(5) / 5, mode="valid")  # no steps
+    centres = (np.arange(count) + 0.5) * frame
+    gain = 10 ** (np.interp(np.arange(samples.size), centres, boost_db) / 20)
+    return np.clip(samples * gain.astype(np.float32), -1.0, 1.0)
+
+
 def load_audio(source, sample_rate: int | None = None) -> np.ndarray:
     """Load a path, raw bytes or an array as mono float32 samples at 16 kHz.
 

@@ -36,9 +36,11 @@ VAD_NEG_THRESHOLD = 0.35
 MIN_SPEECH_SECONDS = 0.15  # shorter bursts are clicks, not words
 MIN_PAUSE_SECONDS = 0.3  # shorter gaps are within a phrase: never a place to cut
 PAD_SECONDS = 0.3  # context kept on both sides of a segment (no more than half the pause)
-# Longer audio is cut at pauses into pieces at most this long. Whisper's encoder takes at most
-# 30 s; the speller learnt on utterances of a few seconds to a few tens of seconds.
-MAX_SEGMENT_SECONDS = 20.0
+# Longer audio is cut at pauses into pieces at most this long. Whisper's encoder takes 30 s, but
+# the speller learnt on utterances of a few seconds: on soft-passage recordings 15 s pieces
+# decoded best of 10, 15, 20 and 30 (recipes/synth/RESULTS.md), and attention, so timing, wanders
+# more the longer the piece.
+MAX_SEGMENT_SECONDS = 15.0
 
 
 @dataclass

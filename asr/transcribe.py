@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from asr.alignment import WordTiming
-from asr.audio import SAMPLE_RATE, AudioError, AudioWarning, load_audio, normalize_level
+from asr.audio import SAMPLE_RATE, AudioError, AudioWarning, level_passages, load_audio, normalize_level
 from asr.audio_blocks import open_audio
 from asr.decoding import DecodeOptions, DecodeResult, decode
 from asr.presets import DEFAULT_PRESET, preset, usable
@@ -132,9 +132,10 @@ def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch
     """Decode 16 kHz arrays in batches of similar length (less padding), results in input order.
 
     Each piece is first brought to the level decoding expects (:func:`asr.audio.normalize_level`),
-    so a quiet microphone and a loud file of the same speech decode alike.
+    so a quiet microphone and a loud file of the same speech decode alike, and its soft passages
+    are raised towards the rest (:func:`asr.audio.level_passages`).
     """
-    pieces = [normalize_level(piece) for piece in pieces]
+    pieces = [level_passages(normalize_level(piece)) for piece in pieces]
     order = sorted(range(len(pieces)), key=lambda i: pieces[i].size)
     results: list[DecodeResult | None] = [None] * len(pieces)
     for start in range(0, len(order), batch_size):

@@ -179,8 +179,8 @@ def test_bad_inputs_give_a_friendly_message(models, bad_inputs):
 
 def test_long_audio_is_decoded_in_pieces_and_stitched_on_one_time_axis(models, tmp_path):
     clip, rate = sf.read(EXAMPLE, dtype="float32")
-    pause = np.zeros(int(9 * rate), dtype=np.float32)
-    long = np.concatenate([clip, pause, clip, pause, clip])  # > 20 s: cut at the pauses
+    pause = np.zeros(int(16 * rate), dtype=np.float32)  # longer than a segment: no two clips share one
+    long = np.concatenate([clip, pause, clip, pause, clip])  # cut at the pauses
     sf.write(tmp_path / "long.wav", long, rate)
     result = app.transcribe_clip(models, str(tmp_path / "long.wav"), None, beam_size=1, ctc_weight=0.0)
     assert "decoded in 3 pieces" in result.status, result.status

@@ -7,7 +7,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.audio import AudioError, DECODE_PEAK_DBFS, MAX_DECODE_GAIN_DB, SAMPLE_RATE, load_audio, normalize_level
+from asr.audio import (AudioError, DECODE_PEAK_DBFS, MAX_DECODE_GAIN_DB, MAX_PASSAGE_BOOST_DB, SAMPLE_RATE, level_passages,
+                       load_audio, normalize_level)
 from asr.features import FeatureConfig, FrontEnd, SpecAugment
 
 
@@ -98,3 +99,35 @@ def test_level_is_normalised_from_the_robust_peak():
     assert normalize_level(np.zeros(0, np.float32)).size == 0
     faint = 1e-7 * speech_like / speech_like.max()  # far below any speech: capped, not raised to full scale
     assert np.abs(normalize_level(faint)).max() == pytest.approx(1e-7 * 10 ** (MAX_DECODE_GAIN_DB / 20), rel=1e-3)
+
+
+def _syllables(seconds: float, level: float, rng) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (level * rng.standard_normal(t.size) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
+
+def _db(samples: np.ndarray) -> float:
+    return 10 * np.log10(np.mean(samples.astype(np.float64) ** 2))
+
+
+def test_a_piece_spoken_at_one_level_is_left_as_it_is():
+    rng = np.random.default_rng(0)
+    samples = np.concatenate([_syllables(2.0, 0.1, rng), 1e-4 * rng.standard_normal(8000).astype(np.float32),
+                              _syllables(3.0, 0.1, rng)])
+    assert np.array_equal(level_passages(samples), samples)
+
+
+def test_a_soft_passage_is_raised_towards_the_rest_and_a_pause_is_not():
+    rng = np.random.default_rng(1)
+    noise = lambda seconds: 1e-3 * rng.standard_normal(int(seconds * SAMPLE_RATE)).astype(np.float32)  # noqa: E731
+    loud, soft, pause = _syllables(3.0, 0.1, rng), _syllables(3.0, 0.01, rng), noise(4.0)
+    samples = np.concatenate([loud, noise(0.5), soft + noise(3.0), pause, loud])
+    out = level_passages(samples)
+    s = SAMPLE_RATE
+    soft_in, soft_out = samples[int(4.0 * s):int(6.0 * s)], out[int(4.0 * s):int(6.0 * s)]  # the soft passage's middle
+    assert _db(soft_out) - _db(soft_in) == pytest.approx(20.0, abs=2.0)
+    assert _db(soft_out) - _db(soft_in) <= MAX_PASSAGE_BOOST_DB + 0.1
+    middle_of_pause = slice(int(8.0 * s), int(9.0 * s))
+    assert np.array_equal(out[middle_of_pause], samples[middle_of_pause])
+    np.testing.assert_array_equal(out[: 2 * s], samples[: 2 * s])  # the loud passage is untouched
+

@@ -142,6 +142,17 @@ def test_one_stray_row_does_not_drag_the_characters_after_it():
     assert centres[2] <= centres[3]  # the stray character is placed between its neighbours
 
 
+def test_a_word_after_a_pause_starts_at_its_first_letter_not_halfway_into_the_pause():
+    attention = np.full((6, 200), 1e-4)
+    for u, frame in enumerate([10, 14, 18, 20, 120, 124]):  # "abc", a space, a 2-s pause, "de"
+        attention[u, frame] = 1.0
+    starts, ends = character_times(attention, frame_seconds=0.02, duration=4.0)
+    first, second = word_timings("abc de", starts, ends, np.zeros(6))
+    letter = 4 * 0.02  # the median distance between characters
+    assert second.start == pytest.approx(120.5 * 0.02 - letter, abs=1e-6)  # not back at 1.41 s
+    assert first.end <= 20.5 * 0.02 and second.end <= 124.5 * 0.02 + letter
+
+
 def test_transcribe_rejects_unknown_options():
     with pytest.raises(TypeError, match="unknown decoding option"):
         tiny_model().transcribe(np.zeros(1600, dtype=np.float32), beam=3)
