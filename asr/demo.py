@@ -78,9 +78,9 @@ class Models:
     """Loaded checkpoints by name, each loaded once; inference only reads them, so threads share them.
 
     Live microphone streams decode in child processes instead (:meth:`live`), ``processes``
-    of them per checkpoint: the stream handler must answer every chunk in time, and beam
-    search in the server's own threads would starve it of the GIL.  ``processes=0`` decodes
-    live audio in the server's threads too.
+    of them per checkpoint: beam search in the server's own threads would hold the GIL that
+    receiving audio and refreshing pages need.  ``processes=0`` decodes live audio in the
+    server's threads too.
     """
 
     def __init__(self, paths: list[Path], processes: int = 0):
@@ -236,7 +236,10 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
         concurrency: clips decoded at once; the others wait in the queue (up to QUEUE_SIZE).
         preload: load the default checkpoint now, so a bad one fails here and the first clip is fast.
         live_processes: child processes per checkpoint that decode live microphone streams (see
-            :class:`Models`); 0 decodes them in the server's threads, which loses audio under load.
+            :class:`Models`); 0 decodes them in the server's threads, which slows everything else.
+
+    Serve it with :func:`launch`, which adds the route the Speak tab posts its audio to.
+
     Raises:
         CheckpointError: ``preload`` and the default checkpoint does not load.
     """
