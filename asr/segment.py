@@ -41,6 +41,8 @@ PAD_SECONDS = 0.3  # context kept on both sides of a segment (no more than half 
 # decoded best of 10, 15, 20 and 30 (recipes/synth/RESULTS.md), and attention, so timing, wanders
 # more the longer the piece.
 MAX_SEGMENT_SECONDS = 15.0
+# Whisper's encoder takes 30 s at most: no segment, padding included, is longer than this.
+LONGEST_SEGMENT_SECONDS = 30.0 - 2 * PAD_SECONDS - 0.1
 
 
 @dataclass
@@ -111,9 +113,12 @@ def plan(analysis: FrameAnalysis, max_seconds: float = MAX_SEGMENT_SECONDS,
          sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int]]:
     """Sample ranges to decode: the whole input when short, pause-delimited segments when long, none for silence.
 
+    ``max_seconds`` is capped at :data:`LONGEST_SEGMENT_SECONDS`.
+
     Returns:
         (start, end) sample indices, in order and non-overlapping.
     """
+    max_seconds = min(max_seconds, LONGEST_SEGMENT_SECONDS)
     speech = analysis.speech()
     regions = speech_regions(speech)
     if not regions:

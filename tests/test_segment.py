@@ -67,6 +67,14 @@ def test_speech_without_pauses_is_cut_to_at_most_max_seconds():
     assert segments[0][0] <= 0.2 * SAMPLE_RATE and segments[-1][1] >= 29.8 * SAMPLE_RATE
 
 
+def test_no_segment_outgrows_whispers_30_second_window_whatever_is_asked():
+    samples = _bursts([(0.1, 44.9)], 45.0)  # speech without a pause
+    for asked in (30.0, 60.0):
+        segments = split_on_pauses(samples, max_seconds=asked)
+        assert all(e - s < 30.0 * SAMPLE_RATE for s, e in segments)
+        assert segments[0][0] == 0 and segments[-1][1] == samples.size
+
+
 def test_short_audio_is_decoded_whole_and_long_audio_in_pieces():
     short = _bursts(SPEECH, 12.0)
     assert plan_segments(short) == [(0, short.size)]
