@@ -135,17 +135,21 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def read_texts(paths) -> list[str]:
-    """Normalised non-empty lines of text files; a one-line ValueError for a file that can't be read as text."""
-    texts = []
+def read_lines(paths) -> list[str]:
+    """Non-empty lines, stripped, of UTF-8 text files; a one-line ValueError for a file that can't be read as text."""
+    lines = []
     for path in map(Path, paths):
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         except FileNotFoundError:
             raise ValueError(f"{path}: no such text file") from None
         except IsADirectoryError:
             raise ValueError(f"{path}: is a directory, not a text file") from None
         except UnicodeDecodeError:
             raise ValueError(f"{path}: not UTF-8 text") from None
-        texts += [t for t in map(normalize_text, lines) if t]
-    return texts
+    return lines
+
+
+def read_texts(paths) -> list[str]:
+    """Normalised non-empty lines of text files; a one-line ValueError for a file that can't be read as text."""
+    return [t for t in map(normalize_text, read_lines(paths)) if t]

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from asr.punctuation import CASES, MARKS, SENTENCE_END_MARKS, Punctuator, PunctuatorConfig
-from asr.text import normalize_text
+from asr.text import normalize_text, read_lines
 
 _EDGE = re.compile(r"^([^A-Za-z0-9$£€]*)(.*?)([^A-Za-z0-9%]*)$")
 _PART_SEPARATORS = re.compile(r"[-/_]+")
@@ -127,17 +127,7 @@ def mixed_case_forms(mixed: Counter, documents: list[Labelled], minimum: int = 2
 
 def read_documents(paths) -> list[str]:
     """Non-empty lines of UTF-8 text files (one document each); a one-line ValueError otherwise."""
-    documents = []
-    for path in map(Path, paths):
-        try:
-            documents += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such text file") from None
-        except IsADirectoryError:
-            raise ValueError(f"{path}: is a directory, not a text file") from None
-        except UnicodeDecodeError:
-            raise ValueError(f"{path}: not UTF-8 text") from None
-    return documents
+    return read_lines(paths)
 
 
 def is_heldout(document: str) -> bool:
