@@ -37,10 +37,10 @@ MIN_SPEECH_SECONDS = 0.15  # shorter bursts are clicks, not words
 MIN_PAUSE_SECONDS = 0.3  # shorter gaps are within a phrase: never a place to cut
 PAD_SECONDS = 0.3  # context kept on both sides of a segment (no more than half the pause)
 # Longer audio is cut at pauses into pieces at most this long. Whisper's encoder takes 30 s, but
-# the speller learnt on utterances of a few seconds: on soft-passage recordings 15 s pieces
-# decoded best of 10, 15, 20 and 30 (recipes/synth/RESULTS.md), and attention, so timing, wanders
-# more the longer the piece.
-MAX_SEGMENT_SECONDS = 15.0
+# the speller learnt on utterances of a few seconds: on the long-form dev set WER rose steadily
+# with the longest piece allowed, from 8 s to 20 s (bench/segmenting.py; recipes/synth/RESULTS.md),
+# and attention, so timing, wanders more the longer the piece.
+MAX_SEGMENT_SECONDS = 10.0
 # Whisper's encoder takes 30 s at most: no segment, padding included, is longer than this.
 LONGEST_SEGMENT_SECONDS = 30.0 - 2 * PAD_SECONDS - 0.1
 
