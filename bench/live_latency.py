@@ -9,7 +9,8 @@ Three phrases (espeak-ng, as in the browser test) with pauses between them are s
 real time, a quarter of a second at a time as the page posts them, into the demo's
 :class:`asr.live.LiveSession` decoding in child processes (:class:`asr.decoding_process.ProcessModel`,
 as ``asr demo`` runs it).  A word's end is its end in the bundled model's alignment of the clean
-phrase; it *appears* when a running transcript or the final line has it in its place.  The page
+phrase; it *appears* when a running transcript or the final line has it in its place (compared as
+normalised words, without the punctuator's capitals and stops).  The page
 itself adds up to its refresh interval (``asr.demo.REFRESH_SECONDS``) to each figure.  Prints a
 Markdown table and the load average before each condition; asserts nothing.
 """
@@ -37,6 +38,7 @@ from asr.decoding_process import ProcessModel  # noqa: E402
 from asr.live import LiveSession  # noqa: E402
 from asr.live_transport import CHUNK_SECONDS  # noqa: E402
 from asr.presets import DEFAULT_PRESET, preset, usable  # noqa: E402
+from asr.text import normalize_text  # noqa: E402
 
 PHRASES = ["please call my mother", "turn off the radio", "what is the weather today"]
 LEAD_SECONDS, PAUSE_SECONDS, TAIL_SECONDS = 1.5, 1.5, 2.0
@@ -95,7 +97,7 @@ def _one_pass(model, options, audio: np.ndarray, phrases) -> tuple[list[float], 
     words, finals, after = [], [], 0
     for (end, ends), last in zip(phrases, finals_at):
         finals.append(events[last][0] - end)
-        shown = [(t, text.split()) for t, text, _ in events[after:last + 1]]
+        shown = [(t, normalize_text(text).split()) for t, text, _ in events[after:last + 1]]
         after = last + 1
         for i, (word, word_end) in enumerate(ends):
             first = next((t for t, said in shown if len(said) > i and said[i] == word), None)
@@ -120,7 +122,8 @@ def main() -> None:
     options = usable(preset(DEFAULT_PRESET["demo"]), model)
     with tempfile.TemporaryDirectory() as folder:
         clips = _phrases(Path(folder))
-    word_ends = [[(w.word, w.end) for w in model.transcribe(clip, options=options).words] for clip in clips]
+    word_ends = [[(normalize_text(w.word), w.end) for w in model.transcribe(clip, options=options).words]
+                 for clip in clips]
     audio, phrases = _stream(clips, word_ends)
     threads = max(1, (os.cpu_count() or 1) // DEMO_PROCESSES)
     live_model = ProcessModel(checkpoint, processes=DEMO_PROCESSES, threads=threads)
