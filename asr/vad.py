@@ -16,6 +16,7 @@ all, so an hour of silence costs next to nothing.
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 import warnings
@@ -32,6 +33,7 @@ SILENCE_FLOOR_DB = -60.0
 SKIP_FRAMES = 8
 
 _warned = False
+_shared = None  # the loaded model, shared by every detector
 _lock = threading.Lock()
 
 
@@ -83,10 +85,19 @@ def frame_level_db(frames: np.ndarray) -> np.ndarray:
 
 
 def _load_model():
-    """silero-vad's model, or None where it cannot be loaded (said once on stderr)."""
-    global _warned
+    """A fresh stream over silero-vad's model, or None where it cannot be loaded (said once on stderr).
+
+    The ONNX session is loaded once per process and shared (onnxruntime runs a session from
+    several threads); each detector gets its own copy of the stream state around it.
+    """
+    global _warned, _shared
     try:
-        return _silero_model()
+        with _lock:
+            if _shared is None:
+                _shared = _silero_model()
+        model = copy.copy(_shared)
+        model.reset_states()
+        return model
     except Exception as error:  # not installed, or a broken install: decide by level instead
         with _lock:
             if not _warned:

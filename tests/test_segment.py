@@ -119,8 +119,21 @@ def test_an_hour_of_silence_is_skipped_without_running_the_detector():
     assert counting.calls < 100  # of 112,500 frames
 
 
+def test_detectors_share_the_model_but_not_the_stream():
+    samples = _bursts(SPEECH, 12.0)
+    frames = samples[: samples.size // 512 * 512]
+    alone = SpeechDetector().probabilities(frames)
+    first, second = SpeechDetector(), SpeechDetector()
+    assert first._model.session is second._model.session
+    half = frames.size // 1024 * 512
+    interleaved = [first.probabilities(frames[:half]), second.probabilities(frames[::-1].copy()),
+                   first.probabilities(frames[half:])]
+    np.testing.assert_allclose(np.concatenate([interleaved[0], interleaved[2]]), alone, atol=1e-6)
+
+
 def test_without_the_detector_speech_is_found_by_level_and_said_once(monkeypatch, capsys):
     monkeypatch.setattr(asr.vad, "_warned", False)
+    monkeypatch.setattr(asr.vad, "_shared", None)
     monkeypatch.setattr(asr.vad, "_silero_model", lambda: (_ for _ in ()).throw(ImportError("no silero_vad")))
     samples = _bursts(SPEECH, 12.0)
     assert analyse([samples]).probs is None
