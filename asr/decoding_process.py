@@ -51,8 +51,8 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _transcribe_in_child(audio, options):
-    return _model.transcribe(audio, options=options)
+def _transcribe_in_child(audio, options, itn=True):
+    return _model.transcribe(audio, options=options, itn=itn)
 
 
 def _ready_in_child() -> int:
@@ -119,9 +119,9 @@ class ProcessModel:
         """Whether :meth:`start` has been called and every child has loaded the checkpoint (or failed to)."""
         return bool(self._started) and all(future.done() for future in self._started)
 
-    def transcribe(self, audio, options=None):
+    def transcribe(self, audio, options=None, itn=True):
         """:meth:`asr.model.LAS.transcribe` in a child process; the result is the same Transcription."""
-        return self._call(_transcribe_in_child, audio, options)
+        return self._call(_transcribe_in_child, audio, options, itn)
 
     def close(self) -> None:
         with self._lock:

@@ -159,14 +159,14 @@ class UtteranceDecoder(threading.Thread):
                  options: DecodeOptions | None = None, max_utterances: int | None = None,
                  max_seconds: float | None = None, on_partial=None,
                  partial_options: DecodeOptions | None = None,
-                 partial_every_seconds: float = PARTIAL_EVERY_SECONDS):
+                 partial_every_seconds: float = PARTIAL_EVERY_SECONDS, itn: bool = True):
         super().__init__(name="asr-listen-decoder", daemon=True)
         self.model, self.blocks, self.endpointer, self.on_utterance = model, blocks, endpointer, on_utterance
         if options is None:  # the listen preset, less what the checkpoint lacks
             from asr.presets import DEFAULT_PRESET, preset, usable
 
             options = usable(preset(DEFAULT_PRESET["listen"]), model)
-        self.options, self.max_utterances = options, max_utterances
+        self.options, self.max_utterances, self.itn = options, max_utterances, itn
         self.max_samples = None if max_seconds is None else round(max_seconds * endpointer.sample_rate)
         self.on_partial = on_partial
         if partial_options is None and on_partial is not None:  # greedy: the fastest, and soon replaced
@@ -228,7 +228,7 @@ class UtteranceDecoder(threading.Thread):
         self.decoding = True
         try:
             audio = to_mono_16k(utterance.samples, utterance.sample_rate)
-            transcription = self.model.transcribe(audio, options=self.options)
+            transcription = self.model.transcribe(audio, options=self.options, itn=self.itn)
         finally:
             self.decoding = False
         self.count += 1
@@ -249,7 +249,7 @@ class UtteranceDecoder(threading.Thread):
         self._partial_of = (utterance.start, utterance.samples.size)
         audio = to_mono_16k(utterance.samples, utterance.sample_rate)
         began = time.monotonic()
-        transcription = self.model.transcribe(audio, options=self.partial_options)
+        transcription = self.model.transcribe(audio, options=self.partial_options, itn=self.itn)
         self._partial_done = time.monotonic()
         self._partial_seconds = self._partial_done - began
         self.partials += 1
@@ -273,7 +273,7 @@ class ListenStats:
 
 def listen(model, device=None, *, on_utterance, on_tick=None, on_partial=None, options: DecodeOptions | None = None,
            max_utterances: int | None = None, max_seconds: float | None = None,
-           min_pause_seconds: float = MIN_PAUSE_SECONDS) -> ListenStats:
+           min_pause_seconds: float = MIN_PAUSE_SECONDS, itn: bool = True) -> ListenStats:
     """Transcribe speech from an input device until a limit is reached, the stream ends, or Ctrl-C.
 
     Args:
@@ -285,6 +285,7 @@ def listen(model, device=None, *, on_utterance, on_tick=None, on_partial=None, o
             (greedy, every ``PARTIAL_EVERY_SECONDS``), from the decoding thread; None decodes none.
         options: how each utterance is decoded.
         max_utterances, max_seconds: stop after this many utterances or seconds of audio.
+        itn: write numbers as numerals (see :mod:`asr.written`).
     Raises:
         MicrophoneError: no such device, or it won't open at 16 kHz or at its own rate.
     """
@@ -293,7 +294,7 @@ def listen(model, device=None, *, on_utterance, on_tick=None, on_partial=None, o
     rate, channels = _stream_settings(sd, info)
     blocks = BlockQueue(rate)
     decoder = UtteranceDecoder(model, blocks, Endpointer(rate, min_pause_seconds), on_utterance, options,
-                               max_utterances, max_seconds, on_partial=on_partial)
+                               max_utterances, max_seconds, on_partial=on_partial, itn=itn)
 
     def callback(indata, frames, time, status):  # PortAudio's thread: copy and return, nothing else
         blocks.put(indata.mean(axis=1, dtype=np.float32) * (1 / 32768), bool(status.input_overflow))

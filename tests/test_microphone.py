@@ -251,8 +251,9 @@ class OptionsModel(SlowModel):
         super().__init__(seconds)
         self.options = []
 
-    def transcribe(self, audio, options=None):
+    def transcribe(self, audio, options=None, itn=True):
         self.options.append(options)
+        self.itn = itn
         return super().transcribe(audio)
 
 
@@ -485,3 +486,25 @@ def test_listen_decodes_with_the_live_preset_and_flags_override_it():
     assert decoding_options(parser.parse_args(["--vtln"])).warp_factors == VTLN_WARP_FACTORS
     assert decoding_options(parser.parse_args(["--preset", "fast", "--beam-size", "3"])).beam_size == 3
     assert decoding_options(parser.parse_args(["--preset", "fast"])).beam_size == 1
+
+
+@pytest.mark.parametrize("itn", [True, False])
+def test_no_itn_reaches_every_decode_of_asr_listen(devices, monkeypatch, tmp_path, recording, itn):
+    from asr.checkpoint import save_checkpoint
+    from conftest import tiny_model
+
+    devices([device(0, "USB Audio Mic")], default=0)
+    save_checkpoint(tiny_model(), tmp_path / "tiny.pt")
+    asked = {}
+
+    def fake_listen(model, device, *, on_utterance, itn=True, **kwargs):
+        asked["itn"] = itn
+        return microphone.ListenStats(device=device["name"], sample_rate=RATE, utterances=0, seconds=0.0)
+
+    monkeypatch.setattr(microphone, "listen", fake_listen)
+    assert listen_command.run(_args(checkpoint=str(tmp_path / "tiny.pt"), itn=itn)) == 0
+    assert asked["itn"] is itn
+    samples, rate = recording
+    model = OptionsModel()
+    _run_decoder(samples, rate, model, itn=itn)
+    assert model.itn is itn

@@ -13,6 +13,8 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
+
 import itertools
 import json
 import shutil
@@ -44,6 +46,8 @@ def add_arguments(parser) -> None:
                         help="seconds of silence that end an utterance")
     parser.add_argument("--save-dir", type=Path, metavar="DIR",
                         help="keep each utterance as DIR/<session>_<n>.wav with its transcript in a .txt beside it")
+    parser.add_argument("--itn", action=argparse.BooleanOptionalAction, default=True,
+                        help="write numbers as numerals (\"10 minutes\"); --no-itn keeps them in words")
 
 
 def run(args) -> int:
@@ -93,7 +97,8 @@ def run(args) -> int:
     try:
         stats = listen(model, device, on_utterance=on_utterance, on_tick=terminal.meter,
                        on_partial=on_partial if terminal.partials else None, options=options,
-                       max_utterances=args.max_utterances, max_seconds=args.duration, min_pause_seconds=args.min_pause)
+                       max_utterances=args.max_utterances, max_seconds=args.duration, min_pause_seconds=args.min_pause,
+                       itn=args.itn)
     except MicrophoneError as error:
         terminal.clear()
         return _fail(error)
