@@ -161,7 +161,7 @@ class _Job:
     ranges: list[tuple[int, int]]  # sample ranges to decode
     num_samples: int
     results: list[DecodeResult | None]
-    warnings: list[str]  # the reader's, filled in as the audio is read
+    warnings: list[str] = field(default_factory=list)  # the reader's, filled in as the audio is read
 
     @property
     def done(self) -> bool:
