@@ -413,33 +413,45 @@ def test_a_quiet_recording_decodes_like_a_loud_one(tmp_path):
     assert quiet.text == loud.text and quiet.text  # same words, and not the empty text of silence
 
 
-@pytest.mark.slow
-def test_ten_minute_file_transcribes_in_bounded_memory(checkpoint, tmp_path):
-    """Ten minutes of speech and pauses, read in blocks: memory stays far below the file's own size."""
-    sentences = ["the cat sat on the mat", "open the window please", "it is a quiet morning"]
-    clips = [asr.load_audio(_espeak(tmp_path / f"{i}.wav", s)) for i, s in enumerate(sentences)]
-    path, minutes = tmp_path / "ten_minutes.wav", 10
+def _speech_file(path: Path, clips: list[np.ndarray], minutes: float) -> tuple[Path, int]:
+    """``minutes`` of the clips in turn, each followed by a 1.2 s pause, as 16-bit wav; (path, samples)."""
     with sf.SoundFile(path, "w", SAMPLE_RATE, 1, subtype="PCM_16") as f:
         written, i = 0, 0
         while written < minutes * 60 * SAMPLE_RATE:
             clip = np.concatenate([clips[i % len(clips)], np.zeros(int(1.2 * SAMPLE_RATE), dtype=np.float32)])
             f.write(clip)
             written, i = written + clip.size, i + 1
-    del clips
-    whole_file_bytes = written * 4  # what a float32 copy of the whole file would take
-    model = asr.load_model(checkpoint)
-    torch.set_num_threads(1)  # as `asr transcribe` runs (restored after the test)
+    return path, written
+
+
+def _peak_memory(model, path: Path):
     tracemalloc.start()
     try:
-        ((_, result),) = transcribe_many(model, [path], batch_size=4, keep_attention=False)
+        ((_, result),) = transcribe_many(model, [path], asr.DecodeOptions(), batch_size=4, keep_attention=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert not isinstance(result, Exception), result
+    return result, peak
+
+
+@pytest.mark.slow
+def test_long_files_transcribe_in_bounded_memory(checkpoint, tmp_path):
+    """Speech and pauses read in blocks: memory does not grow with the file's length."""
+    sentences = ["the cat sat on the mat", "open the window please", "it is a quiet morning"]
+    clips = [asr.load_audio(_espeak(tmp_path / f"{i}.wav", s)) for i, s in enumerate(sentences)]
+    model = asr.load_model(checkpoint)
+    torch.set_num_threads(1)  # as `asr transcribe` runs (restored after the test)
+    _, short_peak = _peak_memory(model, _speech_file(tmp_path / "five.wav", clips, 5)[0])
+    path, written = _speech_file(tmp_path / "fifteen.wav", clips, 15)
+    result, peak = _peak_memory(model, path)
     assert abs(result.duration - written / SAMPLE_RATE) < 1e-6
-    assert len(result.segments) >= i * 0.9  # about one segment per sentence, found at the pauses
-    assert result.offsets[-1] > (minutes - 1) * 60
-    assert peak < whole_file_bytes / 4, f"peak {peak / 1e6:.1f} MB for a {whole_file_bytes / 1e6:.0f} MB file"
+    # Sentences are packed into segments of at most MAX_SEGMENT_SECONDS, each cut in a pause.
+    assert len(result.segments) >= written / SAMPLE_RATE / (MAX_SEGMENT_SECONDS + 1.2)
+    assert all(s.duration <= MAX_SEGMENT_SECONDS + 1.0 for s in result.segments)
+    assert result.offsets[-1] > 14 * 60
+    assert peak < 1.2 * short_peak + 1e6, f"{peak / 1e6:.1f} MB for 15 min against {short_peak / 1e6:.1f} for 5"
+    assert peak < written * 4 / 2, f"peak {peak / 1e6:.1f} MB for a {written * 4 / 1e6:.0f} MB float32 file"
 
 
 def test_the_python_api_decodes_with_the_preset_of_asr_transcribe_by_default(checkpoint, clips, monkeypatch):
