@@ -75,6 +75,12 @@ def normalize_level(samples: np.ndarray, peak_dbfs: float = DECODE_PEAK_DBFS,
     return (samples * np.float32(gain)).astype(np.float32, copy=False)
 
 
+def frame_level_db(frames: np.ndarray) -> np.ndarray:
+    """RMS level in dBFS of each row of (n, samples) frames."""
+    power = np.einsum("ij,ij->i", frames, frames).astype(np.float64) / max(frames.shape[1], 1)
+    return 10 * np.log10(power + 1e-12)
+
+
 # A passage spoken much more softly than the rest of a piece (a speaker turning away, a quiet
 # second voice) is raised towards the level of the rest, by at most MAX_PASSAGE_BOOST_DB: decoding
 # hears a piece at one level, and a soft passage 20 dB down falls off what the model knows.
@@ -95,9 +101,7 @@ def level_passages(samples: np.ndarray, max_boost_db: float = MAX_PASSAGE_BOOST_
     count = samples.size // frame
     if count < 3:
         return samples
-    power = np.einsum("ij,ij->i", samples[: count * frame].reshape(count, frame),
-                      samples[: count * frame].reshape(count, frame)) / frame
-    level = 10 * np.log10(power + 1e-12)  # dB per 100 ms frame
+    level = frame_level_db(samples[: count * frame].reshape(count, frame))  # dB per 100 ms frame
     loud, noise = np.percentile(level, 95), np.percentile(level, 10)
     half = max(1, int(PASSAGE_WINDOW_SECONDS / PASSAGE_FRAME_SECONDS) // 2)
     padded = np.pad(level, half, mode="edge")

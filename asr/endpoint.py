@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
+from asr.audio import SAMPLE_RATE, frame_level_db
 from asr.segment import (FRAME_SECONDS, MAX_SEGMENT_SECONDS, MIN_SPEECH_SECONDS, SPEECH_ABOVE_NOISE_DB,
                          detector_hears)
-from asr.vad import FRAME_SAMPLES, SILENCE_FLOOR_DB, SpeechDetector, frame_level_db
+from asr.vad import FRAME_SAMPLES, SILENCE_FLOOR_DB, SpeechDetector
 
 NOISE_WINDOW_SECONDS = 20.0  # the noise floor is estimated over this much recent audio
 NOISE_PERCENTILE = 5.0  # of recent frame levels; low, so that a long monologue doesn't raise the floor

@@ -24,8 +24,8 @@ from typing import Iterable
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
-from asr.vad import FRAME_SAMPLES, FRAME_SECONDS, SILENCE_FLOOR_DB, SpeechDetector, frame_level_db
+from asr.audio import SAMPLE_RATE, frame_level_db
+from asr.vad import FRAME_SAMPLES, FRAME_SECONDS, SILENCE_FLOOR_DB, SpeechDetector
 
 SPEECH_ABOVE_NOISE_DB = 10.0  # a frame this far above the noise floor is speech by its level alone
 NOISE_PERCENTILE = 10.0  # the noise floor: this percentile of the recording's frame levels

@@ -149,11 +149,6 @@ def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch
     return results
 
 
-def plan_segments(samples: np.ndarray, max_segment_seconds: float = MAX_SEGMENT_SECONDS) -> list[tuple[int, int]]:
-    """Sample ranges to decode: the whole clip when short, pause-delimited pieces when long, none for silence."""
-    return plan(analyse([np.asarray(samples, dtype=np.float32)]), max_segment_seconds)
-
-
 @dataclass
 class _Job:
     """One input on its way through :func:`transcribe_many`."""

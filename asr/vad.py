@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
+from asr.audio import SAMPLE_RATE, frame_level_db
 
 FRAME_SAMPLES = 512  # silero-vad's window at 16 kHz
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE  # 0.032
@@ -76,12 +76,6 @@ class SpeechDetector:
                     continue
                 probs[i] = float(self._model(torch.from_numpy(frame)[None], SAMPLE_RATE))
         return probs
-
-
-def frame_level_db(frames: np.ndarray) -> np.ndarray:
-    """RMS level in dBFS of each row of (n, samples) frames."""
-    power = np.einsum("ij,ij->i", frames, frames).astype(np.float64) / max(frames.shape[1], 1)
-    return 10 * np.log10(power + 1e-12)
 
 
 def _load_model():

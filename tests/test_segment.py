@@ -9,7 +9,6 @@ import asr.vad
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.audio_blocks import open_audio
 from asr.segment import MAX_SEGMENT_SECONDS, PAD_SECONDS, analyse, plan, split_on_pauses
-from asr.transcribe import plan_segments
 from asr.vad import SpeechDetector
 from conftest import speak
 
@@ -34,7 +33,7 @@ SPEECH = [(0.5, 2.0), (3.0, 6.5), (7.0, 7.6), (9.0, 11.0)]
 
 def test_silence_gives_no_segments():
     assert split_on_pauses(np.zeros(5 * SAMPLE_RATE, dtype=np.float32)) == []
-    assert plan_segments(np.zeros(5 * SAMPLE_RATE, dtype=np.float32)) == []
+    assert split_on_pauses(np.zeros(5 * SAMPLE_RATE, dtype=np.float32)) == []
 
 
 def test_segments_cover_the_speech_in_order_without_overlap():
@@ -77,9 +76,9 @@ def test_no_segment_outgrows_whispers_30_second_window_whatever_is_asked():
 
 def test_short_audio_is_decoded_whole_and_long_audio_in_pieces():
     short = _bursts(SPEECH[:3], 8.0)  # three bursts, under MAX_SEGMENT_SECONDS
-    assert plan_segments(short) == [(0, short.size)]
+    assert split_on_pauses(short) == [(0, short.size)]
     long = np.concatenate([_bursts(SPEECH, 12.0)] * 3)
-    pieces = plan_segments(long)
+    pieces = split_on_pauses(long)
     assert len(pieces) >= 36.0 / MAX_SEGMENT_SECONDS
     assert all(e - s <= (MAX_SEGMENT_SECONDS + 2 * PAD_SECONDS) * SAMPLE_RATE for s, e in pieces)
 
