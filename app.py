@@ -1,6 +1,8 @@
-"""The demo, from a checkout: ``python app.py`` is ``asr demo`` (see :mod:`asr.demo`)."""
+"""The demo, from a checkout: ``python app.py [options]`` is ``asr demo [options]`` (see :mod:`asr.apps.demo`)."""
 
-from asr.demo import main
+import sys
+
+from asr.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(["demo", *sys.argv[1:]])

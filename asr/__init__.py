@@ -12,14 +12,14 @@ load torch.
 import importlib
 
 _EXPORTS = {
-    "AudioError": "asr.audio", "AudioWarning": "asr.audio", "load_audio": "asr.audio",
-    "CheckpointError": "asr.checkpoint", "load_model": "asr.checkpoint", "save_checkpoint": "asr.checkpoint",
-    "DecodeOptions": "asr.decoding", "DecodeResult": "asr.decoding", "beam_search": "asr.decoding",
-    "decode": "asr.decoding", "greedy_decode": "asr.decoding",
-    "LAS": "asr.model", "ModelConfig": "asr.model",
-    "preset": "asr.presets", "PRESETS": "asr.presets",
+    "AudioError": "asr.audio.io", "AudioWarning": "asr.audio.io", "load_audio": "asr.audio.io",
+    "CheckpointError": "asr.model.checkpoint", "load_model": "asr.model.checkpoint", "save_checkpoint": "asr.model.checkpoint",
+    "DecodeOptions": "asr.decoding.search", "DecodeResult": "asr.decoding.search", "beam_search": "asr.decoding.search",
+    "decode": "asr.decoding.search", "greedy_decode": "asr.decoding.search",
+    "LAS": "asr.model.las", "ModelConfig": "asr.model.las",
+    "preset": "asr.decoding.presets", "PRESETS": "asr.decoding.presets",
     "normalize_text": "asr.text",
-    "Transcription": "asr.transcribe", "transcribe": "asr.transcribe",
+    "Transcription": "asr.decoding.transcribe", "transcribe": "asr.decoding.transcribe",
 }
 __all__ = sorted(_EXPORTS)
 

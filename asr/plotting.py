@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
-from asr.features import HOP_SECONDS
+from asr.audio.io import SAMPLE_RATE
+from asr.model.features import HOP_SECONDS
 
 SPECTROGRAM_RANGE_DB = 80.0  # dynamic range drawn below the loudest mel bin
 SPAN_THRESHOLD = 0.25  # a character "attends to" the frames around its peak above this share of the peak
@@ -69,7 +69,7 @@ def stitch_segments(segments, offsets: list[float], duration: float) -> tuple[st
     Segments are joined by a space row with no attention, as in ``Transcription.text``.
 
     Args:
-        segments: :class:`asr.decoding.DecodeResult` list; offsets: their start times in seconds.
+        segments: :class:`asr.decoding.search.DecodeResult` list; offsets: their start times in seconds.
         duration: seconds of the whole input.
     Returns:
         text, attention (U, T) over the whole input, frame_seconds.

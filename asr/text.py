@@ -2,7 +2,7 @@
 
 Every transcript the model learns from, and every reference it is scored
 against, goes through :func:`normalize_text`, so the model only ever sees
-the characters in :mod:`asr.vocab`: lowercase ``a``-``z``, space and the
+the characters in :mod:`asr.model.vocab`: lowercase ``a``-``z``, space and the
 apostrophe.  What the function does, in order:
 
 1. Unicode is folded to ASCII (``café`` -> ``cafe``), curly quotes to ``'``.

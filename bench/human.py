@@ -38,11 +38,11 @@ import numpy as np
 import torch
 
 import peer
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.checkpoint import default_checkpoint, load_model
-from asr.manifest import ManifestError, read_manifest
+from asr.audio.io import SAMPLE_RATE, AudioError, load_audio
+from asr.model.checkpoint import default_checkpoint, load_model
+from asr.training.manifest import ManifestError, read_manifest
 from asr.metrics import ErrorRate
-from asr.presets import PRESETS, describe, preset, usable
+from asr.decoding.presets import PRESETS, describe, preset, usable
 from asr.text import normalize_text
 
 ALSA_DIR = Path("/usr/share/sounds/alsa")

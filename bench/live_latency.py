@@ -7,11 +7,11 @@ Usage:
 
 Three phrases (espeak-ng, as in the browser test) with pauses between them are streamed in
 real time, a quarter of a second at a time as the page posts them, into the demo's
-:class:`asr.live.LiveSession` decoding in child processes (:class:`asr.decoding_process.ProcessModel`,
+:class:`asr.apps.live.LiveSession` decoding in child processes (:class:`asr.decoding.process.ProcessModel`,
 as ``asr demo`` runs it).  A word's end is its end in the bundled model's alignment of the clean
 phrase; it *appears* when a running transcript or the final line has it in its place (compared as
 normalised words, without the punctuator's capitals and stops).  The page
-itself adds up to its refresh interval (``asr.demo.REFRESH_SECONDS``) to each figure.  Prints a
+itself adds up to its refresh interval (``asr.apps.demo.REFRESH_SECONDS``) to each figure.  Prints a
 Markdown table and the load average before each condition; asserts nothing.
 """
 
@@ -32,12 +32,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asr.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from asr.checkpoint import default_checkpoint, load_model  # noqa: E402
-from asr.decoding_process import ProcessModel  # noqa: E402
-from asr.live import LiveSession  # noqa: E402
-from asr.live_transport import CHUNK_SECONDS  # noqa: E402
-from asr.presets import DEFAULT_PRESET, preset, usable  # noqa: E402
+from asr.audio.io import SAMPLE_RATE, load_audio  # noqa: E402
+from asr.model.checkpoint import default_checkpoint, load_model  # noqa: E402
+from asr.decoding.process import ProcessModel  # noqa: E402
+from asr.apps.live import LiveSession  # noqa: E402
+from asr.apps.live_transport import CHUNK_SECONDS  # noqa: E402
+from asr.decoding.presets import DEFAULT_PRESET, preset, usable  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 PHRASES = ["please call my mother", "turn off the radio", "what is the weather today"]

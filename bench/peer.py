@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16_000  # asr.audio.SAMPLE_RATE; tests/test_bench.py checks they agree
+SAMPLE_RATE = 16_000  # asr.audio.io.SAMPLE_RATE; tests/test_bench.py checks they agree
 # Longer inputs are cut at pauses by pocketsphinx's own endpointer, as ``pocketsphinx live``
 # does; shorter ones are decoded as one utterance, as ``pocketsphinx single`` does.
 POCKETSPHINX_UTTERANCE_SECONDS = 20.0

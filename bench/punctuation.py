@@ -6,7 +6,7 @@ Usage:
     python bench/punctuation.py --sentences 20 --checkpoint exp/punctuation/with_punctuation.pt
     python bench/punctuation.py --skip-speech                    # the text part only (seconds)
 
-Two measurements, on the documents asr.train_punctuation holds out (one in twenty, by a hash of
+Two measurements, on the documents asr.training.punctuator holds out (one in twenty, by a hash of
 the text, never trained on):
 
 - **text**: the reference words, with the silence after each simulated as in training (seed 1),
@@ -37,12 +37,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "synth"))
 
-from asr.audio import to_mono_16k  # noqa: E402
-from asr.checkpoint import default_checkpoint, load_model  # noqa: E402
+from asr.audio.io import to_mono_16k  # noqa: E402
+from asr.model.checkpoint import default_checkpoint, load_model  # noqa: E402
 from asr.metrics import ErrorRate  # noqa: E402
-from asr.presets import preset  # noqa: E402
-from asr.punctuation import CASES, MARKS, SENTENCE_END_MARKS, restore  # noqa: E402
-from asr.train_punctuation import (case_of, evaluate, examples, label_text, mark_of, read_documents,  # noqa: E402
+from asr.decoding.presets import preset  # noqa: E402
+from asr.model.punctuator import CASES, MARKS, SENTENCE_END_MARKS, restore  # noqa: E402
+from asr.training.punctuator import (case_of, evaluate, examples, label_text, mark_of, read_documents,  # noqa: E402
                                    scores, split_documents)
 
 SHOWN = (".", ",", "?", "!", "overall")

@@ -26,10 +26,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asr  # noqa: E402
-import asr.transcribe  # noqa: E402
-from asr.audio import SAMPLE_RATE, load_audio  # noqa: E402
+import asr.decoding.transcribe  # noqa: E402
+from asr.audio.io import SAMPLE_RATE, load_audio  # noqa: E402
 from asr.metrics import edit_distance  # noqa: E402
-from asr.segment import MAX_SEGMENT_SECONDS  # noqa: E402
+from asr.audio.segment import MAX_SEGMENT_SECONDS  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 SENTENCES = ["the weather is nice today", "please call my mother tomorrow", "turn off the radio",
@@ -75,21 +75,21 @@ def main(argv: list[str] | None = None) -> None:
         inputs, references = [row["audio_filepath"] for row in rows], [row["text"] for row in rows]
     model = asr.load_model(args.checkpoint)
     options = asr.preset(args.preset)
-    levelling = asr.transcribe.level_passages
+    levelling = asr.decoding.transcribe.level_passages
     runs = [(seconds, True) for seconds in args.max_seconds] + [(MAX_SEGMENT_SECONDS, False)]
     print(f"{len(inputs)} input(s), {args.preset} preset")
     print("| longest segment | soft passages raised | WER % | segments | seconds |")
     print("|---|---|---|---|---|")
     for seconds, level in runs:
-        asr.transcribe.level_passages = levelling if level else (lambda piece: piece)
+        asr.decoding.transcribe.level_passages = levelling if level else (lambda piece: piece)
         start, errors, words, segments = time.perf_counter(), 0, 0, 0
-        results = asr.transcribe.transcribe_many(model, inputs, options, max_segment_seconds=seconds)
+        results = asr.decoding.transcribe.transcribe_many(model, inputs, options, max_segment_seconds=seconds)
         for (_, result), reference in zip(results, references):
             ref, hyp = normalize_text(reference).split(), normalize_text(result.raw_text).split()
             errors, words, segments = errors + edit_distance(ref, hyp), words + len(ref), segments + len(result.segments)
         print(f"| {seconds:g} s | {'yes' if level else 'no'} | {100 * errors / words:.1f} | {segments} | "
               f"{time.perf_counter() - start:.0f} |", flush=True)
-    asr.transcribe.level_passages = levelling
+    asr.decoding.transcribe.level_passages = levelling
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Usage:
     python bench/train_speed.py --steps 60 train.threads=1         # key=value overrides, as asr train takes
     python bench/train_speed.py --config my.yaml --steps 5 --warmup-steps 1
 
-Runs :class:`asr.train.Trainer` on the config's training data in a temporary
+Runs :class:`asr.training.trainer.Trainer` on the config's training data in a temporary
 experiment directory, with dev evaluation and periodic checkpoints switched
 off, and batches in shuffled order as in every epoch after the first (the
 first epoch's SortaGrad order, shortest first, would time only the shortest
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from asr.experiment import load_config
-from asr.train import Trainer
+from asr.training.config import load_config
+from asr.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "recipes" / "synth" / "small.yaml"

@@ -10,7 +10,7 @@ Speech is made by espeak-ng (sentences with pauses).  The real-time factor
 (RTF) is seconds of compute per second of audio: wall clock, and CPU time of
 all threads (so on 2 cores the CPU RTF can be up to twice the wall RTF).
 Each configuration is timed end to end through
-:func:`asr.transcribe.transcribe_many` (reading, segmenting, decoding), after
+:func:`asr.decoding.transcribe.transcribe_many` (reading, segmenting, decoding), after
 one warm-up input, fastest of ``--repeats`` runs.  The long file runs in a child process, so its peak RSS
 is that of transcribing it alone.  Nothing is asserted: it prints what it measured.
 """
@@ -31,11 +31,11 @@ import soundfile as sf
 import torch
 
 import asr
-from asr.audio import SAMPLE_RATE
-from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME
-from asr.commands.transcribe import DEFAULT_THREADS
-from asr.decoding import DecodeOptions
-from asr.transcribe import transcribe_many
+from asr.audio.io import SAMPLE_RATE
+from asr.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME
+from asr.cli.transcribe import DEFAULT_THREADS
+from asr.decoding.search import DecodeOptions
+from asr.decoding.transcribe import transcribe_many
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",

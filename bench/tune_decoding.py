@@ -10,7 +10,7 @@ the Asterisk dev half, the held-out Kokoro speakers and the long-form dev set); 
 ``--manifest`` to tune on one set.  Only dev sets can be tuned on: the Asterisk test half is
 for quoting what was chosen here (``bench/human.py``).  Prints one Markdown row per setting,
 best WER last, with the decoding seconds per second of audio on one thread; the preset table
-(``asr/presets.py``) is then set by hand from these rows.
+(``asr/decoding/presets.py``) is then set by hand from these rows.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.checkpoint import default_checkpoint, load_model
-from asr.decoding import DecodeOptions
-from asr.manifest import ManifestError, read_manifest
+from asr.audio.io import SAMPLE_RATE, AudioError, load_audio
+from asr.model.checkpoint import default_checkpoint, load_model
+from asr.decoding.search import DecodeOptions
+from asr.training.manifest import ManifestError, read_manifest
 from human import mixed, score
 
 

@@ -1,4 +1,4 @@
-"""Does the written form (numerals by asr.written) change accuracy on normalised text?
+"""Does the written form (numerals by asr.decoding.written) change accuracy on normalised text?
 
 Usage:
     python bench/written_form.py                       # the bundled checkpoint, the accurate preset
@@ -6,10 +6,10 @@ Usage:
 
 Two checks, both through asr.text.normalize_text as asr eval scores:
 
-1. Text only: every sentence below in spoken form goes through asr.written and back through
+1. Text only: every sentence below in spoken form goes through asr.decoding.written and back through
    normalize_text; how many come back word for word, and the WER of the round trip.
 2. Speech: the sentences spoken by flite's and espeak-ng's voices plus the example clips, scored
-   by asr.evaluate with the written form (the default) and with the speller's words (--no-itn).
+   by asr.apps.evaluate with the written form (the default) and with the speller's words (--no-itn).
 
 Prints a Markdown table and asserts nothing.
 """
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from asr.metrics import edit_distance  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
-from asr.written import write_text  # noqa: E402
+from asr.decoding.written import write_text  # noqa: E402
 
 # Written-form references, many with numbers; each is spoken in its normalised (spoken) form.
 SENTENCES = [
@@ -105,9 +105,9 @@ def main() -> None:
 
     import torch
 
-    from asr.checkpoint import default_checkpoint, load_model
-    from asr.evaluate import evaluate
-    from asr.presets import preset, usable
+    from asr.model.checkpoint import default_checkpoint, load_model
+    from asr.apps.evaluate import evaluate
+    from asr.decoding.presets import preset, usable
 
     torch.set_num_threads(1)
     exact, total, wer = round_trip()

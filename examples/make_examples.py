@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE.parent / "recipes" / "synth"))
 sys.path.insert(0, str(HERE.parent))
 
 import voices  # noqa: E402
-from asr.audio import to_mono_16k, write_wav  # noqa: E402
+from asr.audio.io import to_mono_16k, write_wav  # noqa: E402
 
 CLIPS = {  # file name: (voice, text)
     "turn_on_the_lights.wav": ("piper:joe", "please turn on the kitchen lights"),

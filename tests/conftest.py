@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.audio import load_audio
-from asr.model import LAS, ModelConfig
+from asr.audio.io import load_audio
+from asr.model.las import LAS, ModelConfig
 
 TINY = dict(conv_channels=8, encoder_hidden=32, encoder_layers=2, decoder_hidden=32, attention_dim=32,
             embedding_dim=16, location_channels=4, location_kernel=9, dropout=0.0)

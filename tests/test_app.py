@@ -21,9 +21,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 from asr import demo as app  # noqa: E402
-from asr.decoding import VTLN_WARP_FACTORS  # noqa: E402
-from asr.checkpoint import save_checkpoint  # noqa: E402
-from asr.model import LAS, ModelConfig  # noqa: E402
+from asr.decoding.search import VTLN_WARP_FACTORS  # noqa: E402
+from asr.model.checkpoint import save_checkpoint  # noqa: E402
+from asr.model.las import LAS, ModelConfig  # noqa: E402
 
 EXAMPLE = str(ROOT / "examples" / "set_a_timer.wav")
 SERVER_START_SECONDS = 120
@@ -71,8 +71,8 @@ def bad_inputs(tmp_path_factory) -> dict:
 # --- the handlers, without a server -------------------------------------------------------------
 
 def test_the_language_model_weight_is_used_when_the_checkpoint_has_one(checkpoint, tmp_path):
-    from asr.checkpoint import load_model
-    from asr.language_model import CharLanguageModel, LanguageModelConfig
+    from asr.model.checkpoint import load_model
+    from asr.model.char_lm import CharLanguageModel, LanguageModelConfig
 
     model = load_model(checkpoint)
     torch.manual_seed(1)
@@ -92,8 +92,8 @@ def test_the_language_model_weight_is_used_when_the_checkpoint_has_one(checkpoin
 
 
 def test_the_lexicon_penalty_is_used_when_the_checkpoint_has_a_lexicon(checkpoint, tmp_path):
-    from asr.checkpoint import load_model
-    from asr.lexicon import Lexicon
+    from asr.model.checkpoint import load_model
+    from asr.model.lexicon import Lexicon
 
     model = load_model(checkpoint)
     model.lexicon = Lexicon(["a", "i", "to"])
@@ -111,8 +111,8 @@ def test_the_lexicon_penalty_is_used_when_the_checkpoint_has_a_lexicon(checkpoin
 
 
 def test_the_word_lm_weight_is_used_when_the_checkpoint_has_a_word_lm(checkpoint, tmp_path):
-    from asr.checkpoint import load_model
-    from asr.word_lm import read_arpa
+    from asr.model.checkpoint import load_model
+    from asr.model.word_lm import read_arpa
 
     (tmp_path / "lm.arpa").write_text("\\data\\\nngram 1=4\n\n\\1-grams:\n-99 <s>\n-1 </s>\n-0.5 a\n-0.5 i\n\n\\end\\\n")
     model = load_model(checkpoint)
@@ -132,7 +132,7 @@ def test_the_word_lm_weight_is_used_when_the_checkpoint_has_a_word_lm(checkpoint
 def test_the_speaker_normalisation_box_reaches_the_decoder(models, monkeypatch):
     import importlib
 
-    transcribe_module = importlib.import_module("asr.transcribe")  # the package's `transcribe` is the function
+    transcribe_module = importlib.import_module("asr.decoding.transcribe")  # the package's `transcribe` is the function
     seen, real_decode = [], transcribe_module.decode
 
     def spy(model, waveforms, lengths, options):
@@ -205,7 +205,7 @@ def test_a_failure_inside_decoding_becomes_a_message(models, monkeypatch):
 
 
 def test_the_alignment_view_places_letters_in_order_without_overlap(models):
-    from asr.alignment_view import LETTER_GAP, alignment_html
+    from asr.apps.alignment_view import LETTER_GAP, alignment_html
 
     samples = np.zeros(16_000, dtype=np.float32)
     attention = np.zeros((5, 25))
@@ -479,10 +479,10 @@ def test_browser_microphone_streams_one_transcript_line_per_utterance(bundled_se
     running transcript while a phrase is spoken, then one line per phrase, every phrase right, and
     the server accounts for every sample the pages captured (nothing lost, or the loss reported)."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    from asr.audio import load_audio
-    from asr.checkpoint import load_model
+    from asr.audio.io import load_audio
+    from asr.model.checkpoint import load_model
     from asr.metrics import cer
-    from asr.presets import DEFAULT_PRESET, preset, usable
+    from asr.decoding.presets import DEFAULT_PRESET, preset, usable
     from asr.text import normalize_text
 
     model = load_model()

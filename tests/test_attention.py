@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from asr.attention import ATTENTION_TYPES, build_attention, masked_softmax
+from asr.model.attention import ATTENTION_TYPES, build_attention, masked_softmax
 
 QUERY, KEY, ATT = 12, 10, 8
 

@@ -7,9 +7,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.audio import (AudioError, DECODE_PEAK_DBFS, MAX_DECODE_GAIN_DB, MAX_PASSAGE_BOOST_DB, SAMPLE_RATE, level_passages,
+from asr.audio.io import (AudioError, DECODE_PEAK_DBFS, MAX_DECODE_GAIN_DB, MAX_PASSAGE_BOOST_DB, SAMPLE_RATE, level_passages,
                        load_audio, normalize_level)
-from asr.features import FeatureConfig, FrontEnd, SpecAugment
+from asr.model.features import FeatureConfig, FrontEnd, SpecAugment
 
 
 def _tone(rate: int, seconds: float = 1.0, channels: int = 1) -> np.ndarray:

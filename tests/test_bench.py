@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.audio import SAMPLE_RATE
-from asr.checkpoint import save_checkpoint
-from asr.manifest import write_manifest
+from asr.audio.io import SAMPLE_RATE
+from asr.model.checkpoint import save_checkpoint
+from asr.training.manifest import write_manifest
 from asr.metrics import ErrorRate
-from asr.model import LAS, ModelConfig
+from asr.model.las import LAS, ModelConfig
 from asr.text import normalize_text
 from conftest import speak
 

@@ -20,12 +20,12 @@ import torch
 import yaml
 
 import asr
-from asr.audio import load_audio
-from asr.checkpoint import read_checkpoint
-from asr.data import collate
-from asr.decoding import DecodeOptions
-from asr.experiment import load_config
-from asr.train import Trainer
+from asr.audio.io import load_audio
+from asr.model.checkpoint import read_checkpoint
+from asr.training.data import collate
+from asr.decoding.search import DecodeOptions
+from asr.training.config import load_config
+from asr.training.trainer import Trainer
 from conftest import TINY
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

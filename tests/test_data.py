@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from asr.data import DurationBucketSampler, collate
-from asr.model import LAS, ModelConfig
+from asr.training.data import DurationBucketSampler, collate
+from asr.model.las import LAS, ModelConfig
 
 
 def _durations(n=200, seed=0):
@@ -77,9 +77,9 @@ def test_pure_las_has_no_ctc_term():
 def test_a_broken_training_file_is_reported_and_stood_in_for_by_the_next(tmp_path, capsys):
     import soundfile as sf
 
-    from asr.audio import AudioError
-    from asr.data import SpeechDataset
-    from asr.vocab import Vocabulary
+    from asr.audio.io import AudioError
+    from asr.training.data import SpeechDataset
+    from asr.model.vocab import Vocabulary
 
     good = tmp_path / "good.wav"
     sf.write(good, np.zeros(1600, np.float32), 16_000)
@@ -104,8 +104,8 @@ def _energy_above(samples: np.ndarray, hz: float, rate: int = 16_000) -> float:
 def test_narrowband_augmentation_empties_the_band_above_4khz_for_its_share_of_utterances(tmp_path):
     import soundfile as sf
 
-    from asr.data import AugmentConfig, SpeechDataset
-    from asr.vocab import Vocabulary
+    from asr.training.data import AugmentConfig, SpeechDataset
+    from asr.model.vocab import Vocabulary
 
     white = np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1
     path = tmp_path / "white.wav"

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import asr
-from asr.alignment import character_times, word_timings
-from asr.ctc_prefix import CTCPrefixScorer
-from asr.decoding import VTLN_WARP_FACTORS, DecodeOptions, beam_search, greedy_decode, max_decode_length
+from asr.decoding.alignment import character_times, word_timings
+from asr.decoding.ctc_prefix import CTCPrefixScorer
+from asr.decoding.search import VTLN_WARP_FACTORS, DecodeOptions, beam_search, greedy_decode, max_decode_length
 from conftest import tiny_model
 
 

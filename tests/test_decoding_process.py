@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from asr.checkpoint import load_model, save_checkpoint
-from asr.decoding import DecodeOptions
-from asr.decoding_process import DecodingProcessError, ProcessModel
+from asr.model.checkpoint import load_model, save_checkpoint
+from asr.decoding.search import DecodeOptions
+from asr.decoding.process import DecodingProcessError, ProcessModel
 from conftest import speak, tiny_model
 
 

@@ -1,4 +1,4 @@
-"""asr eval and asr.evaluate: scores, hypotheses JSONL, worst-utterance plots, one-line errors."""
+"""asr eval and asr.apps.evaluate: scores, hypotheses JSONL, worst-utterance plots, one-line errors."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.checkpoint import save_checkpoint
-from asr.commands import evaluate as command
-from asr.decoding import DecodeOptions
-from asr.evaluate import evaluate
-from asr.manifest import read_manifest, write_manifest
+from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.model.checkpoint import save_checkpoint
+from asr.cli.options import evaluate as command
+from asr.decoding.search import DecodeOptions
+from asr.apps.evaluate import evaluate
+from asr.training.manifest import read_manifest, write_manifest
 from asr.metrics import ErrorRate
-from asr.model import LAS, ModelConfig
+from asr.model.las import LAS, ModelConfig
 from asr.text import normalize_text
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
@@ -31,7 +31,7 @@ CLIPS = [  # (id, voice, text as a manifest might hold it, text_source)
     ("numbers", "en-gb", "Call me at 5:30 & bring $20!", "phrase"),
     ("short", "en-us", "Yes.", "phrase"),
 ]
-LONG_SECONDS = 21.0  # past asr.transcribe.MAX_SEGMENT_SECONDS: decoded through transcribe()
+LONG_SECONDS = 21.0  # past asr.decoding.transcribe.MAX_SEGMENT_SECONDS: decoded through transcribe()
 
 
 def _espeak(text: str, voice: str, path: Path) -> None:
@@ -113,7 +113,7 @@ def test_eval_writes_hypotheses_and_plots_and_prints_their_rates(corpus, capsys)
 
 
 def test_only_the_worst_are_plotted(corpus):
-    from asr.checkpoint import load_model
+    from asr.model.checkpoint import load_model
 
     rows = [r for r in read_manifest(corpus / "test.jsonl") if r["id"] != "long"]
     report = evaluate(load_model(corpus / "tiny.pt"), rows, worst=2)
@@ -125,7 +125,7 @@ def test_only_the_worst_are_plotted(corpus):
 
 @pytest.mark.parametrize("options", [DecodeOptions(), DecodeOptions(beam_size=2, ctc_weight=0.3)])
 def test_batching_does_not_change_the_hypotheses(corpus, options):
-    from asr.checkpoint import load_model
+    from asr.model.checkpoint import load_model
 
     model = load_model(corpus / "tiny.pt")
     rows = [r for r in read_manifest(corpus / "test.jsonl") if r["id"] != "long"]
@@ -171,8 +171,8 @@ def test_bad_input_gets_one_line(corpus, tmp_path, capsys, problem):
 
 
 def test_a_lexicon_only_run_writes_strict_json(corpus, tmp_path):
-    from asr.checkpoint import load_model
-    from asr.lexicon import Lexicon
+    from asr.model.checkpoint import load_model
+    from asr.model.lexicon import Lexicon
 
     model = load_model(corpus / "tiny.pt")
     model.lexicon = Lexicon(["hello", "world", "yes"])
@@ -187,7 +187,7 @@ def test_a_lexicon_only_run_writes_strict_json(corpus, tmp_path):
 
 
 def test_a_written_hypothesis_scores_like_its_spoken_words():
-    from asr.evaluate import score
+    from asr.apps.evaluate import score
 
     row = {"audio_filepath": "clips/timer.wav", "text": "Set a timer for 10 minutes, at 3:30 p.m."}
     written = score(row, "Set a timer for 10 minutes, at 3:30 p.m.", 0, 2.0)

@@ -9,13 +9,13 @@ import subprocess
 import numpy as np
 import pytest
 
-from asr.alignment import word_timings
-from asr.decoding import DecodeResult
-from asr.alignment import WordTiming
-from asr.formats import (MAX_CUE_CHARACTERS, MAX_CUE_SECONDS, AtomicWriter, render, subtitle_cues, timestamped_line,
+from asr.decoding.alignment import word_timings
+from asr.decoding.search import DecodeResult
+from asr.decoding.alignment import WordTiming
+from asr.apps.formats import (MAX_CUE_CHARACTERS, MAX_CUE_SECONDS, AtomicWriter, render, subtitle_cues, timestamped_line,
                          to_dict, write_atomic)
-from asr.manifest import read_manifest
-from asr.transcribe import Transcription
+from asr.training.manifest import read_manifest
+from asr.decoding.transcribe import Transcription
 
 CUE_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)[,.](\d\d\d) --> (\d\d):(\d\d):(\d\d)[,.](\d\d\d)$")
 
@@ -212,8 +212,8 @@ def test_atomic_writer_replaces_only_on_success(tmp_path):
 
 
 def test_atomic_path_gives_each_writer_its_own_temp_file_and_cleans_up(tmp_path):
-    from asr.audio import load_audio, write_wav
-    from asr.formats import atomic_path
+    from asr.audio.io import load_audio, write_wav
+    from asr.files import atomic_path
 
     path = tmp_path / "clip.wav"
     with atomic_path(path) as first, atomic_path(path) as second:  # e.g. two listen sessions saving at once

@@ -12,12 +12,12 @@ import time
 import pytest
 import torch
 
-from asr.checkpoint import load_model, model_to_dict, read_checkpoint, save_checkpoint
-from asr.decoding import DecodeOptions, beam_search
-from asr.language_model import CharLanguageModel, LanguageModelConfig
+from asr.model.checkpoint import load_model, model_to_dict, read_checkpoint, save_checkpoint
+from asr.decoding.search import DecodeOptions, beam_search
+from asr.model.char_lm import CharLanguageModel, LanguageModelConfig
 from asr.text import read_texts
-from asr.train_lm import LMTrainingConfig, bits_per_character, bundle, plan_batches, train_language_model
-from asr.vocab import Vocabulary
+from asr.training.lm import LMTrainingConfig, bits_per_character, bundle, plan_batches, train_language_model
+from asr.model.vocab import Vocabulary
 from conftest import tiny_model
 
 VOCAB = Vocabulary()
@@ -156,7 +156,7 @@ def test_train_lm_command_end_to_end(tmp_path):
     assert set(bundled.lexicon.words) == {"zebra", "quartz"} | text_words
 
     wav = tmp_path / "noise.wav"
-    from asr.audio import write_wav
+    from asr.audio.io import write_wav
     write_wav(wav, (torch.randn(8000) * 0.05).numpy())
     fused = subprocess.run(asr + ["transcribe", str(wav), "--checkpoint", str(tmp_path / "out.pt"),
                                   "--beam-size", "2", "--lm-weight", "0.5"], capture_output=True, text=True)

@@ -1,14 +1,14 @@
-"""The lexicon (asr.lexicon) and beam search's out-of-lexicon penalty."""
+"""The lexicon (asr.model.lexicon) and beam search's out-of-lexicon penalty."""
 
 import math
 
 import pytest
 import torch
 
-from asr.checkpoint import load_model, save_checkpoint
-from asr.decoding import DecodeOptions, _Hypothesis, _lexicon_charges, beam_search, decode
-from asr.lexicon import Lexicon, build_lexicon
-from asr.vocab import Vocabulary
+from asr.model.checkpoint import load_model, save_checkpoint
+from asr.decoding.search import DecodeOptions, _Hypothesis, _lexicon_charges, beam_search, decode
+from asr.model.lexicon import Lexicon, build_lexicon
+from asr.model.vocab import Vocabulary
 from conftest import tiny_model
 
 WORDS = ["a", "an", "and", "i", "it", "to", "tea", "ten"]

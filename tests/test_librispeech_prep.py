@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.manifest import read_manifest
+from asr.training.manifest import read_manifest
 from asr.text import normalize_text
 from conftest import load_recipe_script
 
@@ -139,7 +139,7 @@ def test_bad_corpus_gets_one_line(tmp_path, prepare, capsys, case):
 def test_configs_name_the_manifests_prepare_writes():
     import yaml
 
-    from asr.checkpoint import config_from_dict
+    from asr.model.checkpoint import config_from_dict
 
     for name in ("conf_100h.yaml", "conf_960h.yaml"):
         config = yaml.safe_load((RECIPE.parent / name).read_text())
@@ -151,7 +151,7 @@ def test_configs_name_the_manifests_prepare_writes():
 
 
 def test_configs_load_as_training_configs():
-    train = pytest.importorskip("asr.experiment")
+    train = pytest.importorskip("asr.training.config")
     for name in ("conf_100h.yaml", "conf_960h.yaml"):
         config = train.load_config(str(RECIPE.parent / name))
         assert config.train.exp_dir.startswith("exp/librispeech_")

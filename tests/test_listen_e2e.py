@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.endpoint import MARGIN_SECONDS
+from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.audio.endpoint import MARGIN_SECONDS
 from asr.metrics import cer
 from asr.text import normalize_text
 
@@ -98,8 +98,8 @@ def _records(result: subprocess.CompletedProcess) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from asr.checkpoint import save_checkpoint
-    from asr.model import LAS, ModelConfig
+    from asr.model.checkpoint import save_checkpoint
+    from asr.model.las import LAS, ModelConfig
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     config = ModelConfig(encoder_hidden=32, encoder_layers=2, decoder_hidden=32, attention_dim=32, embedding_dim=16)
@@ -174,7 +174,7 @@ def test_no_input_device_is_one_clear_line(tmp_path):
 
 @pytest.mark.slow
 def test_listen_transcribes_speech_with_the_bundled_model(mic):
-    from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME
+    from asr.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME
 
     if not (CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME).is_file():
         pytest.skip("no bundled checkpoint has been trained yet")

@@ -6,9 +6,9 @@ import torch
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from asr.decoding import DecodeOptions
-from asr.live import LiveSession
-from asr.live_transport import LiveStreams, routes
+from asr.decoding.search import DecodeOptions
+from asr.apps.live import LiveSession
+from asr.apps.live_transport import LiveStreams, routes
 from conftest import speak, tiny_model
 
 RATE = 16_000

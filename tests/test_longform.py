@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.manifest import read_manifest, write_manifest
+from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.training.manifest import read_manifest, write_manifest
 from conftest import load_recipe_script, speak
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 
 from asr import microphone
-from asr.commands import listen as listen_command
-from asr.endpoint import MARGIN_SECONDS, Endpointer
-from asr.microphone import BlockQueue, MicrophoneError, UtteranceDecoder
-from asr.segment import FRAME_SECONDS
+from asr.cli.options import listen as listen_command
+from asr.audio.endpoint import MARGIN_SECONDS, Endpointer
+from asr.apps.microphone import BlockQueue, MicrophoneError, UtteranceDecoder
+from asr.audio.segment import FRAME_SECONDS
 
 RATE = 16_000
 NOISE_DB = -65.0
@@ -258,7 +258,7 @@ class OptionsModel(SlowModel):
 
 
 def test_running_transcripts_come_while_speaking_and_the_final_line_after_them(recording):
-    from asr.decoding import DecodeOptions
+    from asr.decoding.search import DecodeOptions
 
     samples, rate = recording
     model = OptionsModel()
@@ -426,7 +426,7 @@ class _Stdout:
 @pytest.mark.parametrize("tty", [True, False])
 def test_listen_shows_the_running_transcript_dim_on_a_terminal_and_not_in_a_pipe(devices, monkeypatch, tmp_path,
                                                                                  tty):
-    from asr.checkpoint import save_checkpoint
+    from asr.model.checkpoint import save_checkpoint
     from conftest import tiny_model
 
     devices([device(0, "USB Audio Mic")], default=0)
@@ -476,9 +476,9 @@ def test_endpointer_on_synthetic_speech(tmp_path):
 
 
 def test_listen_decodes_with_the_live_preset_and_flags_override_it():
-    from asr.commands import decoding_options
-    from asr.decoding import VTLN_WARP_FACTORS
-    from asr.presets import preset
+    from asr.cli.options import decoding_options
+    from asr.decoding.search import VTLN_WARP_FACTORS
+    from asr.decoding.presets import preset
 
     parser = argparse.ArgumentParser()
     listen_command.add_arguments(parser)
@@ -490,7 +490,7 @@ def test_listen_decodes_with_the_live_preset_and_flags_override_it():
 
 @pytest.mark.parametrize("itn", [True, False])
 def test_no_itn_reaches_every_decode_of_asr_listen(devices, monkeypatch, tmp_path, recording, itn):
-    from asr.checkpoint import save_checkpoint
+    from asr.model.checkpoint import save_checkpoint
     from conftest import tiny_model
 
     devices([device(0, "USB Audio Mic")], default=0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.manifest import read_manifest
+from asr.training.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "recipes" / "mini" / "run.sh"

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import asr
-from asr.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from asr.listener import Listener, reverse_within_lengths
+from asr.model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from asr.model.listener import Listener, reverse_within_lengths
 from asr.metrics import cer
-from asr.model import ModelConfig
+from asr.model.las import ModelConfig
 from conftest import TINY, speak, tiny_model
 
 
@@ -88,7 +88,7 @@ def test_checkpoint_round_trip_gives_identical_output(tmp_path):
 
 def test_a_packed_checkpoint_is_fp16_on_disk_smaller_and_decodes_alike(tmp_path, capsys):
     from asr.cli import main
-    from asr.language_model import CharLanguageModel, LanguageModelConfig
+    from asr.model.char_lm import CharLanguageModel, LanguageModelConfig
 
     def cli(argv) -> int:
         with pytest.raises(SystemExit) as exited:
@@ -149,7 +149,7 @@ def test_tiny_model_learns_three_utterances_to_zero_error(tmp_path):
     samples = [speak(t, p) for t, p in zip(texts, paths)]
     torch.manual_seed(0)
     config = ModelConfig(**TINY | dict(encoder_hidden=48, decoder_hidden=64, ctc_loss_weight=0.3, label_smoothing=0.0,
-                                       features=asr.model.FeatureConfig(freq_masks=0, time_masks=0, vtlp_range=0)))
+                                       features=asr.model.las.FeatureConfig(freq_masks=0, time_masks=0, vtlp_range=0)))
     model = asr.LAS(config)
     lengths = torch.tensor([s.size for s in samples])
     waves = torch.zeros(len(samples), int(lengths.max()))

@@ -39,7 +39,7 @@ def _env(site: Path) -> dict:
 def test_an_installed_wheel_transcribes_with_its_bundled_model_from_anywhere(installed, tmp_path):
     clip = tmp_path / "clip.wav"
     clip.write_bytes((REPO / "examples" / "set_a_timer.wav").read_bytes())
-    where = subprocess.run([sys.executable, "-c", "import asr, asr.checkpoint as c; print(asr.__file__); "
+    where = subprocess.run([sys.executable, "-c", "import asr, asr.model.checkpoint as c; print(asr.__file__); "
                             "print(c.default_checkpoint())"], cwd=tmp_path, env=_env(installed),
                            capture_output=True, text=True)
     module, checkpoint = where.stdout.split()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.manifest import read_manifest
+from asr.training.manifest import read_manifest
 from conftest import load_recipe_script
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "people" / "prepare.py"

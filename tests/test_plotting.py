@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from asr.decoding import DecodeResult
+from asr.decoding.search import DecodeResult
 from asr.plotting import (MIN_SPAN_SECONDS, alignment_figure, attended_span, attention_image, figure_to_image,
                           stitch_segments)
 

@@ -11,9 +11,9 @@ import torch
 from conftest import load_recipe_script, tiny_model
 
 import asr
-from asr.checkpoint import model_to_dict, read_checkpoint, save_atomic
-from asr.punctuation import CASES, MARKS, Punctuator, PunctuatorConfig, apply_case, restore
-from asr.train_punctuation import (PunctuationTrainingConfig, bundle, label_text, main, scores,
+from asr.model.checkpoint import model_to_dict, read_checkpoint, save_atomic
+from asr.model.punctuator import CASES, MARKS, Punctuator, PunctuatorConfig, apply_case, restore
+from asr.training.punctuator import (PunctuationTrainingConfig, bundle, label_text, main, scores,
                                    simulate_pauses, split_documents, train_punctuator)
 
 TINY = PunctuatorConfig(buckets=512, word_dim=16, char_dim=8, char_channels=16, hidden=32, dropout=0.0)

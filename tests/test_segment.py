@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import asr.audio_blocks
-import asr.vad
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.audio_blocks import open_audio
-from asr.segment import MAX_SEGMENT_SECONDS, PAD_SECONDS, analyse, plan, split_on_pauses
-from asr.vad import SpeechDetector
+import asr.audio.blocks
+import asr.audio.vad
+from asr.audio.io import SAMPLE_RATE, AudioError, load_audio
+from asr.audio.blocks import open_audio
+from asr.audio.segment import MAX_SEGMENT_SECONDS, PAD_SECONDS, analyse, plan, split_on_pauses
+from asr.audio.vad import SpeechDetector
 from conftest import speak
 
 
@@ -131,9 +131,9 @@ def test_detectors_share_the_model_but_not_the_stream():
 
 
 def test_without_the_detector_speech_is_found_by_level_and_said_once(monkeypatch, capsys):
-    monkeypatch.setattr(asr.vad, "_warned", False)
-    monkeypatch.setattr(asr.vad, "_shared", None)
-    monkeypatch.setattr(asr.vad, "_silero_model", lambda: (_ for _ in ()).throw(ImportError("no silero_vad")))
+    monkeypatch.setattr(asr.audio.vad, "_warned", False)
+    monkeypatch.setattr(asr.audio.vad, "_shared", None)
+    monkeypatch.setattr(asr.audio.vad, "_silero_model", lambda: (_ for _ in ()).throw(ImportError("no silero_vad")))
     samples = _bursts(SPEECH, 12.0)
     assert analyse([samples]).probs is None
     assert split_on_pauses(samples, max_seconds=4.0)
@@ -204,7 +204,7 @@ def test_slices_of_a_file_read_in_small_blocks_are_the_exact_ranges(tmp_path, mo
     samples = _bursts(SPEECH, 12.0)
     path = tmp_path / "speech.wav"
     sf.write(path, samples, SAMPLE_RATE, subtype="FLOAT")
-    monkeypatch.setattr(asr.audio_blocks, "BLOCK_SECONDS", 0.37)  # ranges straddle many blocks
+    monkeypatch.setattr(asr.audio.blocks, "BLOCK_SECONDS", 0.37)  # ranges straddle many blocks
     ranges = split_on_pauses(samples, max_seconds=4.0)
     pieces = list(open_audio(path).slices(ranges))
     assert len(pieces) == len(ranges)

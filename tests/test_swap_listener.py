@@ -1,16 +1,16 @@
-"""Moving a trained adapter and speller onto another encoder (asr.swap_listener)."""
+"""Moving a trained adapter and speller onto another encoder (asr.training.swap_listener)."""
 
 import numpy as np
 import pytest
 import torch
 
-from asr.checkpoint import read_checkpoint, save_checkpoint
-from asr.ctranslate2 import save_encoder
-from asr.encoder_states import state_path
-from asr.manifest import write_manifest
-from asr.model import LAS, ModelConfig
-from asr.swap_listener import bridge_score, fit_bridge, main, swap_listener
-from asr.whisper import WHISPER_SIZES, WhisperEncoder
+from asr.model.checkpoint import read_checkpoint, save_checkpoint
+from asr.model.ctranslate2 import save_encoder
+from asr.training.encoder_states import state_path
+from asr.training.manifest import write_manifest
+from asr.model.las import LAS, ModelConfig
+from asr.training.swap_listener import bridge_score, fit_bridge, main, swap_listener
+from asr.model.whisper import WHISPER_SIZES, WhisperEncoder
 
 SMALL = dict(listener="whisper-tiny", encoder_hidden=16, encoder_layers=2, decoder_hidden=16, attention_dim=16,
              embedding_dim=8, location_channels=2, location_kernel=5, dropout=0.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from asr.manifest import read_manifest, write_manifest
+from asr.training.manifest import read_manifest, write_manifest
 from asr.text import normalize_text
 from conftest import load_recipe_script
 
@@ -241,8 +241,8 @@ def test_tiny_corpus_is_built_split_and_restartable(tmp_path, monkeypatch, capsy
 def test_recipe_configs_load_and_the_bundle_was_trained_by_the_config_the_recipe_names():
     import dataclasses
 
-    from asr.checkpoint import default_checkpoint, read_checkpoint
-    from asr.experiment import load_config
+    from asr.model.checkpoint import default_checkpoint, read_checkpoint
+    from asr.training.config import load_config
 
     configs = {path.name: load_config(str(path)) for path in sorted(RECIPE.parent.glob("*.yaml"))}
     stages = ["whisper_tiny.yaml", "whisper_tiny_ft.yaml", "whisper_tiny_ft_cycle2.yaml", "whisper_base.yaml"]
@@ -256,7 +256,7 @@ def test_recipe_configs_load_and_the_bundle_was_trained_by_the_config_the_recipe
     assert positions == sorted(positions)
     for before, after in zip(stages[:-2], stages[1:-1]):
         assert configs[after].train.init_from == f"{configs[before].train.exp_dir}/averaged.pt"
-    swap = run[run.index("-m asr.swap_listener"):positions[-1]]
+    swap = run[run.index("-m asr.training.swap_listener"):positions[-1]]
     assert f"--checkpoint {configs[stages[-2]].train.exp_dir}/averaged.pt" in swap
     assert f"--out {configs[stages[-1]].train.init_from}" in swap
     assert f"--listener {configs[stages[-1]].model['listener']}" in swap

@@ -1,7 +1,7 @@
 import pytest
 
 from asr.text import normalize_text, number_to_words
-from asr.vocab import Vocabulary
+from asr.model.vocab import Vocabulary
 
 
 @pytest.mark.parametrize("raw, expected", [

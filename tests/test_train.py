@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 
-from asr.checkpoint import read_checkpoint
-from asr.experiment import OptimConfig, learning_rate, load_config
+from asr.model.checkpoint import read_checkpoint
+from asr.training.config import OptimConfig, learning_rate, load_config
 from conftest import TINY, speak
 
 REPO = Path(__file__).resolve().parents[1]
@@ -278,7 +278,7 @@ def test_killed_ddp_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_
 def test_tensorboard_logs_loss_dev_rates_and_an_alignment_image_per_evaluation(tmp_path, corpus):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from asr.train import train
+    from asr.training.trainer import train
 
     torch.set_num_threads(1)
     exp = tmp_path / "tb"
@@ -298,7 +298,7 @@ def test_tensorboard_logs_loss_dev_rates_and_an_alignment_image_per_evaluation(t
 
 
 def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path, corpus):
-    from asr.train import Trainer, train
+    from asr.training.trainer import Trainer, train
 
     torch.set_num_threads(1)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -321,7 +321,7 @@ def test_init_from_starts_a_fresh_run_from_another_checkpoints_weights(tmp_path,
                             [f"train.init_from={base}", f"model.embedding_dim={TINY['embedding_dim'] * 2}"]))
 
     # A wider listener or speller is the exception: it starts out computing what the narrow one did.
-    from asr.checkpoint import load_model
+    from asr.model.checkpoint import load_model
 
     narrow = load_model(base)
     wide = Trainer(load_config(_config(tmp_path, corpus, exp_dir=str(tmp_path / "wide")),
@@ -353,14 +353,14 @@ class _BrokenAudio(torch.utils.data.Dataset):
         return 1
 
     def __getitem__(self, index):
-        from asr.audio import AudioError
+        from asr.audio.io import AudioError
 
         raise AudioError("/data/clip.wav: file is empty")
 
 
 def test_asr_train_reports_bad_input_in_one_line(tmp_path, corpus, capsys):
     from asr.cli import main
-    from asr.commands.train import _one_line
+    from asr.cli.train import _one_line
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("optim: {peak_lr: [1}\n")

@@ -19,11 +19,11 @@ import soundfile as sf
 import torch
 
 import asr
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, save_checkpoint
+from asr.audio.io import SAMPLE_RATE, load_audio
+from asr.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT_NAME, save_checkpoint
 from asr.cli import main
-from asr.model import LAS, ModelConfig
-from asr.transcribe import MAX_SEGMENT_SECONDS, transcribe_many
+from asr.model.las import LAS, ModelConfig
+from asr.decoding.transcribe import MAX_SEGMENT_SECONDS, transcribe_many
 
 REPO = Path(__file__).resolve().parent.parent
 CUE_TIMES = re.compile(r"^(\d\d):(\d\d):(\d\d)[,.](\d\d\d) --> (\d\d):(\d\d):(\d\d)[,.](\d\d\d)$", re.M)
@@ -271,7 +271,7 @@ def test_vtln_decodes_at_each_warp_and_reports_the_one_kept(capsys, checkpoint, 
     status, out, err = _cli(capsys, "transcribe", clips / "yes.wav", "--format", "json", "--vtln",
                             "--checkpoint", checkpoint)
     assert status == 0, err
-    assert json.loads(out)["segments"][0]["warp"] in asr.decoding.VTLN_WARP_FACTORS
+    assert json.loads(out)["segments"][0]["warp"] in asr.decoding.search.VTLN_WARP_FACTORS
 
 
 @pytest.mark.parametrize("argv, status, message", [
@@ -455,12 +455,12 @@ def test_long_files_transcribe_in_bounded_memory(checkpoint, tmp_path):
 
 
 def test_the_python_api_decodes_with_the_preset_of_asr_transcribe_by_default(checkpoint, clips, monkeypatch):
-    import asr.transcribe
-    from asr.presets import DEFAULT_PRESET, preset, usable
+    import asr.decoding.transcribe
+    from asr.decoding.presets import DEFAULT_PRESET, preset, usable
 
     seen = []
-    real = asr.transcribe.decode
-    monkeypatch.setattr(asr.transcribe, "decode", lambda model, *args: seen.append(args[-1]) or real(model, *args))
+    real = asr.decoding.transcribe.decode
+    monkeypatch.setattr(asr.decoding.transcribe, "decode", lambda model, *args: seen.append(args[-1]) or real(model, *args))
     model = asr.load_model(checkpoint)
     model.transcribe(clips / "hello.wav")
     model.transcribe(clips / "hello.wav", beam_size=3)

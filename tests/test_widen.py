@@ -1,13 +1,13 @@
-"""Widening a trained listener or speller (asr.widen): the wider model computes what the narrow one did."""
+"""Widening a trained listener or speller (asr.training.widen): the wider model computes what the narrow one did."""
 
 import dataclasses
 
 import pytest
 import torch
 
-from asr.attention import ATTENTION_TYPES
-from asr.model import LAS
-from asr.widen import split_columns, widen, widen_listener, widen_speller
+from asr.model.attention import ATTENTION_TYPES
+from asr.model.las import LAS
+from asr.training.widen import split_columns, widen, widen_listener, widen_speller
 from conftest import tiny_model
 
 

@@ -1,14 +1,14 @@
-"""The word bigram LM (asr.word_lm): ARPA reading, back-off, look-ahead, the checkpoint, beam search."""
+"""The word bigram LM (asr.model.word_lm): ARPA reading, back-off, look-ahead, the checkpoint, beam search."""
 
 import math
 
 import pytest
 import torch
 
-from asr.checkpoint import load_model, save_checkpoint
-from asr.decoding import DecodeOptions, _Hypothesis, _word_lm_gains, decode
-from asr.vocab import Vocabulary
-from asr.word_lm import UNKNOWN_LOG_PROB, read_arpa
+from asr.model.checkpoint import load_model, save_checkpoint
+from asr.decoding.search import DecodeOptions, _Hypothesis, _word_lm_gains, decode
+from asr.model.vocab import Vocabulary
+from asr.model.word_lm import UNKNOWN_LOG_PROB, read_arpa
 from conftest import tiny_model
 
 LN10 = math.log(10)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from asr.alignment import WordTiming
-from asr.decoding import _distinct
+from asr.decoding.alignment import WordTiming
+from asr.decoding.search import _distinct
 from asr.text import normalize_text
-from asr.transcribe import _Job
-from asr.written import write_segments, write_text, write_words, written_text
+from asr.decoding.transcribe import _Job
+from asr.decoding.written import write_segments, write_text, write_words, written_text
 
 
 def _timed(text: str, pause_after: dict[int, float] | None = None) -> list[WordTiming]:
@@ -86,10 +86,10 @@ class FakePunctuator:
 
 @pytest.fixture
 def punctuator(monkeypatch):
-    import asr.punctuation
+    import asr.model.punctuator
 
     fake = FakePunctuator()
-    monkeypatch.setattr(asr.punctuation, "restore", lambda punctuator, words, pauses: punctuator.restore(words, pauses))
+    monkeypatch.setattr(asr.model.punctuator, "restore", lambda punctuator, words, pauses: punctuator.restore(words, pauses))
     return fake
 
 
@@ -107,7 +107,7 @@ def test_punctuation_between_numbers_keeps_them_apart(punctuator):
 
 
 def test_written_text_rebuilds_a_transcriptions_written_form(punctuator):
-    from asr.decoding import DecodeResult
+    from asr.decoding.search import DecodeResult
     import numpy as np
 
     words = _timed("set a timer for ten minutes")

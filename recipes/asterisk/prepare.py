@@ -33,7 +33,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from asr.manifest import write_manifest  # noqa: E402
+from asr.training.manifest import write_manifest  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")

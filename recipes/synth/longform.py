@@ -34,9 +34,9 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio, write_wav
-from asr.augment import colored_noise
-from asr.manifest import ManifestError, read_manifest, write_manifest
+from asr.audio.io import SAMPLE_RATE, AudioError, load_audio, write_wav
+from asr.audio.augment import colored_noise
+from asr.training.manifest import ManifestError, read_manifest, write_manifest
 
 RECORDING_SECONDS = (20.0, 60.0)
 PAUSE_SECONDS = (0.3, 1.5)

@@ -49,10 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import phrases  # noqa: E402
 import voices  # noqa: E402
-from asr import augment  # noqa: E402
-from asr.audio import SAMPLE_RATE, to_mono_16k, write_wav  # noqa: E402
-from asr.formats import atomic_path, write_atomic  # noqa: E402
-from asr.manifest import write_manifest  # noqa: E402
+from asr.audio import augment  # noqa: E402
+from asr.audio.io import SAMPLE_RATE, to_mono_16k, write_wav  # noqa: E402
+from asr.files import atomic_path, write_atomic  # noqa: E402
+from asr.training.manifest import write_manifest  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")

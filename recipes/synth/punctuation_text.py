@@ -1,4 +1,4 @@
-"""Punctuated training text for the punctuator (asr.train_punctuation): one document per line.
+"""Punctuated training text for the punctuator (asr.training.punctuator): one document per line.
 
 Usage:
     python recipes/synth/punctuation_text.py --out data/punctuation/documents.txt
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import phrases  # noqa: E402
 from prepare import BLOCKLIST, FORTUNE_DIR, SKIP_FORTUNE_FILES  # noqa: E402
-from asr.formats import write_atomic  # noqa: E402
+from asr.files import write_atomic  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 DIALOGUES = 4000  # documents of conversation lines and commands

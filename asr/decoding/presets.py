@@ -1,0 +1,76 @@
+"""Named decoding presets: the one table every front end takes its defaults from.
+
+    from asr.decoding.presets import preset
+    options = preset("accurate")                 # a DecodeOptions
+    options = preset("accurate", beam_size=8)    # any field can still be overridden
+
+``asr transcribe``, ``asr listen``, ``asr eval``, the demo and the benchmarks all read
+this table, each with its own default preset (:data:`DEFAULT_PRESET`); their flags
+override single fields.  The table is plain data (no torch), so ``--help`` can show it
+without loading the model's libraries.  Accuracy and speed of each preset with the
+bundled model are in the model card (``checkpoints/README.md``, *Evaluation*), with
+the commands that measured them.
+"""
+
+from __future__ import annotations
+
+PRESETS: dict[str, dict] = {
+    # Greedy attention decoding: one pass, no search. The fastest.
+    "fast": {},
+    # Beam search with CTC prefix scores, the word bigram LM and the lexicon: what a person speaking
+    # into a microphone waits for (about 0.15 s per second of speech). The weights are the best on the
+    # human dev half (bench/tune_decoding.py; the grid in recipes/synth/RESULTS.md).
+    "live": {"beam_size": 8, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.5},
+    # A wider beam with the word bigram LM instead of the character LM, for files: the best on the
+    # human dev half (the grid in recipes/synth/RESULTS.md); the character LM adds nothing beside it.
+    "accurate": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.5},
+    # The accurate preset decoded at several vocal-tract warps, keeping the surest result (4x slower).
+    "accurate-vtln": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.5, "vtln": True},
+}
+
+# Each front end's default: files can wait for the best; a microphone should not.
+DEFAULT_PRESET = {"transcribe": "accurate", "eval": "accurate", "listen": "live", "demo": "live",
+                  "python": "accurate"}  # model.transcribe(path) with no options decodes as asr transcribe
+
+
+def describe(name: str) -> str:
+    """One line for --help: ``beam_size=4 ctc_weight=0.3 ...``."""
+    return " ".join(f"{k}={v}" for k, v in PRESETS[name].items()) or "greedy"
+
+
+def preset(name: str, **overrides):
+    """The :class:`asr.decoding.search.DecodeOptions` of preset ``name``, ``overrides`` applied (None is ignored).
+
+    ``vtln=True`` stands for ``warp_factors=asr.decoding.search.VTLN_WARP_FACTORS``.
+    """
+    from dataclasses import fields
+
+    from asr.decoding.search import VTLN_WARP_FACTORS, DecodeOptions
+
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    values = dict(PRESETS[name]) | {k: v for k, v in overrides.items() if v is not None}
+    vtln = values.pop("vtln", None)
+    if vtln is not None and "warp_factors" not in overrides:
+        values["warp_factors"] = VTLN_WARP_FACTORS if vtln else ()
+    unknown = set(values) - {f.name for f in fields(DecodeOptions)}
+    if unknown:
+        raise ValueError(f"unknown decoding option(s): {', '.join(sorted(unknown))}")
+    return DecodeOptions(**values)
+
+
+def usable(options, model):
+    """``options`` without the aids ``model``'s checkpoint lacks (an LM, a lexicon, a word LM).
+
+    A preset names the aids that help the bundled model; another checkpoint without an LM,
+    a lexicon or a word LM still decodes with the rest of the preset instead of failing.
+    """
+    from dataclasses import replace
+
+    has_lm = getattr(model, "language_model", None) is not None
+    has_lexicon = getattr(model, "lexicon", None) is not None
+    has_word_lm = getattr(model, "word_language_model", None) is not None
+    return replace(options, lm_weight=options.lm_weight if has_lm else 0.0,
+                   oov_penalty=options.oov_penalty if has_lexicon else 0.0,
+                   word_lm_weight=options.word_lm_weight if has_word_lm else 0.0,
+                   word_bonus=options.word_bonus if has_word_lm else 0.0)

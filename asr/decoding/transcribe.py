@@ -1,0 +1,277 @@
+"""Transcription: audio of any length in, text with attention timings out.
+
+Short audio (up to ``MAX_SEGMENT_SECONDS``) is decoded whole.  Longer audio
+is cut at pauses (:mod:`asr.audio.segment`), the pieces are decoded in batches,
+and their results are stitched with global timestamps.  Audio with no speech
+at all gives empty text.
+
+Inputs are read in blocks (:mod:`asr.audio.blocks`) in two passes: the
+first measures every 32 ms frame (its level and silero-vad's speech
+probability) and plans the segments, the second cuts them out.
+:func:`transcribe_many` batches the segments of many inputs together, so
+memory holds a few batches of segments whatever the length or number of
+the inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field, fields, replace
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from asr.decoding.alignment import WordTiming
+from asr.audio.io import SAMPLE_RATE, AudioError, AudioWarning, level_passages, load_audio, normalize_level
+from asr.audio.blocks import open_audio
+from asr.decoding.search import DecodeOptions, DecodeResult, decode
+from asr.decoding.presets import DEFAULT_PRESET, preset, usable
+from asr.audio.segment import MAX_SEGMENT_SECONDS, analyse, plan
+from asr.audio.vad import SpeechDetector
+
+SORT_POOL_BATCHES = 4  # segments are pooled this many batches deep and sorted by length, to pad less
+
+
+@dataclass
+class Transcription:
+    """The result for one audio input: the text and every segment's :class:`DecodeResult`.
+
+    ``text`` is the written form (:mod:`asr.decoding.written`): numerals, and capitals and punctuation
+    when the checkpoint has a punctuator; ``raw_text`` is the speller's own lower-case words, as
+    each segment's ``DecodeResult.text`` is.  Segment times (``char_starts``, ``words``...) are
+    already offset to the start of the input.
+    """
+
+    text: str
+    segments: list[DecodeResult] = field(default_factory=list)
+    offsets: list[float] = field(default_factory=list)  # start of each segment in the input, seconds
+    duration: float = 0.0  # seconds
+    raw_text: str | None = None  # the speller's words; None: the same as text
+    written: list[list[WordTiming]] | None = None  # each segment's written tokens; None: its raw words
+    warnings: list[str] = field(default_factory=list)  # one line each: a file that ends early
+
+    def __post_init__(self):
+        if self.raw_text is None:
+            self.raw_text = self.text
+
+    @property
+    def segment_words(self) -> list[list[WordTiming]]:
+        """Each segment's written tokens, timed by the spoken words they stand for."""
+        return self.written if self.written is not None else [s.words for s in self.segments]
+
+    @property
+    def segment_texts(self) -> list[str]:
+        """Each segment's written text."""
+        return [" ".join(w.word for w in words) for words in self.segment_words]
+
+    @property
+    def words(self) -> list[WordTiming]:
+        """The written tokens ("10", "2020", "p.m."), with start, end and confidence."""
+        return [w for words in self.segment_words for w in words]
+
+    @property
+    def raw_words(self) -> list[WordTiming]:
+        """The speller's own words, with start, end and confidence."""
+        return [w for s in self.segments for w in s.words]
+
+    @property
+    def token_log_probs(self) -> np.ndarray:
+        return np.concatenate([s.token_log_probs for s in self.segments]) if self.segments else np.zeros(0)
+
+    @property
+    def char_starts(self) -> np.ndarray:
+        return np.concatenate([s.char_starts for s in self.segments]) if self.segments else np.zeros(0)
+
+    @property
+    def char_ends(self) -> np.ndarray:
+        return np.concatenate([s.char_ends for s in self.segments]) if self.segments else np.zeros(0)
+
+    @property
+    def attention(self) -> np.ndarray:
+        """(characters, encoder frames) for single-segment audio; see ``segments`` for long audio."""
+        if len(self.segments) == 1:
+            return self.segments[0].attention
+        if not self.segments:
+            return np.zeros((0, 0))
+        raise ValueError("long audio has one attention matrix per segment: use .segments[i].attention")
+
+    @property
+    def nbest(self) -> list[tuple[str, float]]:
+        """The speller's alternatives, (raw text, score) best first (see :func:`asr.decoding.written.write_text`)."""
+        if len(self.segments) == 1:
+            return self.segments[0].nbest
+        return [(self.raw_text, float(sum(s.score for s in self.segments)))]
+
+    @property
+    def confidence(self) -> float:
+        lp = self.token_log_probs
+        return float(np.exp(lp.mean())) if lp.size else 1.0
+
+
+def _options(model, options: DecodeOptions | None, overrides: dict) -> DecodeOptions:
+    known = {f.name for f in fields(DecodeOptions)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise TypeError(f"unknown decoding option(s): {', '.join(sorted(unknown))}")
+    return replace(options or default_options(model), **overrides)
+
+
+def default_options(model) -> DecodeOptions:
+    """What the Python API decodes with when given no options: the preset ``asr transcribe`` uses."""
+    return usable(preset(DEFAULT_PRESET["python"]), model)
+
+
+def _shift(result: DecodeResult, offset: float) -> DecodeResult:
+    return replace(result, char_starts=result.char_starts + offset, char_ends=result.char_ends + offset,
+                   words=[WordTiming(w.word, w.start + offset, w.end + offset, w.confidence) for w in result.words])
+
+
+def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch_size: int = 8) -> list[DecodeResult]:
+    """Decode 16 kHz arrays in batches of similar length (less padding), results in input order.
+
+    Each piece is first brought to the level decoding expects (:func:`asr.audio.io.normalize_level`),
+    so a quiet microphone and a loud file of the same speech decode alike, and its soft passages
+    are raised towards the rest (:func:`asr.audio.io.level_passages`).
+    """
+    pieces = [level_passages(normalize_level(piece)) for piece in pieces]
+    order = sorted(range(len(pieces)), key=lambda i: pieces[i].size)
+    results: list[DecodeResult | None] = [None] * len(pieces)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        lengths = torch.tensor([max(pieces[i].size, 1) for i in chunk])
+        waveforms = torch.zeros(len(chunk), int(lengths.max()))
+        for row, i in enumerate(chunk):
+            waveforms[row, : pieces[i].size] = torch.from_numpy(pieces[i])
+        for i, result in zip(chunk, decode(model, waveforms.to(model.device), lengths.to(model.device), options)):
+            results[i] = result
+    return results
+
+
+@dataclass
+class _Job:
+    """One input on its way through :func:`transcribe_many`."""
+
+    ranges: list[tuple[int, int]]  # sample ranges to decode
+    num_samples: int
+    results: list[DecodeResult | None]
+    warnings: list[str] = field(default_factory=list)  # the reader's, filled in as the audio is read
+
+    @property
+    def done(self) -> bool:
+        return all(r is not None for r in self.results)
+
+    def finish(self, model=None, itn: bool = True) -> Transcription:
+        """The input's :class:`Transcription`, written with ``model``'s punctuator if it has one."""
+        from asr.decoding.written import write_segments
+
+        offsets = [s / SAMPLE_RATE for s, _ in self.ranges]
+        segments = [_shift(r, off) for r, off in zip(self.results, offsets)]
+        raw_text = " ".join(word for s in segments for word in s.text.split())  # one space between words
+        written = write_segments([s.words for s in segments], getattr(model, "punctuator", None), itn)
+        text = " ".join(w.word for words in written for w in words)
+        return Transcription(text=text, segments=segments, offsets=offsets, duration=self.num_samples / SAMPLE_RATE,
+                             raw_text=raw_text, written=written, warnings=self.warnings)
+
+
+def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = None, batch_size: int = 8,
+                    keep_attention: bool = True, on_planned: Callable[[float], None] | None = None,
+                    on_decoded: Callable[[float], None] | None = None, itn: bool = True,
+                    max_segment_seconds: float = MAX_SEGMENT_SECONDS) -> Iterator[tuple[int, Transcription | AudioError]]:
+    """Transcribe many inputs, batching segments across them.
+
+    Args:
+        model: a loaded :class:`asr.model.las.LAS`.
+        sources: paths, encoded bytes, 16 kHz arrays, or ``(name, source)`` pairs
+            (the name is what error messages call the input).
+        options: decoding options (default: :func:`default_options`, the ``accurate`` preset).
+        batch_size: segments decoded together.
+        keep_attention: keep each segment's attention matrix; without it the results
+            hold only timings, which is what bounds memory on hour-long inputs.
+        on_planned: called with an input's duration in seconds once it has been measured.
+        on_decoded: called with the seconds of audio each step finished (decoded, or skipped as silence).
+        itn: write numbers as numerals in ``text`` (see :mod:`asr.decoding.written`); ``raw_text`` is never changed.
+        max_segment_seconds: longer inputs are cut at pauses into segments at most this long.
+    Yields:
+        ``(index, Transcription)`` or ``(index, AudioError)`` per input, in input order.
+    """
+    options = options or default_options(model)
+    detector = SpeechDetector()  # one per call, reset for each input
+    pool_size = batch_size * SORT_POOL_BATCHES
+    jobs: dict[int, _Job | AudioError] = {}
+    pool: list[tuple[int, int, np.ndarray]] = []  # (input, segment, samples) waiting to be decoded
+    next_out = 0
+
+    def decode_pool():
+        results = decode_pieces(model, [piece for _, _, piece in pool], options, batch_size)
+        for (index, k, piece), result in zip(pool, results):
+            job = jobs[index]
+            if isinstance(job, _Job):  # not an input that failed after its first segments
+                job.results[k] = result if keep_attention else replace(
+                    result, attention=np.zeros((len(result.tokens), 0), dtype=np.float32))
+            if on_decoded:
+                on_decoded(piece.size / SAMPLE_RATE)
+        pool.clear()
+
+    def finished():
+        nonlocal next_out
+        while next_out in jobs and (isinstance(jobs[next_out], AudioError) or jobs[next_out].done):
+            job = jobs.pop(next_out)
+            yield next_out, job if isinstance(job, AudioError) else job.finish(model, itn)
+            next_out += 1
+
+    was_training = model.training
+    model.eval()
+    try:
+        for index, source in enumerate(sources):
+            name, source = source if isinstance(source, tuple) else (None, source)
+            try:
+                audio = open_audio(source, name)
+                analysis = analyse(audio, detector)
+                num_samples = analysis.num_samples
+                if num_samples == 0:
+                    raise AudioError(f"{audio.name}: contains no audio samples")
+                ranges = plan(analysis, max_segment_seconds)
+                jobs[index] = _Job(ranges, num_samples, [None] * len(ranges), audio.warnings)
+                if on_planned:
+                    on_planned(num_samples / SAMPLE_RATE)
+                if on_decoded:  # the silence between segments needs no decoding
+                    on_decoded((num_samples - sum(e - s for s, e in ranges)) / SAMPLE_RATE)
+                for k, piece in enumerate(audio.slices(ranges)):
+                    pool.append((index, k, piece))
+                    if len(pool) >= pool_size:
+                        decode_pool()
+            except AudioError as error:
+                jobs[index] = error
+            yield from finished()
+        if pool:
+            decode_pool()
+        yield from finished()
+    finally:
+        model.train(was_training)
+
+
+def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: int = 8, itn: bool = True,
+               **overrides) -> Transcription:
+    """Transcribe one input.
+
+    Args:
+        model: a loaded :class:`asr.model.las.LAS` (see :func:`asr.load_model`).
+        audio: a path, encoded bytes, or a float array of 16 kHz mono samples.
+        options: decoding options (default: the preset ``asr transcribe`` uses, :func:`default_options`);
+            keyword overrides such as ``beam_size=5`` or ``ctc_weight=0.3`` are applied on top.
+        batch_size: segments of long audio decoded together.
+        itn: write numbers as numerals in ``text`` ("10 minutes"); ``raw_text`` keeps the spoken form.
+    Raises:
+        asr.audio.io.AudioError: the input is not usable audio.
+    """
+    options = _options(model, options, overrides)
+    if not isinstance(audio, (str, bytes, bytearray, os.PathLike)):
+        audio = load_audio(audio)  # arrays and tensors: downmix and validate as before
+    (_, result), = transcribe_many(model, [audio], options, batch_size, itn=itn)
+    if isinstance(result, AudioError):
+        raise result
+    for message in result.warnings:
+        warnings.warn(message, AudioWarning, stacklevel=2)
+    return result
