@@ -49,5 +49,4 @@ bench: setup
 	$(PYTHON) recipes/asterisk/prepare.py --out data/asterisk
 	if [ -f data/synth/test_natural.jsonl ]; then $(PYTHON) recipes/synth/longform.py --out data/synth; fi
 	$(PYTHON) bench/human.py
-	$(PYTHON) bench/transcribe_speed.py
-	$(PYTHON) bench/startup.py
+	$(PYTHON) bench/speed.py

@@ -58,6 +58,6 @@ step speed small_batch600 $SMALL data.max_batch_seconds=600 data.num_workers=12
 
 echo "== 3. greedy decoding with asr eval --device cuda"
 started=$(date +%s%N)
-step $PYTHON -m asr eval --manifest "$MANIFEST" --device cuda --batch-size 32 --output-dir "$OUT/gpu_eval"
+step $PYTHON -m asr eval --manifest "$MANIFEST" --preset fast --device cuda --batch-size 32 --output-dir "$OUT/gpu_eval"
 echo "asr eval wall time: $(( ($(date +%s%N) - started) / 1000000 )) ms"
 exit $status

@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -65,8 +64,9 @@ def _stream(clips: list[np.ndarray], word_ends: list[list[float]]):
     return np.concatenate(pieces), phrases
 
 
-def _one_pass(model, options, audio: np.ndarray, phrases) -> tuple[list[float], list[float]]:
-    """Streams ``audio`` in real time; returns the word latencies and the final-line latencies (seconds)."""
+def _one_pass(model, options, audio: np.ndarray, phrases) -> tuple[list[float], list[float], int, int]:
+    """Streams ``audio`` in real time; returns the word latencies and the final-line latencies (seconds),
+    and how many running transcripts were shown and how many were stopped as their utterance ended."""
     session = LiveSession(model, SAMPLE_RATE, options)
     events = []  # (stream seconds when shown, text, final)
     on_partial, on_utterance = session._on_partial, session._on_utterance
@@ -103,7 +103,7 @@ def _one_pass(model, options, audio: np.ndarray, phrases) -> tuple[list[float], 
             first = next((t for t, said in shown if len(said) > i and said[i] == word), None)
             if first is not None:  # a word the model never writes right has no first appearance
                 words.append(first - word_end)
-    return words, finals
+    return words, finals, session.decoder.partials, session.decoder.partials_stopped
 
 
 def _hog(processes: int) -> list[subprocess.Popen]:
@@ -137,28 +137,29 @@ def main() -> None:
             try:
                 time.sleep(1.0 if hogs else 0.0)
                 load = os.getloadavg()[0]
-                words, finals = [], []
+                words, finals, partials = [], [], [0, 0]
                 for _ in range(args.passes):
-                    w, f = _one_pass(live_model, options, audio, phrases)
+                    w, f, shown, stopped = _one_pass(live_model, options, audio, phrases)
                     words += w
                     finals += f
+                    partials = [partials[0] + shown, partials[1] + stopped]
             finally:
                 for process in running:
                     process.kill()
                     process.wait()
-            rows.append((label, load, words, finals))
+            rows.append((label, load, words, finals, partials))
             print(f"{label}: load average {load:.1f}; word latencies {[round(x, 2) for x in words]}; "
                   f"final latencies {[round(x, 2) for x in finals]}", file=sys.stderr)
     finally:
         live_model.close()
 
     print(f"| machine ({os.cpu_count()} cores) | load before | word → first shown, median / max | "
-          "utterance end → final line, median / max | words shown / spoken |")
-    print("|---|---|---|---|---|")
+          "utterance end → final line, median / max | words shown / spoken | running transcripts shown / stopped |")
+    print("|---|---|---|---|---|---|")
     spoken = sum(len(e) for _, e in phrases) * args.passes
-    for label, load, words, finals in rows:
+    for label, load, words, finals, (shown, stopped) in rows:
         print(f"| {label} | {load:.1f} | {statistics.median(words):.2f} / {max(words):.2f} s | "
-              f"{statistics.median(finals):.2f} / {max(finals):.2f} s | {len(words)} / {spoken} |")
+              f"{statistics.median(finals):.2f} / {max(finals):.2f} s | {len(words)} / {spoken} | {shown} / {stopped} |")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import soundfile as sf
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-from asr import demo as app  # noqa: E402
+from asr.apps import demo as app  # noqa: E402
+from asr.cli import main as cli  # noqa: E402
 from asr.decoding.search import VTLN_WARP_FACTORS  # noqa: E402
 from asr.model.checkpoint import save_checkpoint  # noqa: E402
 from asr.model.las import LAS, ModelConfig  # noqa: E402
@@ -132,12 +133,12 @@ def test_the_word_lm_weight_is_used_when_the_checkpoint_has_a_word_lm(checkpoint
 def test_the_speaker_normalisation_box_reaches_the_decoder(models, monkeypatch):
     import importlib
 
-    transcribe_module = importlib.import_module("asr.decoding.transcribe")  # the package's `transcribe` is the function
+    transcribe_module = importlib.import_module("asr.decoding.transcribe")
     seen, real_decode = [], transcribe_module.decode
 
-    def spy(model, waveforms, lengths, options):
+    def spy(model, waveforms, lengths, options, **kwargs):
         seen.append(options.warp_factors)
-        return real_decode(model, waveforms, lengths, options)
+        return real_decode(model, waveforms, lengths, options, **kwargs)
 
     monkeypatch.setattr(transcribe_module, "decode", spy)
     off = app.transcribe_clip(models, EXAMPLE, None, beam_size=1, ctc_weight=0.0, vtln=False)
@@ -237,7 +238,7 @@ def test_the_alignment_view_places_letters_in_order_without_overlap(models):
 
 def test_a_missing_checkpoint_stops_with_one_line(tmp_path):
     with pytest.raises(SystemExit) as stop:
-        app.main(["--checkpoint", str(tmp_path / "nothing.pt")])
+        cli(["demo", "--checkpoint", str(tmp_path / "nothing.pt")])
     assert "no such checkpoint file" in str(stop.value.code)
 
 

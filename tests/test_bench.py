@@ -61,6 +61,14 @@ def test_words_are_scored_in_the_segment_they_were_spoken_in():
     assert [human.bucket_of(s) for s in (0.5, 5.0, 19.9, 20.0, 29.0, 45.0)] == [0, 1, 2, 3, 3, 3]
 
 
+def test_ours_is_scored_on_its_words_or_on_its_written_form(tmp_path):
+    model = LAS(ModelConfig(**TINY)).eval()
+    samples = speak("set a timer for ten minutes", tmp_path / "a.wav")
+    result = model.transcribe(samples, options=human.usable(human.preset("fast"), model))
+    assert human.Ours(model, "fast").transcribe(samples) == result.raw_text
+    assert human.Ours(model, "fast", written=True).transcribe(samples) == result.text
+
+
 def test_tuning_refuses_the_test_half():
     done = subprocess.run([sys.executable, "bench/tune_decoding.py", "--manifest", "data/asterisk/test.jsonl"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -69,7 +77,8 @@ def test_tuning_refuses_the_test_half():
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory) -> Path:
-    """A tiny random model, an Asterisk-like dev half, a test_natural split and its long-form recordings."""
+    """A tiny random model, an Asterisk-like dev half, a people set of two speakers, a test_natural split
+    and its long-form recordings."""
     root = tmp_path_factory.mktemp("bench")
     save_checkpoint(LAS(ModelConfig(**TINY)).eval(), root / "tiny.pt")
     (root / "asterisk").mkdir()
@@ -83,6 +92,8 @@ def sets(tmp_path_factory) -> Path:
         rows.append({"audio_filepath": str(path), "duration": speak(text, path).size / SAMPLE_RATE, "text": text,
                      "voice": "espeak:en-us"})
     write_manifest(root / "asterisk" / "dev.jsonl", rows[:3])
+    write_manifest(root / "people" / "dev.jsonl", [{**row, "speaker": speaker} for row, speaker in
+                                                   zip(rows[3:6], ("ann", "bob", "ann"))])
     write_manifest(root / "synth" / "test_natural.jsonl", rows)
     done = subprocess.run([sys.executable, "recipes/synth/longform.py", "--manifest",
                            str(root / "synth" / "test_natural.jsonl"), "--out", str(root / "synth")],
@@ -109,9 +120,10 @@ def _tables(stdout: str) -> dict[str, list[list[str]]]:
 
 @pytest.mark.slow
 def test_one_run_scores_every_set_and_prints_the_long_form_and_mixed_tables(sets):
-    done = subprocess.run([sys.executable, "bench/human.py", "--sets", "asterisk-dev", "asterisk-test", "test_natural",
-                           "longform", "--presets", "fast", "live", "--no-peers", "--checkpoint", str(sets / "tiny.pt"),
-                           "--asterisk", str(sets / "asterisk"), "--synth", str(sets / "synth")],
+    done = subprocess.run([sys.executable, "bench/human.py", "--sets", "asterisk-dev", "asterisk-test", "people",
+                           "test_natural", "longform", "--presets", "fast", "live", "--no-peers",
+                           "--checkpoint", str(sets / "tiny.pt"), "--asterisk", str(sets / "asterisk"),
+                           "--synth", str(sets / "synth"), "--people", str(sets / "people")],
                           cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
@@ -120,7 +132,10 @@ def test_one_run_scores_every_set_and_prints_the_long_form_and_mixed_tables(sets
     tables = _tables(out)
     main = tables["system | decoding | set | WER"]
     assert [(r[0], r[2]) for r in main] == [(f"ours, `{p}`", s) for p in ("fast", "live")
-                                            for s in ("asterisk-dev", "test_natural", "longform")]
+                                            for s in ("asterisk-dev", "people", "test_natural", "longform")]
+    speakers = tables["system | ann | bob"]  # WER per speaker of the people set
+    assert [r[0] for r in speakers] == ["ours, `fast`", "ours, `live`"]
+    assert all(r[1].endswith("(2)") and r[2].endswith("(1)") for r in speakers)
     for row in main:
         assert row[3].endswith("%") and row[4].endswith("%") and float(row[6]) > 0
     long = tables["system | long-form WER | clips alone | long / short"]
@@ -135,7 +150,7 @@ def test_one_run_scores_every_set_and_prints_the_long_form_and_mixed_tables(sets
     mixed = tables["system | mean WER | mean CER"]
     assert [r[0] for r in mixed] == ["ours, `fast`", "ours, `live`"]
     for row, preset in zip(mixed, ("fast", "live")):
-        wers = [float(r[3].rstrip("%")) for r in main if r[0] == f"ours, `{preset}`"]
+        wers = [float(r[3].rstrip("%")) for r in main if r[0] == f"ours, `{preset}`" and r[2] in human.MIXED_SETS]
         assert float(row[1].rstrip("%")) == pytest.approx(np.mean(wers), abs=0.06)
 
 

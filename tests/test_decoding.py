@@ -10,8 +10,9 @@ import torch
 import asr
 from asr.decoding.alignment import character_times, word_timings
 from asr.decoding.ctc_prefix import CTCPrefixScorer
-from asr.decoding.search import VTLN_WARP_FACTORS, DecodeOptions, beam_search, greedy_decode, max_decode_length
-from conftest import tiny_model
+from asr.decoding.search import (VTLN_WARP_FACTORS, DecodeOptions, DecodingStopped, beam_search, greedy_decode,
+                                 max_decode_length)
+from conftest import speak, tiny_model
 
 
 def _never_ending_model():
@@ -202,3 +203,36 @@ def test_warp_factors_out_of_range_are_refused(factors):
 def test_vtln_factors_are_valid_and_include_the_unwarped_audio():
     assert 1.0 in VTLN_WARP_FACTORS
     DecodeOptions(warp_factors=VTLN_WARP_FACTORS)
+
+
+class StopAfter:
+    """A ``stop`` callable that turns true on its ``calls``-th call, counting every call."""
+
+    def __init__(self, calls: int):
+        self.calls, self.count = calls, 0
+
+    def __call__(self) -> bool:
+        self.count += 1
+        return self.count >= self.calls
+
+
+@pytest.mark.parametrize("options", [DecodeOptions(), DecodeOptions(beam_size=3, ctc_weight=0.5)])
+def test_a_search_is_stopped_at_the_step_its_stop_turns_true(options):
+    model = _never_ending_model()  # it would spell on to the length bound
+    waves, lengths = torch.randn(1, 16000) * 0.1, torch.tensor([16000])
+    stop = StopAfter(5)
+    with pytest.raises(DecodingStopped):
+        asr.decode(model, waves, lengths, options, stop=stop)
+    assert stop.count == 5  # checked before encoding and at each step, and no further
+    never = StopAfter(10**9)
+    kept = asr.decode(model, waves, lengths, options, stop=never)[0]
+    assert kept.tokens == asr.decode(model, waves, lengths, options)[0].tokens  # a stop that stays false changes nothing
+    assert never.count >= len(kept.tokens)
+
+
+def test_transcribe_passes_stop_down_to_the_search(tmp_path):
+    model = _never_ending_model()
+    audio = speak("open the door", tmp_path / "speech.wav")
+    assert model.transcribe(audio, options=DecodeOptions(), stop=lambda: False).text
+    with pytest.raises(DecodingStopped):
+        model.transcribe(audio, options=DecodeOptions(), stop=lambda: True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from asr.model.checkpoint import load_model, save_checkpoint
-from asr.decoding.search import DecodeOptions
+from asr.decoding.search import DecodeOptions, DecodingStopped
 from asr.decoding.process import DecodingProcessError, ProcessModel
 from conftest import speak, tiny_model
 
@@ -53,6 +53,18 @@ def test_a_child_transcribes_as_this_process_does(checkpoint, process_model, tmp
     there = process_model.transcribe(audio, options=options)
     assert there.text == here.text and there.text
     np.testing.assert_allclose(there.segments[0].attention, here.segments[0].attention, atol=1e-5)
+
+
+def test_a_stopped_call_stops_the_childs_search_and_frees_its_slot(process_model, tmp_path):
+    speech = speak("open the door and close the window", tmp_path / "speech.wav")
+    audio = np.concatenate([speech] * 8)  # the tiny model spells on to its length bound: seconds of search
+    began = time.monotonic()
+    with pytest.raises(DecodingStopped):  # the child's search saw the shared flag
+        process_model.transcribe(audio, options=DecodeOptions(), stop=lambda: time.monotonic() - began > 0.05)
+    assert all(flag == 0 for flag in process_model._stop_flags)
+    assert len(process_model._free_slots) == len(process_model._stop_flags)
+    done = process_model.transcribe(speech, options=DecodeOptions(), stop=lambda: False)
+    assert done.text  # a stop that stays false lets the call finish
 
 
 def test_a_killed_child_fails_its_call_with_one_line_and_the_next_call_starts_a_new_one(process_model):

@@ -16,7 +16,7 @@ import torch
 
 from asr.audio.io import SAMPLE_RATE, load_audio
 from asr.model.checkpoint import save_checkpoint
-from asr.cli.options import evaluate as command
+from asr.cli import evaluate as command
 from asr.decoding.search import DecodeOptions
 from asr.apps.evaluate import evaluate
 from asr.training.manifest import read_manifest, write_manifest

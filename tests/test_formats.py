@@ -12,8 +12,8 @@ import pytest
 from asr.decoding.alignment import word_timings
 from asr.decoding.search import DecodeResult
 from asr.decoding.alignment import WordTiming
-from asr.apps.formats import (MAX_CUE_CHARACTERS, MAX_CUE_SECONDS, AtomicWriter, render, subtitle_cues, timestamped_line,
-                         to_dict, write_atomic)
+from asr.apps.formats import MAX_CUE_CHARACTERS, MAX_CUE_SECONDS, render, subtitle_cues, timestamped_line, to_dict
+from asr.files import AtomicWriter, write_atomic
 from asr.training.manifest import read_manifest
 from asr.decoding.transcribe import Transcription
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr import microphone
-from asr.cli.options import listen as listen_command
+from asr.apps import microphone
+from asr.cli import listen as listen_command
 from asr.audio.endpoint import MARGIN_SECONDS, Endpointer
 from asr.apps.microphone import BlockQueue, MicrophoneError, UtteranceDecoder
 from asr.audio.segment import FRAME_SECONDS
@@ -251,7 +251,7 @@ class OptionsModel(SlowModel):
         super().__init__(seconds)
         self.options = []
 
-    def transcribe(self, audio, options=None, itn=True):
+    def transcribe(self, audio, options=None, itn=True, stop=None):
         self.options.append(options)
         self.itn = itn
         return super().transcribe(audio)
@@ -274,6 +274,38 @@ def test_running_transcripts_come_while_speaking_and_the_final_line_after_them(r
     # Running transcripts are greedy; the final line uses the decoder's options.
     assert {o.beam_size for o in model.options} == {1, 4}
     assert sum(o.beam_size == 4 for o in model.options) == len(UTTERANCES)
+
+
+class StoppableModel:
+    """Final lines at once; running transcripts (greedy options) search for up to 30 s, checking stop()."""
+
+    def __init__(self):
+        self.stopped = 0
+
+    def transcribe(self, audio, options=None, itn=True, stop=None):
+        from asr.decoding.search import DecodingStopped
+
+        if options is not None and options.beam_size == 1:
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline:
+                if stop is not None and stop():
+                    self.stopped += 1
+                    raise DecodingStopped
+                time.sleep(0.005)
+        return types.SimpleNamespace(text="line", words=[], confidence=1.0)
+
+
+def test_a_running_transcript_is_stopped_when_its_utterance_ends(recording):
+    from asr.decoding.search import DecodeOptions
+
+    samples, rate = recording
+    model = StoppableModel()
+    began = time.monotonic()
+    decoder, events = _run_with_partials(samples, rate, model, options=DecodeOptions(beam_size=4),
+                                         partial_every_seconds=0.3)
+    assert [e[0] for e in events] == ["final"] * len(UTTERANCES)  # no partial ever finished, none came late
+    assert decoder.partials_stopped == model.stopped >= 1
+    assert time.monotonic() - began < 20  # each final line came without waiting out a 30-s search
 
 
 def test_no_running_transcript_while_audio_is_waiting(recording):

@@ -460,7 +460,8 @@ def test_the_python_api_decodes_with_the_preset_of_asr_transcribe_by_default(che
 
     seen = []
     real = asr.decoding.transcribe.decode
-    monkeypatch.setattr(asr.decoding.transcribe, "decode", lambda model, *args: seen.append(args[-1]) or real(model, *args))
+    monkeypatch.setattr(asr.decoding.transcribe, "decode",
+                        lambda model, *args, **kwargs: seen.append(args[-1]) or real(model, *args, **kwargs))
     model = asr.load_model(checkpoint)
     model.transcribe(clips / "hello.wav")
     model.transcribe(clips / "hello.wav", beam_size=3)

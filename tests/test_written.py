@@ -129,3 +129,18 @@ def test_written_text_rebuilds_a_transcriptions_written_form(punctuator):
 def test_nbest_keeps_one_entry_per_text():
     nbest = [("set a timer", -1.0), ("set a timer ", -1.1), ("sat a timer", -1.2), ("set  a timer", -1.3)]
     assert _distinct(nbest) == [("set a timer", -1.0), ("sat a timer", -1.2)]
+
+
+# Written references, most with numbers: each is spoken in its normalised form, written, and normalised back.
+ROUND_TRIP = ["Set a timer for 10 minutes.", "Wake me up at 7 a.m. tomorrow.", "The meeting starts at 3:30 p.m.",
+              "We moved here in 2020.", "The train leaves at 10:15.", "It costs $5 at the shop.",
+              "Sales rose by 10% last year.", "The 21st century began in 2001.", "There were 150 people at the party.",
+              "Add 3.5 cups of flour.", "Music from the 1980s is back.", "Remind me on the 4th of July.",
+              "The one I like is blue.", "No one knows the way.", "I have two cats and one dog."]
+
+
+@pytest.mark.parametrize("reference", ROUND_TRIP)
+def test_the_written_form_scores_as_the_words_it_was_written_from(reference):
+    """Scoring normalises both sides, so writing numerals must never cost a word."""
+    spoken = normalize_text(reference)
+    assert normalize_text(write_text(spoken)) == spoken

@@ -37,7 +37,7 @@ class LiveSession:
     on; nothing is dropped unless decoding falls minutes behind.
 
     Args:
-        model: anything with ``transcribe(audio, options=...)``: a model or a ProcessModel.
+        model: anything with ``transcribe(audio, options=..., itn=..., stop=...)``: a model or a ProcessModel.
         sample_rate: the rate of the pushed chunks, in Hz.
         options: how finished utterances are decoded; running transcripts are greedy.
     """

@@ -8,12 +8,15 @@ it closes.  While an utterance is being decoded, the queue holds the audio
 that keeps arriving, up to ``MAX_QUEUE_SECONDS``.  Blocks are dropped only
 when the queue is that far behind, and every dropped block is counted.
 
-While an utterance is still open, the consumer also decodes it greedily every
+While an utterance is still open, it is also decoded greedily every
 ``PARTIAL_EVERY_SECONDS`` of new speech, for a running (partial) transcript
-that the final one replaces at the pause.  A partial is skipped whenever newer
-audio is already waiting in the queue, and a partial waits at least as long as
-the previous one took: catching up comes first, so a busy machine shows fewer
-partials, and the final lines are never held up by more than one of them.
+that the final one replaces at the pause.  A running transcript is decoded in a
+thread of its own while the consumer goes on cutting the newer audio, and the
+moment that audio ends the utterance its search is stopped
+(:class:`asr.decoding.search.DecodingStopped`), so the final line never waits
+for it.  A partial is not started while newer audio is waiting in the queue,
+and waits at least as long as the previous one took: catching up comes first,
+so a busy machine shows fewer partials.
 
 The queue and the decoding thread work on plain arrays, so the tests need no
 sound device.  Only :func:`listen` and the device helpers import sounddevice.
@@ -152,7 +155,10 @@ class UtteranceDecoder(threading.Thread):
     With ``on_partial``, the open utterance is also decoded with ``partial_options``
     (greedy by default) after each ``partial_every_seconds`` of new audio, when no
     newer block is waiting, and ``on_partial(utterance, transcription)`` gets the
-    utterance so far; the next ``on_utterance`` or ``on_partial`` supersedes it.
+    utterance so far; the next ``on_utterance`` or ``on_partial`` supersedes it.  Running
+    transcripts are decoded in a second thread, with ``model.transcribe(..., stop=...)``, and
+    stopped when the utterance ends; ``on_partial`` is never called after its utterance's
+    ``on_utterance``.
     """
 
     def __init__(self, model, blocks: BlockQueue, endpointer: Endpointer, on_utterance,
@@ -179,6 +185,10 @@ class UtteranceDecoder(threading.Thread):
         self._partial_seconds = 0.0  # how long the latest running transcript took to decode
         self._partial_done = 0.0  # when it was done (time.monotonic())
         self.partials = 0  # running transcripts shown
+        self.partials_stopped = 0  # running transcripts abandoned because their utterance ended
+        self._partial: threading.Thread | None = None  # the running transcript being decoded, if any
+        self._partial_stop = threading.Event()  # set when its utterance has ended
+        self._partial_error: BaseException | None = None
         self.count = 0
         self.decoding = False
         self.error: BaseException | None = None
@@ -191,7 +201,10 @@ class UtteranceDecoder(threading.Thread):
 
     def run(self) -> None:
         try:
-            self._consume()
+            try:
+                self._consume()
+            finally:
+                self._stop_partial()  # no running transcript outlives the decoder
         except BaseException as error:  # reported by listen() in the caller's thread
             self.error = error
         finally:
@@ -210,13 +223,15 @@ class UtteranceDecoder(threading.Thread):
                 block = block[: self.max_samples - consumed]
             consumed += block.size
             for utterance in self.endpointer.push(block):
+                self._stop_partial()
                 self._decode(utterance)
                 if self._enough():
                     return
             if self.max_samples is not None and consumed >= self.max_samples:
                 break
             if self.on_partial is not None and not self.blocks.waiting:
-                self._decode_partial()
+                self._start_partial()
+        self._stop_partial()
         for utterance in self.endpointer.flush():
             if not self._enough():
                 self._decode(utterance)
@@ -234,26 +249,68 @@ class UtteranceDecoder(threading.Thread):
         self.count += 1
         self.on_utterance(Utterance(utterance.start, audio, SAMPLE_RATE), transcription)
 
-    def _decode_partial(self) -> None:
-        """The open utterance's running transcript, once ``partial_every`` new samples have come."""
+    def _next_partial(self) -> tuple[float, np.ndarray] | None:
+        """(start, 16 kHz audio) of the open utterance when its next running transcript is due."""
+        if self._partial is not None and self._partial.is_alive():
+            return None  # one at a time
         utterance = self.endpointer.open_utterance()
         if utterance is None:
-            return
+            return None
         start, decoded = self._partial_of
         if start == utterance.start and utterance.samples.size - decoded < self.partial_every:
-            return
+            return None
         if start != utterance.start and utterance.samples.size < self.partial_every:
-            return
+            return None
         if time.monotonic() - self._partial_done < self._partial_seconds:
-            return  # on a slow machine, running transcripts take at most half the decoder's time
+            return None  # on a slow machine, running transcripts take at most half the decoder's time
         self._partial_of = (utterance.start, utterance.samples.size)
-        audio = to_mono_16k(utterance.samples, utterance.sample_rate)
+        return utterance.start, to_mono_16k(utterance.samples, utterance.sample_rate)
+
+    def _decode_partial(self) -> None:
+        """The open utterance's running transcript, in this thread, once ``partial_every`` new samples have come."""
+        due = self._next_partial()
+        if due is not None:
+            self._partial_stop.clear()
+            self._run_partial(*due)
+
+    def _start_partial(self) -> None:
+        """As :meth:`_decode_partial`, in a thread of its own, so cutting the newer audio goes on meanwhile."""
+        due = self._next_partial()
+        if due is not None:
+            self._partial_stop.clear()
+            self._partial = threading.Thread(target=self._run_partial, args=due, name="asr-listen-partial",
+                                             daemon=True)
+            self._partial.start()
+
+    def _run_partial(self, start: float, audio: np.ndarray) -> None:
+        from asr.decoding.search import DecodingStopped
+
         began = time.monotonic()
-        transcription = self.model.transcribe(audio, options=self.partial_options, itn=self.itn)
-        self._partial_done = time.monotonic()
-        self._partial_seconds = self._partial_done - began
-        self.partials += 1
-        self.on_partial(Utterance(utterance.start, audio, SAMPLE_RATE), transcription)
+        try:
+            transcription = self.model.transcribe(audio, options=self.partial_options, itn=self.itn,
+                                                  stop=self._partial_stop.is_set)
+        except DecodingStopped:
+            self.partials_stopped += 1
+            return
+        except BaseException as error:  # raised again in the consumer's thread
+            self._partial_error = error
+            return
+        finally:
+            self._partial_done = time.monotonic()
+            self._partial_seconds = self._partial_done - began
+        if not self._partial_stop.is_set():  # else its utterance has ended: the final line comes instead
+            self.partials += 1
+            self.on_partial(Utterance(start, audio, SAMPLE_RATE), transcription)
+
+    def _stop_partial(self) -> None:
+        """Stop the running transcript's search (its utterance has ended) and wait until it has let go."""
+        self._partial_stop.set()
+        if self._partial is not None:
+            self._partial.join()
+            self._partial = None
+        if self._partial_error is not None:
+            error, self._partial_error = self._partial_error, None
+            raise error
 
 
 @dataclass

@@ -38,7 +38,7 @@ MIN_PAUSE_SECONDS = 0.3  # shorter gaps are within a phrase: never a place to cu
 PAD_SECONDS = 0.3  # context kept on both sides of a segment (no more than half the pause)
 # Longer audio is cut at pauses into pieces at most this long. Whisper's encoder takes 30 s, but
 # the speller learnt on utterances of a few seconds: on the long-form dev set WER rose steadily
-# with the longest piece allowed, from 8 s to 20 s (bench/segmenting.py; recipes/synth/RESULTS.md),
+# with the longest piece allowed, from 8 s to 20 s (``bench/human.py --sets longform --max-segment-seconds S``; recipes/synth/RESULTS.md),
 # and attention, so timing, wanders more the longer the piece.
 MAX_SEGMENT_SECONDS = 10.0
 # Whisper's encoder takes 30 s at most: no segment, padding included, is longer than this.

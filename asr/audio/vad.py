@@ -3,7 +3,7 @@
 One detector serves files (:mod:`asr.audio.segment`), ``asr listen`` and the demo's live stream
 (:mod:`asr.audio.endpoint`).  silero-vad (MIT) ships its model inside its PyPI wheel, so nothing is
 downloaded; it hears soft and whispered speech that a level threshold misses.  Where the
-package cannot be loaded, the frame level alone decides (:func:`asr.audio.segment.energy_speech`),
+package cannot be loaded, the frame level alone decides (:func:`asr.audio.segment.speech_frames` with no probabilities),
 and that is said once on stderr.
 
     detector = SpeechDetector()

@@ -1,6 +1,6 @@
 """The ``asr`` command: a thin argparse layer over the library.
 
-Each subcommand lives in ``asr/cli/<name>.py`` with two functions,
+Each subcommand lives in ``asr/cli/<name>.py`` (``eval`` in evaluate.py, dashes as underscores) with two functions,
 ``add_arguments(parser)`` and ``run(args) -> int`` (the exit status), and is
 imported only when used, so ``asr listen`` never loads the trainer.
 """

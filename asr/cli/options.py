@@ -1,4 +1,4 @@
-"""The ``asr`` subcommands, one module each; what several of them share lives here.
+"""What several ``asr`` subcommands share: ``--preset`` and the flags that override its fields.
 
 Nothing here imports torch: ``asr --help`` and every command's ``--help`` stay instant.
 """

@@ -1,7 +1,7 @@
 """Pack a checkpoint for inference: every weight in fp16 and no training state, for a smaller file.
 
 Usage:
-    asr pack exp/whisper_base/with_lm.pt checkpoints/las_whisper_base.pt
+    asr pack exp/whisper_base/with_punctuation.pt exp/whisper_base/packed.pt
 
 The packed file loads back into fp32, so it decodes as the original does (the bundle's
 figures in checkpoints/README.md are measured on the packed file).  The output is written

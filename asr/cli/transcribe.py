@@ -37,7 +37,7 @@ JSONL_NAME = "transcripts.jsonl"
 DEFAULT_BATCH_SIZE = 8
 # One CPU thread: the speller's per-character steps are too small to split across threads, and
 # on a busy 2-core machine a second thread waits on the first so often that decoding ran 10-40x
-# slower in bench/transcribe_speed.py.  More threads can help the encoder on an idle machine.
+# slower in bench/speed.py.  More threads can help the encoder on an idle machine.
 DEFAULT_THREADS = 1
 
 

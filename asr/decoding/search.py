@@ -27,7 +27,8 @@ from asr.model.vocab import SPECIAL_TOKENS
 from asr.model.word_lm import SENTENCE_END, SENTENCE_START
 
 
-# Test-time VTLN's warp factors (DecodeOptions.warp_factors), chosen on the dev sets (model card).
+# Test-time VTLN's warp factors (DecodeOptions.warp_factors), chosen on the BLSTM model's dev sets
+# (recipes/synth/RESULTS.md).
 VTLN_WARP_FACTORS = (0.8, 0.9, 1.0, 1.1)
 
 
@@ -95,6 +96,19 @@ class DecodeResult:
         return float(np.exp(self.token_log_probs.mean())) if len(self.tokens) else 1.0
 
 
+class DecodingStopped(Exception):
+    """A decode given a ``stop`` callable was abandoned because ``stop()`` became true.
+
+    Running transcripts pass one: once newer audio has arrived, the transcript of the older
+    audio is not worth finishing.
+    """
+
+
+def _check(stop) -> None:
+    if stop is not None and stop():
+        raise DecodingStopped
+
+
 def max_decode_length(num_samples: int, sample_rate: int, options: DecodeOptions) -> int:
     return int(math.ceil(options.max_chars_per_second * num_samples / sample_rate)) + 2
 
@@ -120,9 +134,13 @@ def _finish(model, tokens: list[int], log_probs: list[float], rows: list[torch.T
 
 @torch.no_grad()
 def greedy_decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
-                  options: DecodeOptions = DecodeOptions(), warp: float = 1.0) -> list[DecodeResult]:
-    """Batched greedy decoding: the most likely character at every step (of audio warped by ``warp``)."""
+                  options: DecodeOptions = DecodeOptions(), warp: float = 1.0, stop=None) -> list[DecodeResult]:
+    """Batched greedy decoding: the most likely character at every step (of audio warped by ``warp``).
+
+    ``stop``: a callable checked before encoding and at every step; raises :class:`DecodingStopped`
+    once it returns true."""
     vocab = model.vocabulary
+    _check(stop)
     h, h_lengths = model.encode(waveforms, lengths, warp)
     mask = torch.arange(h.shape[1], device=h.device)[None, :] < h_lengths[:, None]
     speller = model.speller
@@ -137,6 +155,7 @@ def greedy_decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
         [[] for _ in range(batch)], [0.0] * batch
     blocked = _blocked_tokens(model)
     for step in range(max(limits)):
+        _check(stop)
         logits, state = speller.step(tokens, state, keys, h, mask)
         logits[:, blocked] = float("-inf")
         log_probs = torch.log_softmax(logits.float(), dim=-1)
@@ -176,11 +195,12 @@ class _Hypothesis:
 
 @torch.no_grad()
 def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
-                options: DecodeOptions = DecodeOptions(beam_size=5), warp: float = 1.0) -> list[DecodeResult]:
+                options: DecodeOptions = DecodeOptions(beam_size=5), warp: float = 1.0, stop=None) -> list[DecodeResult]:
     """Beam search per utterance, optionally with joint CTC prefix scoring, shallow fusion with the
     character LM and the word LM, and the lexicon's out-of-vocabulary penalty.
 
     Returns one result per utterance; its ``nbest`` holds up to ``options.nbest`` alternatives.
+    ``stop``: as in :func:`greedy_decode`.
     """
     if options.lm_weight > 0 and model.language_model is None:
         raise ValueError("lm_weight > 0 needs a checkpoint with a language model (see asr train-lm)")
@@ -188,18 +208,19 @@ def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
         raise ValueError("oov_penalty > 0 needs a checkpoint with a lexicon (see asr train-lm --lexicon)")
     if options.word_lm_weight > 0 and model.word_language_model is None:
         raise ValueError("word_lm_weight > 0 needs a checkpoint with a word LM (see asr train-lm --word-lm)")
+    _check(stop)
     h, h_lengths = model.encode(waveforms, lengths, warp)
     ctc_log_probs = torch.log_softmax(model.ctc_head(h).float(), dim=-1) if options.ctc_weight > 0 else None
     results = []
     for i in range(h.shape[0]):
         frames = int(h_lengths[i])
         ctc = None if ctc_log_probs is None else ctc_log_probs[i, :frames].cpu().numpy()
-        results.append(_beam_search_one(model, h[i:i + 1, :frames], ctc, int(lengths[i]), options, warp))
+        results.append(_beam_search_one(model, h[i:i + 1, :frames], ctc, int(lengths[i]), options, warp, stop))
     return results
 
 
 def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
-                     options: DecodeOptions, warp: float = 1.0) -> DecodeResult:
+                     options: DecodeOptions, warp: float = 1.0, stop=None) -> DecodeResult:
     vocab, speller = model.vocabulary, model.speller
     beam, weight = options.beam_size, options.ctc_weight
     frames = h.shape[1]
@@ -216,6 +237,7 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
     blocked = _blocked_tokens(model)
     limit = max_decode_length(num_samples, model.config.features.sample_rate, options)
     for step in range(limit + 1):
+        _check(stop)
         count = len(live)
         prev = torch.tensor([hyp.tokens[-1] if hyp.tokens else vocab.sos_id for hyp in live], device=h.device)
         logits, state = speller.step(prev, state, _repeat(keys, count), h.expand(count, -1, -1),
@@ -387,8 +409,11 @@ def _repeat(keys: torch.Tensor, count: int) -> torch.Tensor:
 
 
 def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
-           options: DecodeOptions = DecodeOptions()) -> list[DecodeResult]:
+           options: DecodeOptions = DecodeOptions(), stop=None) -> list[DecodeResult]:
     """Greedy when ``beam_size == 1`` with no CTC, LM or lexicon, beam search otherwise.
+
+    ``stop``: a callable checked before encoding and at every step of the search; once it returns
+    true the decode is abandoned with :class:`DecodingStopped`.
 
     With ``options.warp_factors`` each utterance is decoded once per vocal-tract warp factor
     and keeps the result with the best score per character: test-time vocal-tract-length
@@ -398,10 +423,10 @@ def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
         and options.oov_penalty == 0 and options.word_lm_weight == 0
     search = greedy_decode if greedy else beam_search
     if not options.warp_factors:
-        return search(model, waveforms, lengths, options)
+        return search(model, waveforms, lengths, options, stop=stop)
     best = None
     for warp in options.warp_factors:
-        results = search(model, waveforms, lengths, options, warp=warp)
+        results = search(model, waveforms, lengths, options, warp=warp, stop=stop)
         best = results if best is None else [max(kept, new, key=lambda r: _score_per_character(r, greedy))
                                              for kept, new in zip(best, results)]
     return best

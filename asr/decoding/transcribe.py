@@ -128,12 +128,14 @@ def _shift(result: DecodeResult, offset: float) -> DecodeResult:
                    words=[WordTiming(w.word, w.start + offset, w.end + offset, w.confidence) for w in result.words])
 
 
-def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch_size: int = 8) -> list[DecodeResult]:
+def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch_size: int = 8,
+                  stop=None) -> list[DecodeResult]:
     """Decode 16 kHz arrays in batches of similar length (less padding), results in input order.
 
     Each piece is first brought to the level decoding expects (:func:`asr.audio.io.normalize_level`),
     so a quiet microphone and a loud file of the same speech decode alike, and its soft passages
-    are raised towards the rest (:func:`asr.audio.io.level_passages`).
+    are raised towards the rest (:func:`asr.audio.io.level_passages`).  ``stop``: see
+    :func:`asr.decoding.search.decode`.
     """
     pieces = [level_passages(normalize_level(piece)) for piece in pieces]
     order = sorted(range(len(pieces)), key=lambda i: pieces[i].size)
@@ -144,7 +146,8 @@ def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch
         waveforms = torch.zeros(len(chunk), int(lengths.max()))
         for row, i in enumerate(chunk):
             waveforms[row, : pieces[i].size] = torch.from_numpy(pieces[i])
-        for i, result in zip(chunk, decode(model, waveforms.to(model.device), lengths.to(model.device), options)):
+        for i, result in zip(chunk, decode(model, waveforms.to(model.device), lengths.to(model.device), options,
+                                         stop=stop)):
             results[i] = result
     return results
 
@@ -178,7 +181,8 @@ class _Job:
 def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = None, batch_size: int = 8,
                     keep_attention: bool = True, on_planned: Callable[[float], None] | None = None,
                     on_decoded: Callable[[float], None] | None = None, itn: bool = True,
-                    max_segment_seconds: float = MAX_SEGMENT_SECONDS) -> Iterator[tuple[int, Transcription | AudioError]]:
+                    max_segment_seconds: float = MAX_SEGMENT_SECONDS,
+                    stop=None) -> Iterator[tuple[int, Transcription | AudioError]]:
     """Transcribe many inputs, batching segments across them.
 
     Args:
@@ -193,6 +197,8 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
         on_decoded: called with the seconds of audio each step finished (decoded, or skipped as silence).
         itn: write numbers as numerals in ``text`` (see :mod:`asr.decoding.written`); ``raw_text`` is never changed.
         max_segment_seconds: longer inputs are cut at pauses into segments at most this long.
+        stop: a callable checked while decoding; once it returns true, decoding is abandoned with
+            :class:`asr.decoding.search.DecodingStopped` (a running transcript whose audio has grown).
     Yields:
         ``(index, Transcription)`` or ``(index, AudioError)`` per input, in input order.
     """
@@ -204,7 +210,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
     next_out = 0
 
     def decode_pool():
-        results = decode_pieces(model, [piece for _, _, piece in pool], options, batch_size)
+        results = decode_pieces(model, [piece for _, _, piece in pool], options, batch_size, stop)
         for (index, k, piece), result in zip(pool, results):
             job = jobs[index]
             if isinstance(job, _Job):  # not an input that failed after its first segments
@@ -253,7 +259,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
 
 
 def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: int = 8, itn: bool = True,
-               **overrides) -> Transcription:
+               max_segment_seconds: float = MAX_SEGMENT_SECONDS, stop=None, **overrides) -> Transcription:
     """Transcribe one input.
 
     Args:
@@ -263,13 +269,19 @@ def transcribe(model, audio, options: DecodeOptions | None = None, batch_size: i
             keyword overrides such as ``beam_size=5`` or ``ctc_weight=0.3`` are applied on top.
         batch_size: segments of long audio decoded together.
         itn: write numbers as numerals in ``text`` ("10 minutes"); ``raw_text`` keeps the spoken form.
+        max_segment_seconds: audio longer than this is cut at pauses into segments at most this long
+            (never longer than Whisper's 30-s window, whatever is asked).
+        stop: a callable checked while decoding: once it returns true the transcription is
+            abandoned (a running transcript whose audio has grown since).
     Raises:
         asr.audio.io.AudioError: the input is not usable audio.
+        asr.decoding.search.DecodingStopped: ``stop()`` returned true.
     """
     options = _options(model, options, overrides)
     if not isinstance(audio, (str, bytes, bytearray, os.PathLike)):
         audio = load_audio(audio)  # arrays and tensors: downmix and validate as before
-    (_, result), = transcribe_many(model, [audio], options, batch_size, itn=itn)
+    (_, result), = transcribe_many(model, [audio], options, batch_size, itn=itn,
+                                   max_segment_seconds=max_segment_seconds, stop=stop)
     if isinstance(result, AudioError):
         raise result
     for message in result.warnings:

@@ -19,7 +19,7 @@ form is made from them in two steps:
 Every written token keeps the timing of the spoken words it came from: a numeral spanning
 several words starts with the first and ends with the last.  :func:`asr.text.normalize_text`
 maps the written form back onto spoken words, so accuracy is scored on either form alike
-(``bench/written_form.py`` measures it).
+(``python bench/human.py --written`` scores it).
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def language_model_from_dict(section: dict) -> CharLanguageModel:
 
 
 def save_atomic(obj: dict, path) -> None:
-    """torch.save through :func:`asr.apps.formats.atomic_path`: a kill at any moment leaves the old file or the new."""
+    """torch.save through :func:`asr.files.atomic_path`: a kill at any moment leaves the old file or the new."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 

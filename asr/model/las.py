@@ -32,7 +32,8 @@ from asr.model.vocab import Vocabulary
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture hyperparameters; saved in every checkpoint. Defaults are ``recipes/synth/small.yaml``'s."""
+    """Architecture hyperparameters; saved in every checkpoint. Defaults are ``recipes/synth/small.yaml``'s,
+    except ``ctc_loss_weight`` (small.yaml: 0.5)."""
 
     vocab_size: int = len(Vocabulary())
     # Listener: blstm (from scratch) | whisper-tiny | whisper-base (frozen, under a BLSTM adapter)

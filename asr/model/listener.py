@@ -1,4 +1,5 @@
-"""The listener: a convolutional front end, then a pyramidal bidirectional LSTM.
+"""The listener: a convolutional front end, then a pyramidal bidirectional LSTM; or a frozen pretrained
+encoder under a BLSTM adapter (:class:`PretrainedListener`).
 
 The conv front end divides the frame rate by ``conv_reduction`` (2 or 4);
 each pyramid step concatenates pairs of neighbouring frames and halves it

@@ -6,7 +6,7 @@
     encoder_states  a cache of a frozen encoder's states
     trainer         the LAS trainer: resumable at any step, best checkpoints averaged
     resumable       deferred stop signals and random state
-    lm              training the character and word LMs and the lexicon
+    lm              training the character LM, and bundling it with the lexicon and word LM
     punctuator      training the punctuator
     widen           widening a trained listener or speller without changing its output
     swap_listener   moving a trained adapter and speller onto another encoder

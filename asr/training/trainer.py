@@ -371,12 +371,14 @@ class Trainer:
         long = {i for i, audio in enumerate(self._dev_audio) if audio.size > MAX_SEGMENT_SECONDS * SAMPLE_RATE}
         short = iter(decode_pieces(model, [a for i, a in enumerate(self._dev_audio) if i not in long],
                                    DecodeOptions(), batch_size=16))
-        results = [transcribe(model, audio) if i in long else next(short) for i, audio in enumerate(self._dev_audio)]
+        # Long ones greedily too, and scored on the speller's own words (``raw_text``), as the short ones are.
+        results = [transcribe(model, audio, DecodeOptions(), itn=False) if i in long else next(short)
+                   for i, audio in enumerate(self._dev_audio)]
         chars, words = ErrorRate(), ErrorRate()
-        for row, result in zip(self.dev_rows, results):
-            reference = normalize_text(row["text"])
-            chars.update(reference, result.text)
-            words.update(reference.split(), result.text.split())
+        for i, (row, result) in enumerate(zip(self.dev_rows, results)):
+            reference, said = normalize_text(row["text"]), result.raw_text if i in long else result.text
+            chars.update(reference, said)
+            words.update(reference.split(), said.split())
         # The image shows the first utterance the model said anything for: early in training
         # most hypotheses are empty, and an empty one has no alignment to draw.
         spoken = [r.attention for i, r in enumerate(results) if i not in long and r.attention.size]

@@ -5,7 +5,7 @@
 # Usage:
 #   bash recipes/mini/run.sh                            # every stage
 #   bash recipes/mini/run.sh --stage 4 --stop-stage 5   # only training and evaluation
-#   bash recipes/mini/run.sh --train-utterances 8 --heldout-utterances 2 --steps 5 \
+#   bash recipes/mini/run.sh --train-utterances 8 --heldout-utterances 2 --steps 4 \
 #       --data /tmp/mini --exp /tmp/mini_exp            # a scaled-down run (what the tests run)
 #
 # Every stage skips or resumes what is already done, so a killed run is started again with the

@@ -28,7 +28,7 @@
 #                       punctuator (capitals and punctuation, asr.training.punctuator) trained on the
 #                       fortunes and punctuated conversation lines (punctuation_text.py) and added
 #   stage 6  evaluate   pack the model (fp16 weights); the human dev half and the synthetic held-out
-#                       voices, every preset
+#                       voices, the fast, live and accurate presets
 #   stage 7  bundle     copy the packed model to checkpoints/ (atomically)
 set -euo pipefail
 

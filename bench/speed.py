@@ -1,10 +1,11 @@
-"""Speed and memory of `asr transcribe` on this machine: real-time factors and peak RSS.
+"""Speed, memory and start-up of the commands on this machine: real-time factors, peak RSS, waits.
 
 Usage:
-    python bench/transcribe_speed.py                      # bundled checkpoint, 1-hour file included
-    python bench/transcribe_speed.py --long-minutes 10    # a shorter long file
-    python bench/transcribe_speed.py --checkpoint exp/x/best.pt --long-minutes 0
-    python bench/transcribe_speed.py --threads 0          # torch's default thread count, to compare
+    python bench/speed.py                      # bundled checkpoint, 1-hour file included, then start-up
+    python bench/speed.py --long-minutes 10    # a shorter long file
+    python bench/speed.py --checkpoint exp/x/best.pt --long-minutes 0 --no-startup
+    python bench/speed.py --threads 0          # torch's default thread count, to compare
+    python bench/speed.py --startup-only       # how long the commands take to answer
 
 Speech is made by espeak-ng (sentences with pauses).  The real-time factor
 (RTF) is seconds of compute per second of audio: wall clock, and CPU time of
@@ -12,7 +13,12 @@ all threads (so on 2 cores the CPU RTF can be up to twice the wall RTF).
 Each configuration is timed end to end through
 :func:`asr.decoding.transcribe.transcribe_many` (reading, segmenting, decoding), after
 one warm-up input, fastest of ``--repeats`` runs.  The long file runs in a child process, so its peak RSS
-is that of transcribing it alone.  Nothing is asserted: it prints what it measured.
+is that of transcribing it alone.
+
+Start-up is the wall time of a fresh process, as a user waits for it, median of ``--repeats``
+runs (the demo: at most 3): ``--help``, a one-line error, the first transcription, and the demo
+from its start to the first successful GET of its page.  Nothing is asserted: it prints what it
+measured.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +149,56 @@ def long_file_child(path: str, checkpoint: str, batch_size: int) -> None:
     print(json.dumps(result))
 
 
+ROOT = Path(__file__).resolve().parent.parent
+ASR = [sys.executable, "-m", "asr"]
+CLIP = str(ROOT / "examples" / "set_a_timer.wav")
+
+
+def _timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def _demo_first_page() -> float:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.perf_counter()
+    process = subprocess.Popen([*ASR, "demo", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - start
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError("asr demo exited before serving its page") from None
+                time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def startup(repeats: int) -> None:
+    """Print the start-up table."""
+    cases = {
+        "`asr --help`": lambda: _timed([*ASR, "--help"]),
+        "`asr transcribe --help`": lambda: _timed([*ASR, "transcribe", "--help"]),
+        "`asr transcribe missing.wav` (its one-line error)": lambda: _timed([*ASR, "transcribe", "missing.wav"]),
+        "`asr transcribe examples/set_a_timer.wav` (load, decode, print)": lambda: _timed([*ASR, "transcribe", CLIP]),
+        "`asr demo` until its first page is served": _demo_first_page,
+    }
+    print("| command | median wall seconds | runs |")
+    print("|---|---|---|")
+    for name, run in cases.items():
+        runs = max(1, repeats if "demo" not in name else min(repeats, 3))
+        times = [run() for _ in range(runs)]
+        print(f"| {name} | {statistics.median(times):.2f} | {runs} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(CHECKPOINT_DIR / DEFAULT_CHECKPOINT_NAME),
@@ -148,16 +207,22 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=60.0,
                         help="length of the long file whose peak memory is measured; 0 skips it (default: 60)")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="runs per configuration on the short files; the fastest counts (default: 3)")
+                        help="runs per configuration on the short files, the fastest counting, and per "
+                             "start-up command, the median counting (default: 3)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="torch CPU threads, as asr transcribe --threads; 0 is torch's default "
                              f"(default: {DEFAULT_THREADS})")
+    parser.add_argument("--startup-only", action="store_true", help="only the start-up table")
+    parser.add_argument("--no-startup", action="store_true", help="leave out the start-up table")
     parser.add_argument("--long-child", help=argparse.SUPPRESS)  # internal: measure this file in this process
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.long_child:
         long_file_child(args.long_child, args.checkpoint, args.batch_size)
+        return
+    if args.startup_only:
+        startup(args.repeats)
         return
 
     model = asr.load_model(args.checkpoint)
@@ -192,6 +257,9 @@ def main() -> None:
             print(f"  wall RTF {m['wall_rtf']:.4f}, CPU RTF {m['cpu_rtf']:.4f} ({m['wall_s']:.0f} s)")
             print(f"  peak RSS {m['peak_rss_mb']:.0f} MB (after loading the model and one warm-up: "
                   f"{m['rss_after_load_mb']:.0f} MB)")
+    if not args.no_startup:
+        print()
+        startup(args.repeats)
 
 
 if __name__ == "__main__":
