@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train a small recognizer from nothing in about 20 minutes of two CPU cores: an hour of synthetic
-# speech, Whisper tiny.en's encoder states, ten minutes of training, an evaluation.
+# speech, Whisper tiny.en's encoder states, a quarter of an hour of training, an evaluation.
 #
 # Usage:
 #   bash recipes/mini/run.sh                            # every stage
