@@ -3,7 +3,8 @@ the end of an utterance to its final line, on an idle machine and with every cor
 
 Usage:
     python bench/live_latency.py                  # idle, then with a busy loop on every core
-    python bench/live_latency.py --passes 3 --hog 0
+    python bench/live_latency.py --hog 2 4        # idle, with two busy loops, with four
+    python bench/live_latency.py --passes 3 --hog
 
 Three phrases (espeak-ng, as in the browser test) with pauses between them are streamed in
 real time, a quarter of a second at a time as the page posts them, into the demo's
@@ -12,7 +13,7 @@ as ``asr demo`` runs it).  A word's end is its end in the bundled model's alignm
 phrase; it *appears* when a running transcript or the final line has it in its place (compared as
 normalised words, without the punctuator's capitals and stops).  The page
 itself adds up to its refresh interval (``asr.apps.demo.REFRESH_SECONDS``) to each figure.  Prints a
-Markdown table and the load average before each condition; asserts nothing.
+Markdown table with the one-minute load average at the end of each condition; asserts nothing.
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ def _hog(processes: int) -> list[subprocess.Popen]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", type=int, default=2, help="times the three phrases are streamed per condition")
-    parser.add_argument("--hog", type=int, default=max(2, os.cpu_count() or 1),
-                        help="busy-loop processes beside the second condition (0: idle only)")
+    parser.add_argument("--hog", type=int, nargs="*", default=[max(2, os.cpu_count() or 1)],
+                        help="busy-loop processes beside each condition after the idle one (none: idle only)")
     args = parser.parse_args()
 
     checkpoint = default_checkpoint()
@@ -130,19 +131,17 @@ def main() -> None:
     live_model.start()
     rows = []
     try:
-        for label, hogs in (("idle", 0), (f"{args.hog} busy loops", args.hog)):
-            if label != "idle" and not hogs:
-                continue
+        for label, hogs in [("idle", 0)] + [(f"{n} busy loops", n) for n in args.hog if n]:
             running = _hog(hogs)
             try:
                 time.sleep(1.0 if hogs else 0.0)
-                load = os.getloadavg()[0]
                 words, finals, partials = [], [], [0, 0]
                 for _ in range(args.passes):
                     w, f, shown, stopped = _one_pass(live_model, options, audio, phrases)
                     words += w
                     finals += f
                     partials = [partials[0] + shown, partials[1] + stopped]
+                load = os.getloadavg()[0]
             finally:
                 for process in running:
                     process.kill()
@@ -153,7 +152,7 @@ def main() -> None:
     finally:
         live_model.close()
 
-    print(f"| machine ({os.cpu_count()} cores) | load before | word → first shown, median / max | "
+    print(f"| machine ({os.cpu_count()} cores) | load at the end | word → first shown, median / max | "
           "utterance end → final line, median / max | words shown / spoken | running transcripts shown / stopped |")
     print("|---|---|---|---|---|---|")
     spoken = sum(len(e) for _, e in phrases) * args.passes
