@@ -156,11 +156,12 @@ def test_the_benchmark_scores_marks_on_the_words_an_edit_distance_alignment_matc
     assert bench.written_labels("then") == (CASES.index("lower"), 0)
 
 
-def test_a_word_after_a_sentence_end_gets_a_capital_even_where_the_case_head_says_lower():
+def test_the_first_word_and_a_word_after_a_sentence_end_get_capitals_even_where_the_case_head_says_lower():
     punctuator = Punctuator(TINY).eval()
     with torch.no_grad():
         for head, wanted in ((punctuator.case_head, CASES.index("lower")), (punctuator.mark_head, MARKS.index("."))):
             head.weight.zero_()
             head.bias.zero_()
             head.bias[wanted] = 10.0
-    assert restore(punctuator, ["yes", "no", "maybe"], [0.0, 0.0, 0.0]) == ["yes.", "No.", "Maybe."]
+    assert restore(punctuator, ["yes", "no", "maybe"], [0.0, 0.0, 0.0]) == ["Yes.", "No.", "Maybe."]
+    assert restore(punctuator, ["two"], [0.0]) == ["Two."]

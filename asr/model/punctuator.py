@@ -140,9 +140,10 @@ class Punctuator(nn.Module):
         out = []
         for b, words in enumerate(sentences):
             tags = list(zip(cases[b][:len(words)], marks[b][:len(words)]))
-            # The two heads decide apart; a word after a sentence's end starts the next one.
-            for n in range(1, len(tags)):
-                if MARKS[tags[n - 1][1]] in SENTENCE_END_MARKS and CASES[tags[n][0]] == "lower":
+            # The two heads decide apart; the first word, and a word after a sentence's end, starts one.
+            for n in range(len(tags)):
+                starts = n == 0 or MARKS[tags[n - 1][1]] in SENTENCE_END_MARKS
+                if starts and CASES[tags[n][0]] == "lower":
                     tags[n] = (CASES.index("title"), tags[n][1])
             out.append(tags)
         return out
