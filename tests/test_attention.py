@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from asr.model.attention import ATTENTION_TYPES, build_attention, masked_softmax
+from asr.model.attention import ATTENTION_TYPES, build_attention, masked_softmax, monotonic_window
 
 QUERY, KEY, ATT = 12, 10, 8
 
@@ -77,3 +77,21 @@ def test_masked_softmax_of_an_empty_utterance_is_all_zero():
 def test_unknown_variant_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown attention"):
         build_attention("cosine", QUERY, KEY, ATT)
+
+
+def test_the_monotonic_window_keeps_real_frames_around_the_last_peak_only():
+    previous = torch.zeros(2, 10)
+    previous[0, 4] = 1.0
+    previous[1, 1] = 1.0
+    mask = torch.arange(10)[None, :] < torch.tensor([10, 3])[:, None]
+    window = monotonic_window(previous, mask, back=1, ahead=3)
+    assert window[0].nonzero().flatten().tolist() == [3, 4, 5, 6, 7]
+    assert window[1].nonzero().flatten().tolist() == [0, 1, 2]  # the padding stays out
+
+
+def test_attention_inside_a_window_gives_no_weight_outside_it(attention):
+    query, encoder_out, mask, previous = _inputs([12, 12])
+    window = monotonic_window(previous, mask, back=2, ahead=4)
+    _, weights = _attend(attention, query, encoder_out, window, previous)
+    assert torch.all(weights[~window] == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2))

@@ -200,6 +200,29 @@ def test_warp_factors_out_of_range_are_refused(factors):
         DecodeOptions(warp_factors=factors)
 
 
+@pytest.mark.parametrize("window", [(1.0,), (1.0, 2.0, 3.0), (-0.5, 2.0), (1.0, math.inf), ("wide", 1.0)])
+def test_attention_windows_that_are_not_two_seconds_are_refused(window):
+    with pytest.raises(ValueError, match="attention_window"):
+        DecodeOptions(attention_window=window)
+
+
+@pytest.mark.parametrize("options", [DecodeOptions(attention_window=(0.04, 0.12)),
+                                     DecodeOptions(beam_size=3, ctc_weight=0.5, attention_window=(0.04, 0.12))])
+def test_with_a_window_each_character_attends_only_near_the_last_ones_peak(options):
+    model = _never_ending_model()  # spells to the length bound: many steps to check
+    waves, lengths = torch.randn(1, 32000) * 0.1, torch.tensor([32000])
+    result = asr.decode(model, waves, lengths, options)[0]
+    back, ahead = (round(s / model.frame_seconds) for s in options.attention_window)
+    peaks = [0] + result.attention.argmax(axis=1).tolist()
+    for row, previous_peak in zip(result.attention, peaks):
+        inside = np.zeros(row.size, dtype=bool)
+        inside[max(previous_peak - back, 0):previous_peak + ahead + 1] = True
+        assert np.all(row[~inside] == 0) and row[inside].sum() == pytest.approx(1.0, abs=1e-4)
+    assert max(peaks) <= ahead * len(result.tokens)  # it moves at most `ahead` frames per character
+    unwindowed = asr.decode(model, waves, lengths, dataclasses.replace(options, attention_window=()))[0]
+    assert (unwindowed.attention > 0).sum(axis=1).min() > back + ahead + 1  # without it, every frame gets weight
+
+
 def test_vtln_factors_are_valid_and_include_the_unwarped_audio():
     assert 1.0 in VTLN_WARP_FACTORS
     DecodeOptions(warp_factors=VTLN_WARP_FACTORS)

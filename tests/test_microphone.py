@@ -518,6 +518,10 @@ def test_listen_decodes_with_the_live_preset_and_flags_override_it():
     assert decoding_options(parser.parse_args(["--vtln"])).warp_factors == VTLN_WARP_FACTORS
     assert decoding_options(parser.parse_args(["--preset", "fast", "--beam-size", "3"])).beam_size == 3
     assert decoding_options(parser.parse_args(["--preset", "fast"])).beam_size == 1
+    assert decoding_options(parser.parse_args(["--attention-window", "1,3"])).attention_window == (1.0, 3.0)
+    assert decoding_options(parser.parse_args(["--attention-window", "none"])).attention_window == ()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--attention-window", "3"])
 
 
 @pytest.mark.parametrize("itn", [True, False])

@@ -1,4 +1,4 @@
-"""The word bigram LM (asr.model.word_lm): ARPA reading, back-off, look-ahead, the checkpoint, beam search."""
+"""The word n-gram LM (asr.model.word_lm): ARPA reading, back-off, look-ahead, the checkpoint, beam search."""
 
 import math
 
@@ -16,7 +16,7 @@ LN10 = math.log(10)
 ARPA = """\\data\\
 ngram 1=7
 ngram 2=5
-ngram 3=1
+ngram 3=2
 
 \\1-grams:
 -99 <s> -0.5
@@ -28,7 +28,7 @@ ngram 3=1
 -2.0 cats
 
 \\2-grams:
--0.2 <s> the
+-0.2 <s> the -0.25
 -0.4 the cat
 -0.9 the tea
 -3.0 the ten
@@ -36,6 +36,7 @@ ngram 3=1
 
 \\3-grams:
 -0.1 <s> the cat
+-2.5 <s> the tea
 
 \\end\\
 """
@@ -50,11 +51,33 @@ def arpa(tmp_path):
 
 def test_reads_bigrams_and_backs_off(arpa):
     lm = read_arpa(arpa)
-    assert len(lm) == 7 and lm.bigram_count() == 5  # the trigram is dropped
+    assert len(lm) == 7 and lm.bigram_count() == 5 and lm.trigram_count() == 2
     assert lm.log_prob("the", "cat") == pytest.approx(-0.4 * LN10)
     assert lm.log_prob("the", "cats") == pytest.approx((-0.3 - 2.0) * LN10)  # back-off weight + unigram
     assert lm.log_prob("ten", "cat") == pytest.approx(-1.1 * LN10)  # no back-off weight: 0
     assert lm.log_prob("the", "dog") == UNKNOWN_LOG_PROB
+
+
+def test_trigrams_back_off_to_the_bigram_of_the_last_word(arpa):
+    lm = read_arpa(arpa)
+    assert lm.log_prob(("<s>", "the"), "cat") == pytest.approx(-0.1 * LN10)  # its trigram
+    assert lm.log_prob(("<s>", "the"), "tea") == pytest.approx(-2.5 * LN10)  # a trigram below its bigram
+    assert lm.log_prob(("<s>", "the"), "ten") == pytest.approx((-0.25 - 3.0) * LN10)  # context back-off + bigram
+    assert lm.log_prob(("<s>", "the"), "cats") == pytest.approx((-0.25 - 0.3 - 2.0) * LN10)  # and on to the unigram
+    assert lm.log_prob(("cat", "the"), "tea") == lm.log_prob("the", "tea")  # no such context: the bigram
+    assert lm.log_prob(("the",), "tea") == lm.log_prob("the", "tea")
+    # Look-ahead over a context: its trigrams, or its back-off weight on the bigram look-ahead.
+    assert lm.lookahead(("<s>", "the"), "ca") == pytest.approx(-0.1 * LN10)
+    assert lm.lookahead(("<s>", "the"), "te") == pytest.approx((-0.25 - 0.9) * LN10)  # "tea"'s bigram beats its trigram
+    assert lm.lookahead(("cat", "the"), "ca") == lm.lookahead("the", "ca")
+    assert lm.lookahead(("<s>", "the"), "x") == UNKNOWN_LOG_PROB
+
+
+def test_trigrams_close_to_their_back_off_are_pruned_and_empty_contexts_dropped(arpa):
+    # <s> the cat: -0.1 against -0.25 - 0.4 = -0.65; <s> the tea: -2.5 against -0.25 - 0.9 = -1.15.
+    assert read_arpa(arpa, prune=0.58).trigram_count() == 1  # only "<s> the tea" (1.35 below)
+    lm = read_arpa(arpa, prune=2.0)
+    assert lm.trigram_count() == 0 and lm.log_prob(("<s>", "the"), "ten") == lm.log_prob("the", "ten")
 
 
 def test_lookahead_is_the_best_word_with_the_prefix(arpa):
@@ -92,27 +115,34 @@ def test_the_checkpoint_carries_the_word_lm(tmp_path, arpa):
     model.word_language_model = read_arpa(arpa)
     save_checkpoint(model, tmp_path / "m.pt")
     loaded = load_model(tmp_path / "m.pt").word_language_model  # weights_only: two plain strings
-    assert len(loaded) == 7 and loaded.bigram_count() == 5
+    assert len(loaded) == 7 and loaded.bigram_count() == 5 and loaded.trigram_count() == 2
     assert loaded.log_prob("the", "cats") == pytest.approx((-0.3 - 2.0) * LN10, rel=1e-3)  # fp16
-    assert loaded.metadata["bigrams"] == 5
+    assert loaded.log_prob(("<s>", "the"), "ten") == pytest.approx((-0.25 - 3.0) * LN10, rel=1e-3)
+    assert loaded.metadata["bigrams"] == 5 and loaded.metadata["trigrams"] == 2
+    bigram_only = read_arpa(arpa, prune=2.0)  # no trigram left: a section as bigram checkpoints have it
+    assert "context_keys" not in bigram_only.to_dict()
+    model.word_language_model = bigram_only
+    save_checkpoint(model, tmp_path / "b.pt")
+    assert load_model(tmp_path / "b.pt").word_language_model.trigram_count() == 0
 
 
 def test_gains_move_the_credit_along_the_word_and_settle_it_at_the_end(arpa):
     lm, vocab = read_arpa(arpa), Vocabulary()
     options = DecodeOptions(beam_size=2, word_lm_weight=0.5, word_bonus=1.0)
-    credit = lm.lookahead("the", "ca")
-    hyps = [_Hypothesis([], [], [], 0.0, word="ca", history="the", word_credit=credit),
-            _Hypothesis([], [], [], 0.0, word="", history="cat")]
+    after = ("<s>", "the")  # a trigram context: "<s> the cat" is its trigram
+    credit = lm.lookahead(after, "ca")
+    hyps = [_Hypothesis([], [], [], 0.0, word="ca", history=after, word_credit=credit),
+            _Hypothesis([], [], [], 0.0, word="", history=("the", "cat"))]
     gains, credits = _word_lm_gains(lm, hyps, vocab, options)
     t, space, eos = vocab.tokens.index("t"), vocab.tokens.index(" "), vocab.eos_id
-    assert credits[0, t] == pytest.approx(lm.lookahead("the", "cat"))
-    assert gains[0, t] == pytest.approx(0.5 * (lm.lookahead("the", "cat") - credit))
-    word_end = lm.log_prob("the", "ca") - credit  # "ca" is no word: the end of it costs
+    assert credits[0, t] == pytest.approx(-0.1 * LN10)  # the trigram, not the bigram's -0.4
+    assert gains[0, t] == pytest.approx(0.5 * (lm.lookahead(after, "cat") - credit))
+    word_end = lm.log_prob(after, "ca") - credit  # "ca" is no word: the end of it costs
     assert gains[0, space] == pytest.approx(0.5 * word_end + 1.0)
-    assert gains[0, eos] == pytest.approx(0.5 * (word_end + lm.log_prob("ca", "</s>")) + 1.0)
-    # Between words: a letter starts the next word's look-ahead; the end scores </s> after "cat".
-    assert gains[1, t] == pytest.approx(0.5 * lm.lookahead("cat", "t"))
-    assert gains[1, eos] == pytest.approx(0.5 * lm.log_prob("cat", "</s>"))
+    assert gains[0, eos] == pytest.approx(0.5 * (word_end + lm.log_prob(("the", "ca"), "</s>")) + 1.0)
+    # Between words: a letter starts the next word's look-ahead; the end scores </s> after "the cat".
+    assert gains[1, t] == pytest.approx(0.5 * lm.lookahead(("the", "cat"), "t"))
+    assert gains[1, eos] == pytest.approx(0.5 * -0.15 * LN10)  # "cat </s>": no "the cat" context
     assert gains[1, space] == -math.inf  # no empty words
 
 
@@ -144,7 +174,8 @@ def test_pocketsphinx_export_agrees_with_pocketsphinx(tmp_path):
 
     pocketsphinx = pytest.importorskip("pocketsphinx")
     script = load_recipe_script(Path(__file__).parents[1] / "recipes/synth/export_word_lm.py", "export_word_lm")
-    script.main(["--out", str(tmp_path / "lm.arpa"), "--histories", "40", "--followers", "400", "--prune", "0"])
+    script.main(["--out", str(tmp_path / "lm.arpa"), "--histories", "40", "--followers", "400", "--prune", "0",
+                 "--trigram-contexts", "5", "--trigram-followers", "400"])
     lm = read_arpa(tmp_path / "lm.arpa")
     source = pocketsphinx.NGramModel(pocketsphinx.Config(), pocketsphinx.LogMath(script.LOG_BASE),
                                      pocketsphinx.get_model_path("en-us/en-us.lm.bin"))
@@ -152,3 +183,11 @@ def test_pocketsphinx_export_agrees_with_pocketsphinx(tmp_path):
     assert len(lm) > 70_000 and lm.bigram_count() > 1000
     for history, word in [("the", "first"), ("of", "the"), ("<s>", "the"), ("the", "xylophone"), ("zebra", "the")]:
         assert lm.log_prob(history, word) == pytest.approx(source.prob([word, history]) * to_ln, abs=0.01), (history, word)
+    assert lm.trigram_count() > 100
+    contexts = [lm.words[int(k) // len(lm)] + " " + lm.words[int(k) % len(lm)] for k in lm.context_keys]
+    assert "<s> i" in contexts or "of the" in contexts  # the likeliest pairs
+    for context in contexts:
+        h2, h1 = context.split()
+        for word in ("the", "first", "xylophone", "</s>"):
+            expected = source.prob([word, h1, h2]) * to_ln
+            assert lm.log_prob((h2, h1), word) == pytest.approx(expected, abs=0.01), (h2, h1, word)

@@ -332,7 +332,7 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
                                              "has one: higher prefers dictionary words (0 = spell freely).")
                 word_lm_weight = gr.Slider(0.0, 1.0, value=defaults.word_lm_weight, step=0.1,
                                            label="Word language model weight", elem_id="word-lm-weight",
-                                           info="Weight of the checkpoint's word bigram model, when it has one: "
+                                           info="Weight of the checkpoint's word n-gram model, when it has one: "
                                                 "which word tends to follow which (0 = none).")
                 vtln = gr.Checkbox(value=bool(defaults.warp_factors), label="Speaker normalisation (VTLN)",
                                    elem_id="vtln", info="Decode at several vocal-tract warps and keep the surest "

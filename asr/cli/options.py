@@ -10,7 +10,8 @@ import argparse
 from asr.decoding.presets import DEFAULT_PRESET, PRESETS, describe
 
 
-_OVERRIDES = ("beam_size", "ctc_weight", "lm_weight", "oov_penalty", "word_lm_weight", "word_bonus", "vtln")
+_OVERRIDES = ("beam_size", "ctc_weight", "lm_weight", "oov_penalty", "word_lm_weight", "word_bonus", "vtln",
+              "attention_window")
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -33,13 +34,27 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> Non
                             "misspelling loses to a real word the audio supports nearly as well; 0 is off, inf "
                             "writes lexicon words only (default: the preset's)")
     group.add_argument("--word-lm-weight", type=float, default=argparse.SUPPRESS, metavar="W",
-                       help="weight of the checkpoint's word bigram LM in beam search, through its look-ahead "
+                       help="weight of the checkpoint's word n-gram LM in beam search, through its look-ahead "
                             "(default: the preset's)")
     group.add_argument("--word-bonus", type=float, default=argparse.SUPPRESS, metavar="B",
                        help="score added per word written when the word LM is on (default: the preset's)")
+    group.add_argument("--attention-window", type=attention_window, default=argparse.SUPPRESS, metavar="B,A",
+                       help="let each character attend only from B seconds before to A seconds after the last "
+                            "one's attention peak, or none for the whole segment (default: the preset's)")
     group.add_argument("--vtln", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                        help="test-time vocal-tract-length normalisation: decode once per warp factor and keep the "
                             "surest result; that many times slower (default: the preset's)")
+
+
+def attention_window(text: str) -> tuple[float, ...]:
+    """``--attention-window``'s value: ``BEFORE,AFTER`` in seconds, or ``none``."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        before, after = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not BEFORE,AFTER in seconds (say 1,3) or none") from None
+    return (before, after)
 
 
 def decoding_options(args: argparse.Namespace):

@@ -9,7 +9,7 @@ Usage:
 The output is the acoustic checkpoint with the language model added; decoding uses
 it when --lm-weight is above 0.  With --lexicon, the words of those files and of
 the training text go in too, and --oov-penalty makes beam search prefer them.
-With --word-lm, the unigrams and bigrams of an ARPA word model go in, for
+With --word-lm, the unigrams, bigrams and trigrams of an ARPA word model go in, for
 --word-lm-weight (recipes/synth/export_word_lm.py exports one).
 Never train on, or take words from, the sentences you will test on.
 A killed run continues when started again with the same --exp-dir.
@@ -46,10 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also bundle a lexicon: the words of these word lists (e.g. "
                              "/usr/share/dict/american-english) and of the training text, for --oov-penalty")
     parser.add_argument("--word-lm", type=Path, default=None, metavar="ARPA",
-                        help="also bundle a word LM: the unigrams and bigrams of this ARPA file (e.g. "
+                        help="also bundle a word LM: the unigrams, bigrams and trigrams of this ARPA file (e.g. "
                              "recipes/synth/export_word_lm.py's), for --word-lm-weight")
     parser.add_argument("--word-lm-prune", type=float, default=1.0, metavar="LOG10",
-                        help="drop bigrams within this much of their back-off estimate (log10), to keep the "
+                        help="drop n-grams within this much of their back-off estimate (log10), to keep the "
                              "checkpoint small (default: %(default)s)")
     parser.add_argument("--lm-from", type=Path, default=None, metavar="CHECKPOINT",
                         help="take the language model (and, without --lexicon or --word-lm, the lexicon and "
@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.checkpoint or default_checkpoint())  # fails now, not after hours of training
         word_lm = read_arpa(args.word_lm, args.word_lm_prune) if args.word_lm is not None else None
         if word_lm is not None:
-            print(f"word LM: {len(word_lm)} words, {word_lm.bigram_count()} bigrams from {args.word_lm}")
+            print(f"word LM: {len(word_lm)} words, {word_lm.bigram_count()} bigrams, {word_lm.trigram_count()} "
+                  f"trigrams from {args.word_lm}")
         if args.lm_from:
             return _reuse(model, load_model(args.lm_from), args, word_lm)
         texts, dev_texts = read_texts(args.text), read_texts(args.dev_text)

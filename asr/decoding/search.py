@@ -4,7 +4,7 @@
 
 ``greedy_decode`` is batched; ``beam_search`` searches each utterance with its
 hypotheses batched, optionally adding CTC prefix scores (joint decoding), a
-character language model's and a word bigram model's (shallow fusion;
+character language model's and a word n-gram model's (shallow fusion;
 :mod:`asr.model.word_lm`) to the speller's, and charging a penalty for words outside
 the checkpoint's lexicon (:mod:`asr.model.lexicon`).  Both stop at
 ``<eos>`` or at a length bound proportional to the audio's duration, so no input
@@ -23,6 +23,7 @@ import torch
 
 from asr.decoding.alignment import WordTiming, character_times, word_timings
 from asr.decoding.ctc_prefix import CTCPrefixScorer
+from asr.model.attention import monotonic_window
 from asr.model.vocab import SPECIAL_TOKENS
 from asr.model.word_lm import SENTENCE_END, SENTENCE_START
 
@@ -45,11 +46,14 @@ class DecodeOptions:
     # Log-probability charged once per word that leaves the checkpoint's lexicon (asr.model.lexicon);
     # 0 = no lexicon, math.inf = lexicon words only.
     oov_penalty: float = 0.0
-    # Weight of the checkpoint's word bigram LM (asr.model.word_lm), fused at every character through its
+    # Weight of the checkpoint's word n-gram LM (asr.model.word_lm), fused at every character through its
     # look-ahead; 0 = no word LM.  word_bonus is added per word written, so that the word LM's cost
     # of every extra word doesn't make beam search drop or merge words.
     word_lm_weight: float = 0.0
     word_bonus: float = 0.0
+    # Monotonic window at decode time: (seconds before, seconds after) the previous character's
+    # attention peak that the next character may attend to; () attends to the whole segment.
+    attention_window: tuple[float, ...] = ()
     # Test-time vocal-tract-length normalisation: decode once per warp factor, keep the surest result.
     # () decodes the audio as it is; VTLN_WARP_FACTORS is the tested set.
     warp_factors: tuple[float, ...] = ()
@@ -71,6 +75,15 @@ class DecodeOptions:
             object.__setattr__(self, "warp_factors", tuple(float(w) for w in self.warp_factors))
         except (TypeError, ValueError):
             raise ValueError(f"warp_factors must be a sequence of numbers, got {self.warp_factors!r}") from None
+        try:
+            object.__setattr__(self, "attention_window", tuple(float(w) for w in self.attention_window))
+        except (TypeError, ValueError):
+            raise ValueError(f"attention_window must be (seconds before, seconds after), got "
+                             f"{self.attention_window!r}") from None
+        if self.attention_window and (len(self.attention_window) != 2
+                                      or not all(0 <= w < math.inf for w in self.attention_window)):
+            raise ValueError(f"attention_window must be two seconds (before, after) of 0 or more, got "
+                             f"{self.attention_window}")
         if not all(0.7 <= w <= 1.3 for w in self.warp_factors):
             raise ValueError(f"warp_factors must each be in [0.7, 1.3], got {self.warp_factors}")
 
@@ -107,6 +120,14 @@ class DecodingStopped(Exception):
 def _check(stop) -> None:
     if stop is not None and stop():
         raise DecodingStopped
+
+
+def _windowed(model, options: DecodeOptions):
+    """mask, previous weights -> the frames the next character may attend to (see ``attention_window``)."""
+    if not options.attention_window:
+        return lambda mask, weights: mask
+    back, ahead = (int(round(seconds / model.frame_seconds)) for seconds in options.attention_window)
+    return lambda mask, weights: monotonic_window(weights, mask, back, ahead)
 
 
 def max_decode_length(num_samples: int, sample_rate: int, options: DecodeOptions) -> int:
@@ -154,9 +175,10 @@ def greedy_decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
     out_tokens, out_lp, out_rows, totals = [[] for _ in range(batch)], [[] for _ in range(batch)], \
         [[] for _ in range(batch)], [0.0] * batch
     blocked = _blocked_tokens(model)
+    window = _windowed(model, options)
     for step in range(max(limits)):
         _check(stop)
-        logits, state = speller.step(tokens, state, keys, h, mask)
+        logits, state = speller.step(tokens, state, keys, h, window(mask, state.weights))
         logits[:, blocked] = float("-inf")
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         best_lp, tokens = log_probs.max(dim=-1)
@@ -189,7 +211,7 @@ class _Hypothesis:
     ctc_score: float = 0.0  # CTC prefix log-probability
     word: str = ""  # the characters since the last space (lexicon checks)
     word_charged: bool = False  # whether that word has already paid the out-of-lexicon penalty
-    history: str = SENTENCE_START  # the last whole word, for the word LM
+    history: tuple[str, ...] = (SENTENCE_START,)  # the last two whole words, for the word LM
     word_credit: float = 0.0  # the word LM's look-ahead score already added for ``word``
 
 
@@ -236,12 +258,13 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
     ended: list[_Hypothesis] = []
     blocked = _blocked_tokens(model)
     limit = max_decode_length(num_samples, model.config.features.sample_rate, options)
+    window = _windowed(model, options)
     for step in range(limit + 1):
         _check(stop)
         count = len(live)
         prev = torch.tensor([hyp.tokens[-1] if hyp.tokens else vocab.sos_id for hyp in live], device=h.device)
         logits, state = speller.step(prev, state, _repeat(keys, count), h.expand(count, -1, -1),
-                                     mask.expand(count, -1))
+                                     window(mask.expand(count, -1), state.weights))
         logits[:, blocked] = float("-inf")
         att_lp = torch.log_softmax(logits.float(), dim=-1)  # (K, V)
         if step == limit:  # out of length budget: every live hypothesis must end now
@@ -311,7 +334,7 @@ def _beam_search_one(model, h: torch.Tensor, ctc_log_probs, num_samples: int,
                 float(totals[k, c]), r_new[k, c] if scorer else None, float(psi[k, c]) if scorer else 0.0,
                 word="" if char == " " else hyp.word + char,
                 word_charged=char != " " and (hyp.word_charged or bool(charged[k, c])),
-                history=(hyp.word or hyp.history) if char == " " else hyp.history,
+                history=_followed(hyp.history, hyp.word) if char == " " else hyp.history,
                 word_credit=float(credits[k, token]) if word_lm is not None else 0.0))
             survivors.append(k)
         if len(ended) >= beam or not next_live:
@@ -380,7 +403,7 @@ def _word_lm_gains(word_lm, live: list[_Hypothesis], vocab, options: DecodeOptio
     credits = np.zeros((len(live), len(vocab)))
     for k, hyp in enumerate(live):
         ended = word_lm.log_prob(hyp.history, hyp.word) - hyp.word_credit if hyp.word else 0.0
-        last = hyp.word or hyp.history
+        last = _followed(hyp.history, hyp.word)
         for token, char in enumerate(vocab.tokens):
             if char == " ":  # a space before any word, or a second one, is no text the LM knows
                 gains[k, token] = weight * ended + bonus if hyp.word else -math.inf
@@ -390,6 +413,11 @@ def _word_lm_gains(word_lm, live: list[_Hypothesis], vocab, options: DecodeOptio
                 credits[k, token] = word_lm.lookahead(hyp.history, hyp.word + char)
                 gains[k, token] = weight * (credits[k, token] - hyp.word_credit)
     return gains, credits
+
+
+def _followed(history: tuple[str, ...], word: str) -> tuple[str, ...]:
+    """The word LM's history once ``word`` (if any) is written: its last two words."""
+    return (history[-1], word) if word else history
 
 
 def _drop_unfinished_word(hyp: _Hypothesis, lexicon) -> _Hypothesis:

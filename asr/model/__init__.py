@@ -9,7 +9,7 @@
     las          the LAS model: listener, attention, speller and a CTC head
     vocab        the characters it spells
     char_lm      a character LM for shallow fusion
-    word_lm      a word bigram LM with look-ahead over characters
+    word_lm      a word n-gram LM (bigrams, trigrams) with look-ahead over characters
     lexicon      the words of the language, for preferring real words
     punctuator   capitals and punctuation for the spelled words
     checkpoint   one self-contained file: config, vocabulary, weights, LMs, provenance

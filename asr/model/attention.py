@@ -141,6 +141,20 @@ class MultiHeadAttention(nn.Module):
         return self.output(context), weights.mean(dim=1)
 
 
+def monotonic_window(previous_weights: torch.Tensor, mask: torch.Tensor, back: int, ahead: int) -> torch.Tensor:
+    """``mask`` narrowed to the frames from ``back`` before to ``ahead`` after the previous step's peak.
+
+    A decode-time constraint (as in Chorowski et al. 2015's windowed decoding): on a long segment
+    attention can only move on from where it was, never jump to a look-alike word far away.
+
+    Args:
+        previous_weights: (B, T) the previous step's attention; mask: (B, T) bool, True for real frames.
+    """
+    peak = previous_weights.argmax(dim=-1, keepdim=True)  # (B, 1), always a real frame
+    frames = torch.arange(mask.shape[-1], device=mask.device)[None, :]
+    return mask & (frames >= peak - back) & (frames <= peak + ahead)
+
+
 def build_attention(kind: str, query_dim: int, key_dim: int, attention_dim: int, num_heads: int = 4,
                     location_channels: int = 10, location_kernel: int = 31) -> nn.Module:
     """The attention variant named ``kind`` (one of :data:`ATTENTION_TYPES`)."""

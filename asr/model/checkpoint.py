@@ -11,7 +11,7 @@ it loads with ``torch.load(weights_only=True)``.  Layout::
       "metadata": {...},            # how it was trained: data, steps, dev CER, ...
       "language_model": {...},      # optional: a character LM for shallow fusion (config, state_dict, metadata)
       "lexicon": {...},             # optional: words beam search prefers (words, metadata); asr.model.lexicon
-      "word_language_model": {...}, # optional: word bigrams for beam search (unigrams, bigrams, metadata); asr.model.word_lm
+      "word_language_model": {...}, # optional: word n-grams for beam search (unigrams, bigrams, trigrams); asr.model.word_lm
       "punctuation": {...},         # optional: capitals and punctuation after decoding (config, state_dict, forms,
                                     # metadata); asr.model.punctuator
       "training_state": {...}       # optional: optimiser etc., only in resumable checkpoints

@@ -102,7 +102,7 @@ class LAS(nn.Module):
         self.language_model: CharLanguageModel | None = None
         # Optional word list that beam search prefers (asr.model.lexicon; DecodeOptions.oov_penalty).
         self.lexicon: Lexicon | None = None
-        # Optional word bigram LM fused through its look-ahead (asr.model.word_lm; DecodeOptions.word_lm_weight).
+        # Optional word n-gram LM fused through its look-ahead (asr.model.word_lm; DecodeOptions.word_lm_weight).
         self.word_language_model: WordLanguageModel | None = None
         # Optional capitals and punctuation for the decoded words (asr.model.punctuator.restore); a text
         # model with its own checkpoint section, like the language model.

@@ -1,4 +1,4 @@
-"""A word bigram language model: which word tends to follow which, for beam search.
+"""A word n-gram language model (bigrams, and trigrams where it has them), for beam search.
 
 The character LM (:mod:`asr.model.char_lm`) learnt English from the synthetic corpus's
 text alone; it cannot know that "please enter" is far likelier than "please and here".
@@ -14,11 +14,13 @@ So "please en" already scores as well as "please enter" will, and a prefix no li
 word starts with falls behind before the misspelling is complete.
 
 The model is read from an ARPA file (the format SRILM and KenLM write) and keeps its
-unigrams and bigrams, with their back-off weights; higher orders are dropped.  Bigrams
-that say little more than their back-off estimate are pruned (``prune``), so the model
-fits in a checkpoint.  It travels in the checkpoint as its word list (one string) and
-index and fp16 log-probability tensors (:mod:`asr.model.checkpoint`).  Scores are natural
-logarithms.
+unigrams, bigrams and trigrams, with their back-off weights; higher orders are dropped.
+N-grams that say little more than their back-off estimate are pruned (``prune``), so the
+model fits in a checkpoint.  A history is the last words written, most recent last: a
+trigram needs two, and a two-word history the model has no trigrams for backs off to the
+bigram of its last word.  The model travels in the checkpoint as its word list (one string)
+and index and fp16 log-probability tensors (:mod:`asr.model.checkpoint`).  Scores are
+natural logarithms.
 """
 
 from __future__ import annotations
@@ -35,13 +37,21 @@ UNKNOWN_LOG_PROB = -18.0  # a word the model has never seen (natural log): about
 _CACHE_LIMIT = 200_000  # look-ahead answers remembered
 
 
+TRIGRAM_ARRAYS = ("context_keys", "context_backoffs", "context_offsets", "trigram_followers", "trigram_log_probs")
+
+
 class WordLanguageModel:
     """Unigrams and bigrams in arrays: word ``i`` is ``words[i]`` (sorted, so the words that
     share a prefix are one index range), and the followers of history ``h`` are
-    ``followers[offsets[h]:offsets[h + 1]]``, sorted by index, with their log-probabilities."""
+    ``followers[offsets[h]:offsets[h + 1]]``, sorted by index, with their log-probabilities.
+
+    Trigrams, where given, are laid out the same way over two-word contexts: context ``c`` is the
+    pair ``(h2, h1)`` with ``context_keys[c] == h2 * len(words) + h1`` (sorted), its back-off
+    weight is ``context_backoffs[c]``, and its followers are
+    ``trigram_followers[context_offsets[c]:context_offsets[c + 1]]``."""
 
     def __init__(self, words: list[str], unigram_log_probs, backoffs, offsets, followers, follower_log_probs,
-                 metadata: dict | None = None):
+                 metadata: dict | None = None, trigrams: dict | None = None):
         self.words = list(words)
         if self.words != sorted(self.words):
             raise ValueError("word LM: the words must be sorted")
@@ -54,13 +64,24 @@ class WordLanguageModel:
         if not (len(self.unigram_log_probs) == len(self.backoffs) == len(self.words) == len(self.offsets) - 1
                 and len(self.followers) == len(self.follower_log_probs) == self.offsets[-1]):
             raise ValueError("word LM: its arrays disagree in length")
+        trigrams = trigrams or {name: [] for name in TRIGRAM_ARRAYS} | {"context_offsets": [0]}
+        self.context_keys = np.asarray(trigrams["context_keys"], dtype=np.int64)
+        self.context_backoffs = np.asarray(trigrams["context_backoffs"], dtype=np.float32)
+        self.context_offsets = np.asarray(trigrams["context_offsets"], dtype=np.int64)
+        self.trigram_followers = np.asarray(trigrams["trigram_followers"], dtype=np.int32)
+        self.trigram_log_probs = np.asarray(trigrams["trigram_log_probs"], dtype=np.float32)
+        if not (len(self.context_keys) == len(self.context_backoffs) == len(self.context_offsets) - 1
+                and len(self.trigram_followers) == len(self.trigram_log_probs) == self.context_offsets[-1]):
+            raise ValueError("word LM: its trigram arrays disagree in length")
+        if np.any(np.diff(self.context_keys) <= 0):
+            raise ValueError("word LM: its trigram contexts must be sorted and distinct")
         self.metadata: dict = dict(metadata or {})
         # What look-ahead ranges over: every word but the sentence markers (never spelled).
         self._spelled = self.unigram_log_probs.copy()
         for marker in (SENTENCE_START, SENTENCE_END):
             if marker in self.index:
                 self._spelled[self.index[marker]] = -np.inf
-        self._lookahead: dict[tuple[str, str], float] = {}
+        self._lookahead: dict[tuple, float] = {}
 
     def __len__(self) -> int:
         return len(self.words)
@@ -68,14 +89,41 @@ class WordLanguageModel:
     def bigram_count(self) -> int:
         return len(self.followers)
 
+    def trigram_count(self) -> int:
+        return len(self.trigram_followers)
+
     def _bigram_slice(self, history: int) -> slice:
         return slice(int(self.offsets[history]), int(self.offsets[history + 1]))
 
-    def log_prob(self, history: str, word: str) -> float:
-        """log P(word | history), backing off to the unigram; UNKNOWN_LOG_PROB for an unknown word."""
+    def _context(self, history: tuple[str, ...]) -> int | None:
+        """The trigram context of a history's last two words, or None where the model has none."""
+        if len(history) < 2 or not len(self.context_keys):
+            return None
+        h2, h1 = self.index.get(history[-2]), self.index.get(history[-1])
+        if h2 is None or h1 is None:
+            return None
+        key = h2 * len(self.words) + h1
+        c = int(np.searchsorted(self.context_keys, key))
+        return c if c < len(self.context_keys) and self.context_keys[c] == key else None
+
+    def log_prob(self, history: str | tuple[str, ...], word: str) -> float:
+        """log P(word | history), backing off to the bigram and the unigram; UNKNOWN_LOG_PROB for an
+        unknown word.  ``history``: the words before, most recent last (or one word)."""
+        history = (history,) if isinstance(history, str) else tuple(history)
         w = self.index.get(word)
         if w is None:
             return UNKNOWN_LOG_PROB
+        c = self._context(history)
+        if c is not None:
+            span = slice(int(self.context_offsets[c]), int(self.context_offsets[c + 1]))
+            followers = self.trigram_followers[span]
+            j = int(np.searchsorted(followers, w))
+            if j < len(followers) and followers[j] == w:
+                return float(self.trigram_log_probs[span][j])
+            return float(self.context_backoffs[c]) + self._bigram_log_prob(history[-1], w)
+        return self._bigram_log_prob(history[-1] if history else None, w)
+
+    def _bigram_log_prob(self, history: str | None, w: int) -> float:
         h = self.index.get(history)
         if h is None:
             return float(self.unigram_log_probs[w])
@@ -86,22 +134,40 @@ class WordLanguageModel:
             return float(self.follower_log_probs[span][j])
         return float(self.backoffs[h] + self.unigram_log_probs[w])
 
-    def lookahead(self, history: str, prefix: str) -> float:
+    def lookahead(self, history: str | tuple[str, ...], prefix: str) -> float:
         """The best log P(word | history) of any word that starts with ``prefix``.
 
         UNKNOWN_LOG_PROB when none does: the prefix is on its way to a word the model doesn't know.
         """
-        key = (history, prefix)
+        history = (history,) if isinstance(history, str) else tuple(history)
+        c = self._context(history)
+        key = (history[-1] if history else None, prefix) if c is None else (c, prefix)
         found = self._lookahead.get(key)  # read once: the demo decodes in several threads, and one may clear
         if found is None:
             if len(self._lookahead) > _CACHE_LIMIT:  # a long-running demo must not grow without bound
                 self._lookahead.clear()
-            found = self._lookahead[key] = self._best_with_prefix(history, prefix)
+            found = self._lookahead[key] = (self._best_with_prefix(key[0], prefix) if c is None
+                                            else self._best_after_context(history[-1], c, prefix))
         return found
 
-    def _best_with_prefix(self, history: str, prefix: str) -> float:
-        first = bisect_left(self.words, prefix)
-        end = bisect_left(self.words, prefix + "\U0010ffff")  # past every word with this prefix
+    def _prefix_range(self, prefix: str) -> tuple[int, int]:
+        """The indices of the words that start with ``prefix``: ``first`` to ``end - 1``."""
+        return bisect_left(self.words, prefix), bisect_left(self.words, prefix + "\U0010ffff")
+
+    def _best_after_context(self, last: str, c: int, prefix: str) -> float:
+        best = self.lookahead(last, prefix)  # backed off to the bigram
+        if best == UNKNOWN_LOG_PROB:
+            return best
+        best += float(self.context_backoffs[c])
+        first, end = self._prefix_range(prefix)
+        span = slice(int(self.context_offsets[c]), int(self.context_offsets[c + 1]))
+        lo, hi = np.searchsorted(self.trigram_followers[span], [first, end])
+        if hi > lo:
+            best = max(best, float(self.trigram_log_probs[span][lo:hi].max()))
+        return best
+
+    def _best_with_prefix(self, history: str | None, prefix: str) -> float:
+        first, end = self._prefix_range(prefix)
         best = float(self._spelled[first:end].max()) if end > first else -math.inf
         if not math.isfinite(best):
             return UNKNOWN_LOG_PROB
@@ -118,32 +184,44 @@ class WordLanguageModel:
 
     def to_dict(self) -> dict:
         """Plain strings and tensors, for a ``weights_only`` checkpoint (log-probabilities in fp16)."""
-        return {"words": "\n".join(self.words),
-                "unigram_log_probs": torch.from_numpy(self.unigram_log_probs).half(),
-                "backoffs": torch.from_numpy(self.backoffs).half(),
-                "offsets": torch.from_numpy(self.offsets.astype(np.int32)),
-                "followers": torch.from_numpy(self.followers),
-                "follower_log_probs": torch.from_numpy(self.follower_log_probs).half(),
-                "metadata": dict(self.metadata)}
+        section = {"words": "\n".join(self.words),
+                   "unigram_log_probs": torch.from_numpy(self.unigram_log_probs).half(),
+                   "backoffs": torch.from_numpy(self.backoffs).half(),
+                   "offsets": torch.from_numpy(self.offsets.astype(np.int32)),
+                   "followers": torch.from_numpy(self.followers),
+                   "follower_log_probs": torch.from_numpy(self.follower_log_probs).half(),
+                   "metadata": dict(self.metadata)}
+        if self.trigram_count():
+            section |= {"context_keys": torch.from_numpy(self.context_keys),
+                        "context_backoffs": torch.from_numpy(self.context_backoffs).half(),
+                        "context_offsets": torch.from_numpy(self.context_offsets.astype(np.int32)),
+                        "trigram_followers": torch.from_numpy(self.trigram_followers),
+                        "trigram_log_probs": torch.from_numpy(self.trigram_log_probs).half()}
+        return section
 
     @classmethod
     def from_dict(cls, section: dict) -> "WordLanguageModel":
-        arrays = [section[k].float().numpy() if section[k].is_floating_point() else section[k].numpy()
-                  for k in ("unigram_log_probs", "backoffs", "offsets", "followers", "follower_log_probs")]
-        return cls(section["words"].split("\n"), *arrays, metadata=section.get("metadata", {}))
+        def array(name):
+            return section[name].float().numpy() if section[name].is_floating_point() else section[name].numpy()
+
+        arrays = [array(k) for k in ("unigram_log_probs", "backoffs", "offsets", "followers", "follower_log_probs")]
+        trigrams = {k: array(k) for k in TRIGRAM_ARRAYS} if "context_keys" in section else None  # a bigram model
+        return cls(section["words"].split("\n"), *arrays, metadata=section.get("metadata", {}), trigrams=trigrams)
 
 
 def read_arpa(path, prune: float = 0.0) -> WordLanguageModel:
-    """The unigrams and bigrams of an ARPA file, as a :class:`WordLanguageModel`.
+    """The unigrams, bigrams and trigrams of an ARPA file, as a :class:`WordLanguageModel`.
 
-    ``prune`` (log10) drops a bigram whose probability is within that much of its back-off
-    estimate, as it adds nothing the unigrams don't say.
+    ``prune`` (log10) drops an n-gram whose probability is within that much of its back-off
+    estimate, as it adds nothing the lower orders don't say.
     A one-line ValueError for a file that is not ARPA or is cut short.
     """
     unigrams: dict[str, tuple[float, float]] = {}
     raw_bigrams: list[tuple[str, str, float]] = []
+    context_backoffs: dict[tuple[str, str], float] = {}  # a bigram line's back-off weight, as a trigram context
+    raw_trigrams: list[tuple[str, str, str, float]] = []
     expected: dict[int, int] = {}
-    seen = {1: 0, 2: 0}
+    seen = {1: 0, 2: 0, 3: 0}
     order = 0
     try:
         with open(path, encoding="utf-8") as f:
@@ -163,7 +241,7 @@ def read_arpa(path, prune: float = 0.0) -> WordLanguageModel:
                     n, count = line[len("ngram "):].split("=")
                     expected[int(n)] = int(count)
                     continue
-                if order not in (1, 2):
+                if order not in (1, 2, 3):
                     continue
                 fields = line.split()
                 if len(fields) < 1 + order:
@@ -174,8 +252,12 @@ def read_arpa(path, prune: float = 0.0) -> WordLanguageModel:
                     backoff = float(fields[2]) * LN10 if len(fields) > 2 else 0.0
                     word = fields[1]
                     unigrams[word] = (prob, backoff)
-                else:
+                elif order == 2:
                     raw_bigrams.append((fields[1], fields[2], prob))
+                    if len(fields) > 3:
+                        context_backoffs[fields[1], fields[2]] = float(fields[3]) * LN10
+                else:
+                    raw_trigrams.append((fields[1], fields[2], fields[3], prob))
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text ARPA file") from None
     except ValueError as error:
@@ -184,7 +266,7 @@ def read_arpa(path, prune: float = 0.0) -> WordLanguageModel:
         raise ValueError(f"{path}: not an ARPA language model ({error})") from None
     if not expected or not unigrams:
         raise ValueError(f"{path}: not an ARPA language model (no \\data\\ section or no unigrams)")
-    for n in (1, 2):
+    for n in (1, 2, 3):
         if n in expected and seen[n] != expected[n]:
             raise ValueError(f"{path}: cut short: {seen[n]} of {expected[n]} {n}-grams")
     words = sorted(unigrams)
@@ -203,6 +285,27 @@ def read_arpa(path, prune: float = 0.0) -> WordLanguageModel:
     offsets = np.concatenate([[0], np.cumsum(counts)])
     model = WordLanguageModel(words, [unigrams[w][0] for w in words], [unigrams[w][1] for w in words], offsets,
                               [w for _, w, _ in pairs], [p for _, _, p in pairs])
+    # Trigrams, pruned against their back-off estimate through the pruned bigrams; a context none of
+    # whose trigrams is kept is dropped with its back-off weight, and backs off to the bigram as it is.
+    triples, pruned_trigrams = [], 0
+    for h2, h1, word, prob in raw_trigrams:
+        if h2 not in unigrams or h1 not in unigrams or word not in unigrams:
+            continue
+        backoff = context_backoffs.get((h2, h1), 0.0)
+        if abs(prob - (backoff + model._bigram_log_prob(h1, index[word]))) < prune * LN10:
+            pruned_trigrams += 1
+            continue
+        triples.append((index[h2] * len(words) + index[h1], index[word], prob, backoff))
+    triples.sort()
+    if triples:
+        keys, starts = np.unique(np.array([k for k, _, _, _ in triples], dtype=np.int64), return_index=True)
+        model = WordLanguageModel(
+            words, model.unigram_log_probs, model.backoffs, model.offsets, model.followers, model.follower_log_probs,
+            trigrams={"context_keys": keys, "context_backoffs": [triples[i][3] for i in starts],
+                      "context_offsets": np.append(starts, len(triples)),
+                      "trigram_followers": [w for _, w, _, _ in triples],
+                      "trigram_log_probs": [p for _, _, p, _ in triples]})
     model.metadata = {"source": str(path), "unigrams": len(words), "bigrams": len(pairs),
-                      "pruned_bigrams": pruned, "prune_log10": prune}
+                      "pruned_bigrams": pruned, "trigrams": len(triples), "trigram_contexts": model.context_keys.size,
+                      "pruned_trigrams": pruned_trigrams, "prune_log10": prune}
     return model
