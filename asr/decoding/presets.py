@@ -24,14 +24,13 @@ PRESETS: dict[str, dict] = {
     "live": {"beam_size": 8, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4},
     # A wider beam with the same weights, for files; the character LM adds nothing beside the word LM.
     "accurate": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4},
-    # The accurate preset decoded at several vocal-tract warps, keeping the surest result (4x slower):
-    # the best on recorded people and on the mixed dev criterion (recipes/synth/RESULTS.md).
+    # The accurate preset decoded at several vocal-tract warps, keeping the surest result (4x slower).
     "accurate-vtln": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4, "vtln": True},
 }
 
 # Each front end's default: files can wait for the best; a microphone should not.
-DEFAULT_PRESET = {"transcribe": "accurate-vtln", "eval": "accurate-vtln", "listen": "live", "demo": "live",
-                  "python": "accurate-vtln"}  # model.transcribe(path) with no options decodes as asr transcribe
+DEFAULT_PRESET = {"transcribe": "accurate", "eval": "accurate", "listen": "live", "demo": "live",
+                  "python": "accurate"}  # model.transcribe(path) with no options decodes as asr transcribe
 
 
 def describe(name: str) -> str:

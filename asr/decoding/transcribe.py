@@ -189,7 +189,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
         model: a loaded :class:`asr.model.las.LAS`.
         sources: paths, encoded bytes, 16 kHz arrays, or ``(name, source)`` pairs
             (the name is what error messages call the input).
-        options: decoding options (default: :func:`default_options`, the ``accurate-vtln`` preset).
+        options: decoding options (default: :func:`default_options`, the ``accurate`` preset).
         batch_size: segments decoded together.
         keep_attention: keep each segment's attention matrix; without it the results
             hold only timings, which is what bounds memory on hour-long inputs.
