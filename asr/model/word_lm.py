@@ -140,14 +140,15 @@ class WordLanguageModel:
         UNKNOWN_LOG_PROB when none does: the prefix is on its way to a word the model doesn't know.
         """
         history = (history,) if isinstance(history, str) else tuple(history)
-        c = self._context(history)
-        key = (history[-1] if history else None, prefix) if c is None else (c, prefix)
+        # Keyed by the words the answer depends on, so a cache hit looks nothing up.
+        key = (history[-2:] if self.trigram_count() else history[-1:], prefix)
         found = self._lookahead.get(key)  # read once: the demo decodes in several threads, and one may clear
         if found is None:
             if len(self._lookahead) > _CACHE_LIMIT:  # a long-running demo must not grow without bound
                 self._lookahead.clear()
-            found = self._lookahead[key] = (self._best_with_prefix(key[0], prefix) if c is None
-                                            else self._best_after_context(history[-1], c, prefix))
+            c = self._context(history)
+            found = self._lookahead[key] = (self._best_with_prefix(history[-1] if history else None, prefix)
+                                            if c is None else self._best_after_context(history[-1], c, prefix))
         return found
 
     def _prefix_range(self, prefix: str) -> tuple[int, int]:
