@@ -73,6 +73,16 @@ def test_trigrams_back_off_to_the_bigram_of_the_last_word(arpa):
     assert lm.lookahead(("<s>", "the"), "x") == UNKNOWN_LOG_PROB
 
 
+def test_next_word_log_probs_answer_as_log_prob_does_for_every_word(arpa):
+    lm = read_arpa(arpa)
+    for history in [(), ("the",), ("<s>", "the"), ("cat", "the"), ("cat",), ("dog",)]:
+        scores = lm.next_word_log_probs(history)
+        assert scores.shape == (len(lm.words),)
+        for i, word in enumerate(lm.words):
+            expected = lm.log_prob(history, word) if history else float(lm.unigram_log_probs[i])
+            assert scores[i] == pytest.approx(expected, abs=1e-5), (history, word)
+
+
 def test_trigrams_close_to_their_back_off_are_pruned_and_empty_contexts_dropped(arpa):
     # <s> the cat: -0.1 against -0.25 - 0.4 = -0.65; <s> the tea: -2.5 against -0.25 - 0.9 = -1.15.
     assert read_arpa(arpa, prune=0.58).trigram_count() == 1  # only "<s> the tea" (1.35 below)

@@ -123,6 +123,23 @@ class WordLanguageModel:
             return float(self.context_backoffs[c]) + self._bigram_log_prob(history[-1], w)
         return self._bigram_log_prob(history[-1] if history else None, w)
 
+    def next_word_log_probs(self, history: str | tuple[str, ...]) -> np.ndarray:
+        """log P(w | history) for every word ``w`` at once (indexed as ``words``): what
+        :meth:`log_prob` answers word by word, for sampling text from the model."""
+        history = (history,) if isinstance(history, str) else tuple(history)
+        scores = self.unigram_log_probs.copy()
+        h = self.index.get(history[-1]) if history else None
+        if h is not None:
+            span = self._bigram_slice(h)
+            scores += self.backoffs[h]
+            scores[self.followers[span]] = self.follower_log_probs[span]
+        c = self._context(history)
+        if c is not None:
+            span = slice(int(self.context_offsets[c]), int(self.context_offsets[c + 1]))
+            scores += self.context_backoffs[c]
+            scores[self.trigram_followers[span]] = self.trigram_log_probs[span]
+        return scores
+
     def _bigram_log_prob(self, history: str | None, w: int) -> float:
         h = self.index.get(history)
         if h is None:
