@@ -165,3 +165,24 @@ def test_the_first_word_and_a_word_after_a_sentence_end_get_capitals_even_where_
             head.bias[wanted] = 10.0
     assert restore(punctuator, ["yes", "no", "maybe"], [0.0, 0.0, 0.0]) == ["Yes.", "No.", "Maybe."]
     assert restore(punctuator, ["two"], [0.0]) == ["Two."]
+
+
+def test_lm_from_carries_the_punctuator_to_an_acoustic_checkpoint_without_one(tmp_path):
+    from asr.cli import train_lm
+    from asr.model.char_lm import CharLanguageModel, LanguageModelConfig
+
+    source = tiny_model()
+    source.language_model = CharLanguageModel(LanguageModelConfig(hidden=16)).eval()
+    source.punctuator = Punctuator(TINY, forms={"iphone": "iPhone"}).eval()
+    save_atomic(model_to_dict(source), tmp_path / "source.pt")
+    save_atomic(model_to_dict(tiny_model()), tmp_path / "acoustic.pt")
+    parser = __import__("argparse").ArgumentParser()
+    train_lm.add_arguments(parser)
+    args = parser.parse_args(["--lm-from", str(tmp_path / "source.pt"), "--checkpoint", str(tmp_path / "acoustic.pt"),
+                              "--out", str(tmp_path / "out.pt")])
+    assert train_lm.run(args) == 0
+    out = asr.load_model(tmp_path / "out.pt")
+    assert out.language_model is not None and out.punctuator is not None
+    assert out.punctuator.forms == {"iphone": "iPhone"}
+    for name, tensor in source.punctuator.state_dict().items():  # the section stores fp16
+        assert torch.equal(out.punctuator.state_dict()[name], tensor.half().to(tensor.dtype)), name

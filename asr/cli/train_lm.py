@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "checkpoint small (default: %(default)s)")
     parser.add_argument("--lm-from", type=Path, default=None, metavar="CHECKPOINT",
                         help="take the language model (and, without --lexicon or --word-lm, the lexicon and "
-                             "word LM) of this checkpoint "
+                             "word LM; and the punctuator where the acoustic checkpoint has none) of this checkpoint "
                              "instead of training one: a text-only model serves any acoustic model of the same "
                              "vocabulary")
     parser.add_argument("--exp-dir", type=Path, default=Path("exp/lm"), help="resumable training state")
@@ -137,8 +137,11 @@ def _reuse(model, source, args, word_lm=None) -> int:
         return _usage(f"--lm-from {args.lm_from}: its vocabulary differs from the acoustic model's")
     lexicon = build_lexicon([*args.lexicon, *args.text]) if args.lexicon is not None else source.lexicon
     word_lm = word_lm if word_lm is not None else source.word_language_model
+    if model.punctuator is None:  # text-only too: capitals and punctuation serve any acoustic model
+        model.punctuator = source.punctuator
     bundle(model_to_dict(model), source.language_model, args.out, lexicon, word_lm)
-    print(f"model with the language model of {args.lm_from}: {args.out}")
+    print(f"model with the language model{' and punctuator' if model.punctuator else ''} of {args.lm_from}: "
+          f"{args.out}")
     return 0
 
 
