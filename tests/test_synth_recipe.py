@@ -99,6 +99,29 @@ def test_the_conversation_split_is_training_only_small_talk(tmp_path, recipe):
     assert {job["voice"] for job in jobs} <= training and {job["text"] for job in jobs} <= set(lines)
 
 
+def test_the_sampled_split_draws_distinct_sentences_from_a_trigram_model(tmp_path, recipe):
+    arpa = tmp_path / "lm.arpa"
+    arpa.write_text("\\data\\\nngram 1=8\nngram 2=8\nngram 3=1\n\n\\1-grams:\n-99 <s> -0.3\n-0.8 </s>\n"
+                    "-1.0 the -0.2\n-1.0 cat -0.2\n-1.0 sat -0.2\n-1.0 on -0.2\n-1.0 mat -0.2\n-1.0 a. -0.2\n\n"
+                    "\\2-grams:\n-0.1 <s> the\n-0.3 the cat\n-0.4 the mat\n-0.2 cat sat\n-0.2 sat on\n"
+                    "-0.1 on the\n-0.3 mat </s>\n-0.5 cat </s>\n\n\\3-grams:\n-0.05 sat on the\n\n\\end\\\n")
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "dev.txt").write_text("the cat sat on the mat\n")
+    (tmp_path / "text" / "test.txt").write_text("the mat\n")
+    recipe.stage_sampled_text(tmp_path, 7, 20, arpa)
+    lines = (tmp_path / "text" / "sampled.txt").read_text().splitlines()
+    assert len(lines) == len(set(lines)) == 20
+    assert "the cat sat on the mat" not in lines  # never a dev or test sentence
+    assert all(4 <= len(line.split()) <= recipe.MAX_WORDS and "a." not in line.split() for line in lines)
+    assert all(set(line.split()) <= {"the", "cat", "sat", "on", "mat"} for line in lines)
+    (tmp_path / "text" / "sampled.txt").rename(tmp_path / "first.txt")
+    recipe.stage_sampled_text(tmp_path, 7, 20, arpa)
+    assert (tmp_path / "text" / "sampled.txt").read_text() == (tmp_path / "first.txt").read_text()  # seeded
+    jobs = recipe.plan_jobs(tmp_path, "sampled", 30, seed=7, corpus_version=4)
+    assert {job["voice"] for job in jobs} <= _every_training_voice(recipe.voices)
+    assert {job["text"] for job in jobs} <= set(lines)
+
+
 def test_kokoro_blends_are_reproducible_weighted_mixes(recipe):
     voices = recipe.voices
     blends = voices.kokoro_blends(["af_heart", "bf_emma", "am_adam"], 5, "seed")

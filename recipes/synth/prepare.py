@@ -7,10 +7,12 @@ Usage:
     python recipes/synth/prepare.py --out data/synth --train-utterances 2000 --heldout-utterances 200  # a small one
     python recipes/synth/prepare.py --out data/synth --stage 3 --train-utterances 62000 \
         --subset train_redrawn 41489 62000  # speak texts again; that redraw alone in train_redrawn.jsonl
+    python recipes/synth/prepare.py --out data/synth --corpus-version 4 --splits sampled  # version 4's new split only
 
 Stages (each skips work already done, so a killed run just restarts):
     1. text       sentences from fortunes, word strings from wamerican, generated
-                  everyday phrases; normalised; split into disjoint train/dev/test
+                  everyday phrases; normalised; split into disjoint train/dev/test; version 4:
+                  sentences sampled from pocketsphinx's trigram model (sampled_text.py)
     2. babble     a bank of speech used as crowd noise (from word strings, not corpus sentences)
     3. audio      synthesize + augment every utterance, in parallel on all cores
     4. manifests  train.jsonl, dev.jsonl, test.jsonl, test_natural.jsonl, conversation.jsonl (audio_filepath,
@@ -20,7 +22,10 @@ Stages (each skips work already done, so a killed run just restarts):
 Dev is spoken by training voices; test only by voices.HELD_OUT_VOICES; test_natural (version 3)
 speaks test's sentences with the held-out Kokoro voices and their blends only. Version 3 adds
 a training split, conversation: greetings and small talk (phrases.conversation), what people
-say to a microphone first and the sentence texts barely have.
+say to a microphone first and the sentence texts barely have. Version 4 adds a training split,
+sampled: sentences drawn from pocketsphinx's US English trigram model (sampled_text.py; the ARPA
+file comes from export_word_lm.py), word sequences that read like speech, spoken by the same
+voice mix as train.
 
 Corpus versions: 1 is espeak-ng, flite and Piper; 2 gives a share of train and dev to Festival;
 3 (the default) gives shares to Kokoro and RHVoice (voices.NATURAL_SHARE; their files come
@@ -261,6 +266,25 @@ def stage_conversation_text(out: Path, seed: int, count: int) -> None:
     print(f"  conversation: {len(lines)} texts, {len(set(lines))} distinct")
 
 
+def stage_sampled_text(out: Path, seed: int, count: int, lm_path: Path) -> None:
+    """Version 4's sentences sampled from a word trigram model, a training-only split of its own."""
+    from asr.model.word_lm import read_arpa
+    from sampled_text import sample_sentences
+
+    path = out / "text" / "sampled.txt"
+    if path.exists() and len(path.read_text().splitlines()) >= count:
+        print("stage 1 (text): sampled done already")
+        return
+    if not lm_path.exists():
+        raise SystemExit(f"prepare.py: error: {lm_path} is missing; make it with recipes/synth/export_word_lm.py")
+    held_out = set((out / "text" / "dev.txt").read_text().splitlines()) | set(
+        (out / "text" / "test.txt").read_text().splitlines())
+    lines = sample_sentences(read_arpa(lm_path), count, seed, min_words=MIN_WORDS + 2, max_words=MAX_WORDS,
+                             blocklist=frozenset(BLOCKLIST), exclude=held_out)
+    write_atomic(path, "".join(t + "\n" for t in lines))
+    print(f"  sampled: {len(lines)} texts")
+
+
 def plan_jobs(out: Path, split: str, count: int, seed: int, corpus_version: int = 3) -> list[dict]:
     texts = (out / "text" / f"{text_split(split)}.txt").read_text().split("\n")
     texts = [t for t in texts if t]
@@ -378,13 +402,20 @@ def main(argv=None) -> None:
     parser.add_argument("--heldout-utterances", type=int, default=600, help="dev and test utterances each")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel synthesis processes")
     parser.add_argument("--seed", type=int, default=1234, help="seed for texts, voices and augmentation")
-    parser.add_argument("--corpus-version", type=int, choices=(1, 2, 3), default=3,
+    parser.add_argument("--corpus-version", type=int, choices=(1, 2, 3, 4), default=3,
                         help="3 (default) adds Kokoro and RHVoice (run fetch_voices.py first); 2 is the corpus "
-                             "before them; 1 the one before Festival's voices")
+                             "before them; 1 the one before Festival's voices; 4 adds the sampled split")
     parser.add_argument("--natural-test-utterances", type=int, default=300,
                         help="test_natural utterances (version 3): held-out Kokoro voices and blends")
     parser.add_argument("--conversation-utterances", type=int, default=2_000,
                         help="conversation utterances (version 3): greetings and small talk, for training")
+    parser.add_argument("--sampled-utterances", type=int, default=3_000,
+                        help="sampled utterances (version 4): sentences drawn from --sampling-lm, for training")
+    parser.add_argument("--sampling-lm", type=Path, default=Path("data/lm/en-us-3gram.arpa"),
+                        help="the word trigram model the sampled split's sentences are drawn from "
+                             "(export_word_lm.py --trigram-contexts 4000)")
+    parser.add_argument("--splits", nargs="+", metavar="SPLIT",
+                        help="stages 3 and 4 make only these splits (default: every split of the version)")
     parser.add_argument("--subset", nargs=3, metavar=("NAME", "FIRST", "END"),
                         help="stage 4 also writes NAME.jsonl: training utterances FIRST to END-1 "
                              "(e.g. train_redrawn 41489 62000, the new voice draws stage 15 trains on)")
@@ -402,11 +433,21 @@ def main(argv=None) -> None:
     if args.corpus_version >= 3:  # the new splits first (small), then train: dev's new voices matter least
         counts = {"test_natural": args.natural_test_utterances, "conversation": args.conversation_utterances,
                   "train": counts["train"], "dev": counts["dev"], "test": counts["test"]}
+    if args.corpus_version >= 4:
+        counts = {"sampled": args.sampled_utterances} | counts
+    if args.splits:
+        unknown = set(args.splits) - set(counts)
+        if unknown:
+            parser.error(f"--splits: no split {', '.join(sorted(unknown))} in corpus version {args.corpus_version} "
+                         f"(it has {', '.join(counts)})")
+        counts = {split: count for split, count in counts.items() if split in args.splits}
     started = time.time()
     def text():
         stage_text(args.out, args.seed, args.heldout_utterances)
         if args.corpus_version >= 3:
             stage_conversation_text(args.out, args.seed, args.conversation_utterances)
+        if args.corpus_version >= 4:
+            stage_sampled_text(args.out, args.seed, args.sampled_utterances, args.sampling_lm)
 
     stages = {1: text,
               2: lambda: stage_babble(args.out, args.seed),
