@@ -15,9 +15,9 @@ Stages (each skips work already done, so a killed run just restarts):
                   sentences sampled from pocketsphinx's trigram model (sampled_text.py)
     2. babble     a bank of speech used as crowd noise (from word strings, not corpus sentences)
     3. audio      synthesize + augment every utterance, in parallel on all cores
-    4. manifests  train.jsonl, dev.jsonl, test.jsonl, test_natural.jsonl, conversation.jsonl (audio_filepath,
-                  duration, text, voice, text_source: fortune, words or phrase, so that
-                  `asr eval` reports each)
+    4. manifests  train.jsonl, dev.jsonl, test.jsonl, test_natural.jsonl, conversation.jsonl, sampled.jsonl
+                  (audio_filepath, duration, text, voice; and for train, dev and test text_source: fortune,
+                  words or phrase, so that `asr eval` reports each)
 
 Dev is spoken by training voices; test only by voices.HELD_OUT_VOICES; test_natural (version 3)
 speaks test's sentences with the held-out Kokoro voices and their blends only. Version 3 adds
