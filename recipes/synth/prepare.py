@@ -253,14 +253,19 @@ def text_split(split: str) -> str:
     return "test" if split == "test_natural" else split
 
 
+def held_out_texts(out: Path) -> set[str]:
+    """The dev and test sentences, which no training-only split may speak."""
+    return set((out / "text" / "dev.txt").read_text().splitlines()) | set(
+        (out / "text" / "test.txt").read_text().splitlines())
+
+
 def stage_conversation_text(out: Path, seed: int, count: int) -> None:
     """Version 3's greetings and small talk (phrases.conversation), a training-only split of its own."""
     path = out / "text" / "conversation.txt"
     if path.exists():
         print("stage 1 (text): conversation done already")
         return
-    held_out = set((out / "text" / "dev.txt").read_text().splitlines()) | set(
-        (out / "text" / "test.txt").read_text().splitlines())
+    held_out = held_out_texts(out)
     lines = [t for t in phrases.conversation(random.Random(f"{seed}/conversation"), count) if t not in held_out]
     write_atomic(path, "".join(t + "\n" for t in lines))
     print(f"  conversation: {len(lines)} texts, {len(set(lines))} distinct")
@@ -277,10 +282,8 @@ def stage_sampled_text(out: Path, seed: int, count: int, lm_path: Path) -> None:
         return
     if not lm_path.exists():
         raise SystemExit(f"prepare.py: error: {lm_path} is missing; make it with recipes/synth/export_word_lm.py")
-    held_out = set((out / "text" / "dev.txt").read_text().splitlines()) | set(
-        (out / "text" / "test.txt").read_text().splitlines())
     lines = sample_sentences(read_arpa(lm_path), count, seed, min_words=MIN_WORDS + 2, max_words=MAX_WORDS,
-                             blocklist=frozenset(BLOCKLIST), exclude=held_out)
+                             blocklist=frozenset(BLOCKLIST), exclude=held_out_texts(out))
     write_atomic(path, "".join(t + "\n" for t in lines))
     print(f"  sampled: {len(lines)} texts")
 

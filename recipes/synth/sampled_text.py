@@ -35,7 +35,7 @@ def sample_sentences(lm: WordLanguageModel, count: int, seed: int, min_words: in
     """``count`` distinct sentences drawn from ``lm`` (a pure function of ``seed``)."""
     rng = np.random.default_rng(seed)
     start, end = lm.index.get(SENTENCE_START), lm.index[SENTENCE_END]
-    exclude = set(exclude or ())
+    exclude = exclude or set()
     sentences: list[str] = []
     seen: set[str] = set()
     attempts = 0
