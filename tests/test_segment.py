@@ -74,6 +74,17 @@ def test_no_segment_outgrows_whispers_30_second_window_whatever_is_asked():
         assert segments[0][0] == 0 and segments[-1][1] == samples.size
 
 
+@pytest.mark.parametrize("seconds", [0.15, 0.3, 0.6])
+def test_a_clip_of_one_short_word_is_decoded_not_skipped_as_silence(seconds):
+    """A clip that is speech from end to end ("oh", 0.15 s) has no quiet frames to measure a noise
+    floor by, and silero-vad may not be sure of so little speech: it is still decoded."""
+    word = _bursts([(0.0, seconds)], seconds) * 0.5  # about -25 dBFS, like a recorded word
+    assert split_on_pauses(word) == [(0, word.size)]
+    assert split_on_pauses(np.zeros(word.size, np.float32)) == []  # and digital silence still is not
+    faint = np.random.default_rng(0).normal(0, 3e-4, word.size).astype(np.float32)  # -70 dBFS of hiss
+    assert split_on_pauses(faint) == []
+
+
 def test_short_audio_is_decoded_whole_and_long_audio_in_pieces():
     short = _bursts(SPEECH[:3], 8.0)  # three bursts, under MAX_SEGMENT_SECONDS
     assert split_on_pauses(short) == [(0, short.size)]

@@ -29,6 +29,9 @@ from asr.audio.vad import FRAME_SAMPLES, FRAME_SECONDS, SILENCE_FLOOR_DB, Speech
 
 SPEECH_ABOVE_NOISE_DB = 10.0  # a frame this far above the noise floor is speech by its level alone
 NOISE_PERCENTILE = 10.0  # the noise floor: this percentile of the recording's frame levels
+# A recording shorter than this is too short to hold its own noise floor (a single word, 0.15 s
+# of it all speech): its floor is SILENCE_FLOOR_DB instead.
+MIN_FLOOR_SECONDS = 1.0
 # silero-vad's probabilities, with its own hysteresis: speech starts at VAD_THRESHOLD and goes on
 # while the probability stays above VAD_NEG_THRESHOLD.
 VAD_THRESHOLD = 0.5
@@ -60,9 +63,13 @@ class FrameAnalysis:
 
 
 def level_threshold_db(levels: np.ndarray, percentile: float = NOISE_PERCENTILE) -> float:
-    """The level above which a frame is speech on its own: the noise floor plus a margin, never below the floor."""
-    if levels.size == 0:
-        return SILENCE_FLOOR_DB
+    """The level above which a frame is speech on its own: the noise floor plus a margin, never below the floor.
+
+    The noise floor is a low percentile of the recording's frame levels; a recording shorter than
+    ``MIN_FLOOR_SECONDS`` may be speech from end to end, so its floor is digital silence's.
+    """
+    if levels.size * FRAME_SECONDS < MIN_FLOOR_SECONDS:
+        return SILENCE_FLOOR_DB + SPEECH_ABOVE_NOISE_DB
     return max(SILENCE_FLOOR_DB, float(np.percentile(levels, percentile)) + SPEECH_ABOVE_NOISE_DB)
 
 
