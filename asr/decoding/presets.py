@@ -24,7 +24,7 @@ PRESETS: dict[str, dict] = {
     "live": {"beam_size": 8, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4},
     # A wider beam with the same weights, for files; the character LM adds nothing beside the word LM.
     "accurate": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4},
-    # The accurate preset decoded at several vocal-tract warps, keeping the surest result (4x slower).
+    # The accurate preset decoded at several vocal-tract warps, keeping the surest result (3x slower).
     "accurate-vtln": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4, "vtln": True},
 }
 
