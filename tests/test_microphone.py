@@ -70,6 +70,20 @@ def test_endpointer_cuts_at_pauses_with_margins(recording):
         np.testing.assert_array_equal(utterance.samples, samples[first:first + utterance.samples.size])
 
 
+@pytest.mark.parametrize("lead", [0.0, 0.5])
+def test_a_short_word_said_as_capture_starts_is_an_utterance(lead):
+    """A 0.2-s word at the very start of the stream has no quiet before it to measure the noise
+    floor by: the stream's first second is held until its floor is known, so the word is kept."""
+    rng = np.random.default_rng(4)
+    word = rng.standard_normal(int(0.2 * RATE)) * _level(SPEECH_DB)  # loud, too short for the detector
+    quiet = lambda seconds: rng.standard_normal(int(seconds * RATE)) * _level(NOISE_DB)
+    samples = np.concatenate([quiet(lead), word, quiet(2.0)]).astype(np.float32)
+    found = endpoint(samples)
+    assert len(found) == 1
+    assert found[0].start <= lead + 0.05 and found[0].end >= lead + 0.2
+    assert endpoint(np.concatenate([quiet(lead), quiet(2.2)]).astype(np.float32)) == []  # the room alone is not
+
+
 def test_block_size_does_not_change_the_utterances(recording):
     samples, rate = recording
     reference = endpoint(samples, rate, block=800)

@@ -11,7 +11,10 @@ It makes the same per-frame decision as :mod:`asr.audio.segment`: a frame is spe
 when silero-vad hears speech in it (:mod:`asr.audio.vad`) or when its level is
 ``SPEECH_ABOVE_NOISE_DB`` above the noise floor.  Here the noise floor is a low
 percentile of the last ``NOISE_WINDOW_SECONDS``, not of the whole recording,
-which a live stream does not have.  The detector runs on a 16 kHz copy of the
+which a live stream does not have.  The stream's first ``MIN_FLOOR_SECONDS`` wait until that much
+has come, so that a word said the moment capture starts is measured against the quiet after it,
+not against itself (a stream shorter than that takes digital silence's floor, as a short file does).
+An utterance ends no sooner than that second anyway, after its pause.  The detector runs on a 16 kHz copy of the
 stream; the utterances keep the samples as captured.  This module is pure logic
 over plain arrays, with no device and no threads, so it can be tested without a
 sound card.  The capture loop that feeds it lives in :mod:`asr.apps.microphone`.
@@ -25,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.audio.io import SAMPLE_RATE, frame_level_db
-from asr.audio.segment import (FRAME_SECONDS, MAX_SEGMENT_SECONDS, MIN_SPEECH_SECONDS, SPEECH_ABOVE_NOISE_DB,
-                         detector_hears)
+from asr.audio.segment import (FRAME_SECONDS, MAX_SEGMENT_SECONDS, MIN_FLOOR_SECONDS, MIN_SPEECH_SECONDS,
+                               SPEECH_ABOVE_NOISE_DB, detector_hears)
 from asr.audio.vad import FRAME_SAMPLES, SILENCE_FLOOR_DB, SpeechDetector
 
 NOISE_WINDOW_SECONDS = 20.0  # the noise floor is estimated over this much recent audio
@@ -83,6 +86,9 @@ class Endpointer:
         self._last_prob = 0.0
         self._carry = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
         self._frames_seen = 0
+        self._floor_frames = max(1, round(MIN_FLOOR_SECONDS / self.frame_seconds))
+        self._opening: list[np.ndarray] | None = []  # the stream's first frames, held until the floor is known
+        self._opening_floor: float | None = None  # their noise floor, used until that many levels are in
         self._before = collections.deque(maxlen=self.margin_frames)  # recent silent frames, for the lead-in
         self._frames: list[np.ndarray] | None = None  # the open utterance's frames, None between utterances
         self._frame_levels: list[float] = []
@@ -100,7 +106,10 @@ class Endpointer:
         return self._frames_seen * self.frame_seconds
 
     def threshold_db(self) -> float:
-        noise_floor = float(np.percentile(self._levels, NOISE_PERCENTILE)) if self._levels else SILENCE_FLOOR_DB
+        if self._opening_floor is not None and len(self._levels) <= self._floor_frames:
+            noise_floor = self._opening_floor  # the stream's first second, measured whole
+        else:
+            noise_floor = float(np.percentile(self._levels, NOISE_PERCENTILE)) if self._levels else SILENCE_FLOOR_DB
         return max(SILENCE_FLOOR_DB, noise_floor + SPEECH_ABOVE_NOISE_DB)
 
     def push(self, block: np.ndarray) -> list[Utterance]:
@@ -110,10 +119,25 @@ class Endpointer:
         self._carry = samples[whole:]
         done = []
         for frame in samples[:whole].reshape(-1, self.frame):
+            if self._opening is not None:
+                self._opening.append(frame)
+                if len(self._opening) >= self._floor_frames:
+                    done += self._release_opening()
+                continue
             utterance = self._add_frame(frame)
             if utterance is not None:
                 done.append(utterance)
         return done
+
+    def _release_opening(self) -> list[Utterance]:
+        """Decide the held first frames, against their own noise floor (digital silence's when under a second)."""
+        frames, self._opening = self._opening, None
+        if not frames:
+            return []
+        levels = frame_level_db(np.stack(frames))
+        self._opening_floor = (float(np.percentile(levels, NOISE_PERCENTILE)) if len(frames) >= self._floor_frames
+                               else SILENCE_FLOOR_DB)
+        return [u for u in map(self._add_frame, frames) if u is not None]
 
     def open_utterance(self) -> Utterance | None:
         """The utterance still in progress, from its lead-in to the latest frame; None between utterances.
@@ -127,10 +151,11 @@ class Endpointer:
 
     def flush(self) -> list[Utterance]:
         """End of stream: the open utterance, if it holds enough speech."""
+        done = self._release_opening() if self._opening is not None else []
         if self._frames is None:
-            return []
+            return done
         utterance = self._close(min(len(self._frames), self._last_speech + self.margin_frames))
-        return [utterance] if utterance is not None else []
+        return done + ([utterance] if utterance is not None else [])
 
     def _add_frame(self, frame: np.ndarray) -> Utterance | None:
         level = float(frame_level_db(frame[None])[0])
