@@ -11,10 +11,11 @@ It makes the same per-frame decision as :mod:`asr.audio.segment`: a frame is spe
 when silero-vad hears speech in it (:mod:`asr.audio.vad`) or when its level is
 ``SPEECH_ABOVE_NOISE_DB`` above the noise floor.  Here the noise floor is a low
 percentile of the last ``NOISE_WINDOW_SECONDS``, not of the whole recording,
-which a live stream does not have.  The stream's first ``MIN_FLOOR_SECONDS`` wait until that much
-has come, so that a word said the moment capture starts is measured against the quiet after it,
-not against itself (a stream shorter than that takes digital silence's floor, as a short file does).
-An utterance ends no sooner than that second anyway, after its pause.  The detector runs on a 16 kHz copy of the
+which a live stream does not have.  A word said the moment capture starts has no quiet before it to
+measure the floor by: when the stream's first ``MIN_FLOOR_SECONDS`` open no utterance, they are
+decided again against that second's own floor (digital silence's when the stream is shorter, as for
+a short file), so such a word is not lost; frames are still decided as they come, so the first
+utterance's running transcripts start as early as before.  The detector runs on a 16 kHz copy of the
 stream; the utterances keep the samples as captured.  This module is pure logic
 over plain arrays, with no device and no threads, so it can be tested without a
 sound card.  The capture loop that feeds it lives in :mod:`asr.apps.microphone`.
@@ -36,6 +37,7 @@ NOISE_WINDOW_SECONDS = 20.0  # the noise floor is estimated over this much recen
 NOISE_PERCENTILE = 5.0  # of recent frame levels; low, so that a long monologue doesn't raise the floor
 MIN_PAUSE_SECONDS = 0.5  # this much silence after speech ends an utterance
 MARGIN_SECONDS = 0.25  # silence kept before and after the speech, like the margins of training clips
+_MEASURE = object()  # Endpointer._add_frame: run the detector on the frame
 
 
 @dataclass
@@ -87,8 +89,11 @@ class Endpointer:
         self._carry = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
         self._frames_seen = 0
         self._floor_frames = max(1, round(MIN_FLOOR_SECONDS / self.frame_seconds))
-        self._opening: list[np.ndarray] | None = []  # the stream's first frames, held until the floor is known
-        self._opening_floor: float | None = None  # their noise floor, used until that many levels are in
+        # The stream's first frames and their speech probabilities, kept to decide them again against
+        # their own noise floor if they open no utterance; None once that is settled.
+        self._opening: list[tuple[np.ndarray, float | None]] | None = []
+        self._opening_floor: float | None = None  # their noise floor, used while deciding them again
+        self._utterances = 0  # returned so far
         self._before = collections.deque(maxlen=self.margin_frames)  # recent silent frames, for the lead-in
         self._frames: list[np.ndarray] | None = None  # the open utterance's frames, None between utterances
         self._frame_levels: list[float] = []
@@ -106,7 +111,7 @@ class Endpointer:
         return self._frames_seen * self.frame_seconds
 
     def threshold_db(self) -> float:
-        if self._opening_floor is not None and len(self._levels) <= self._floor_frames:
+        if self._opening_floor is not None:
             noise_floor = self._opening_floor  # the stream's first second, measured whole
         else:
             noise_floor = float(np.percentile(self._levels, NOISE_PERCENTILE)) if self._levels else SILENCE_FLOOR_DB
@@ -119,25 +124,31 @@ class Endpointer:
         self._carry = samples[whole:]
         done = []
         for frame in samples[:whole].reshape(-1, self.frame):
-            if self._opening is not None:
-                self._opening.append(frame)
-                if len(self._opening) >= self._floor_frames:
-                    done += self._release_opening()
-                continue
             utterance = self._add_frame(frame)
             if utterance is not None:
                 done.append(utterance)
+            if self._opening is not None and len(self._opening) >= self._floor_frames:
+                done += self._decide_opening_again()
         return done
 
-    def _release_opening(self) -> list[Utterance]:
-        """Decide the held first frames, against their own noise floor (digital silence's when under a second)."""
-        frames, self._opening = self._opening, None
-        if not frames:
-            return []
+    def _decide_opening_again(self) -> list[Utterance]:
+        """The stream's first frames, when they opened no utterance, decided again against their own
+        noise floor (digital silence's when there is less than ``MIN_FLOOR_SECONDS`` of them)."""
+        opening, self._opening = self._opening, None
+        if not opening or self._frames is not None or self._utterances:
+            return []  # an utterance is open or has been: the running floor served
+        frames = [frame for frame, _ in opening]
         levels = frame_level_db(np.stack(frames))
-        self._opening_floor = (float(np.percentile(levels, NOISE_PERCENTILE)) if len(frames) >= self._floor_frames
-                               else SILENCE_FLOOR_DB)
-        return [u for u in map(self._add_frame, frames) if u is not None]
+        floor = float(np.percentile(levels, NOISE_PERCENTILE)) if len(frames) >= self._floor_frames else SILENCE_FLOOR_DB
+        if not np.any(levels > max(SILENCE_FLOOR_DB, floor + SPEECH_ABOVE_NOISE_DB)):
+            return []  # nothing there is speech by this floor either
+        self._levels.clear()
+        self._before.clear()
+        self._frames_seen, self._vad_in_speech, self._opening_floor = 0, False, floor
+        try:
+            return [u for u in (self._add_frame(frame, prob) for frame, prob in opening) if u is not None]
+        finally:
+            self._opening_floor = None
 
     def open_utterance(self) -> Utterance | None:
         """The utterance still in progress, from its lead-in to the latest frame; None between utterances.
@@ -151,16 +162,20 @@ class Endpointer:
 
     def flush(self) -> list[Utterance]:
         """End of stream: the open utterance, if it holds enough speech."""
-        done = self._release_opening() if self._opening is not None else []
+        done = self._decide_opening_again() if self._opening is not None else []
         if self._frames is None:
             return done
         utterance = self._close(min(len(self._frames), self._last_speech + self.margin_frames))
         return done + ([utterance] if utterance is not None else [])
 
-    def _add_frame(self, frame: np.ndarray) -> Utterance | None:
+    def _add_frame(self, frame: np.ndarray, prob=_MEASURE) -> Utterance | None:
+        """One frame in; ``prob``: its speech probability when it is known already (deciding it again)."""
         level = float(frame_level_db(frame[None])[0])
         self._levels.append(level)
-        prob = self._speech_probability(frame)
+        if prob is _MEASURE:
+            prob = self._speech_probability(frame)
+            if self._opening is not None:
+                self._opening.append((frame, prob))
         if prob is not None:
             self._vad_in_speech = detector_hears(prob, self._vad_in_speech)
         speech = self._vad_in_speech or level > self.threshold_db()
@@ -203,6 +218,7 @@ class Endpointer:
         self._before.extend(frames[end:])
         if speech < self.min_speech_frames:  # a click or a cough of a frame or two, not words
             return None
+        self._utterances += 1
         return Utterance(start=start * self.frame_seconds, samples=np.concatenate(frames[:end]),
                          sample_rate=self.sample_rate)
 
@@ -210,6 +226,7 @@ class Endpointer:
         """Speech too long without a pause: cut at the quietest frame of its second half, keep the rest open."""
         half = len(self._frames) // 2
         cut = half + int(np.argmin(self._frame_levels[half:]))
+        self._utterances += 1
         utterance = Utterance(start=self._start_frame * self.frame_seconds, samples=np.concatenate(self._frames[:cut]),
                               sample_rate=self.sample_rate)
         self._frames, self._frame_levels = self._frames[cut:], self._frame_levels[cut:]
