@@ -36,6 +36,7 @@ from asr.training.manifest import ManifestError
 from human import MIXED_SETS, mixed, score, set_rows
 
 DEV_SETS = ("asterisk-dev", "test_natural", "longform", "people")
+BEAM_PRESETS = [name for name, values in PRESETS.items() if values.get("beam_size", 1) > 1 and not values.get("vtln")]
 
 
 def per_warp_decodes(model, rows: list[dict], options, warps: list[float]) -> list[list[dict]]:
@@ -67,7 +68,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="+", choices=DEV_SETS, default=list(DEV_SETS))
     parser.add_argument("--warps", type=float, nargs="+", default=[0.8, 0.9, 1.0, 1.1])
-    parser.add_argument("--preset", choices=list(PRESETS), default="accurate")
+    parser.add_argument("--preset", choices=BEAM_PRESETS, default="accurate",
+                        help="a beam-search preset (its scores are per character, as the rules compare them)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: the bundled one")
     parser.add_argument("--asterisk", type=Path, default=Path("data/asterisk"))
     parser.add_argument("--synth", type=Path, default=Path("data/synth"))

@@ -24,13 +24,14 @@ sound card.  The capture loop that feeds it lives in :mod:`asr.apps.microphone`.
 from __future__ import annotations
 
 import collections
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from asr.audio.io import SAMPLE_RATE, frame_level_db
 from asr.audio.segment import (FRAME_SECONDS, MAX_SEGMENT_SECONDS, MIN_FLOOR_SECONDS, MIN_SPEECH_SECONDS,
-                               SPEECH_ABOVE_NOISE_DB, detector_hears)
+                               SPEECH_ABOVE_NOISE_DB, detector_hears, level_threshold_db)
 from asr.audio.vad import FRAME_SAMPLES, SILENCE_FLOOR_DB, SpeechDetector
 
 NOISE_WINDOW_SECONDS = 20.0  # the noise floor is estimated over this much recent audio
@@ -88,11 +89,11 @@ class Endpointer:
         self._last_prob = 0.0
         self._carry = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
         self._frames_seen = 0
-        self._floor_frames = max(1, round(MIN_FLOOR_SECONDS / self.frame_seconds))
+        self._floor_frames = max(1, math.ceil(MIN_FLOOR_SECONDS / self.frame_seconds))
         # The stream's first frames and their speech probabilities, kept to decide them again against
         # their own noise floor if they open no utterance; None once that is settled.
         self._opening: list[tuple[np.ndarray, float | None]] | None = []
-        self._opening_floor: float | None = None  # their noise floor, used while deciding them again
+        self._opening_threshold: float | None = None  # their speech level, used while deciding them again
         self._utterances = 0  # returned so far
         self._before = collections.deque(maxlen=self.margin_frames)  # recent silent frames, for the lead-in
         self._frames: list[np.ndarray] | None = None  # the open utterance's frames, None between utterances
@@ -111,10 +112,9 @@ class Endpointer:
         return self._frames_seen * self.frame_seconds
 
     def threshold_db(self) -> float:
-        if self._opening_floor is not None:
-            noise_floor = self._opening_floor  # the stream's first second, measured whole
-        else:
-            noise_floor = float(np.percentile(self._levels, NOISE_PERCENTILE)) if self._levels else SILENCE_FLOOR_DB
+        if self._opening_threshold is not None:
+            return self._opening_threshold  # the stream's first second, measured whole
+        noise_floor = float(np.percentile(self._levels, NOISE_PERCENTILE)) if self._levels else SILENCE_FLOOR_DB
         return max(SILENCE_FLOOR_DB, noise_floor + SPEECH_ABOVE_NOISE_DB)
 
     def push(self, block: np.ndarray) -> list[Utterance]:
@@ -137,18 +137,17 @@ class Endpointer:
         opening, self._opening = self._opening, None
         if not opening or self._frames is not None or self._utterances:
             return []  # an utterance is open or has been: the running floor served
-        frames = [frame for frame, _ in opening]
-        levels = frame_level_db(np.stack(frames))
-        floor = float(np.percentile(levels, NOISE_PERCENTILE)) if len(frames) >= self._floor_frames else SILENCE_FLOOR_DB
-        if not np.any(levels > max(SILENCE_FLOOR_DB, floor + SPEECH_ABOVE_NOISE_DB)):
+        levels = np.fromiter(self._levels, dtype=float)  # the opening's own: nothing else has come yet
+        threshold = level_threshold_db(levels, NOISE_PERCENTILE)  # a file's rule, short files included
+        if not np.any(levels > threshold):
             return []  # nothing there is speech by this floor either
         self._levels.clear()
         self._before.clear()
-        self._frames_seen, self._vad_in_speech, self._opening_floor = 0, False, floor
+        self._frames_seen, self._vad_in_speech, self._opening_threshold = 0, False, threshold
         try:
             return [u for u in (self._add_frame(frame, prob) for frame, prob in opening) if u is not None]
         finally:
-            self._opening_floor = None
+            self._opening_threshold = None
 
     def open_utterance(self) -> Utterance | None:
         """The utterance still in progress, from its lead-in to the latest frame; None between utterances.
