@@ -322,6 +322,44 @@ def test_a_running_transcript_is_stopped_when_its_utterance_ends(recording):
     assert time.monotonic() - began < 20  # each final line came without waiting out a 30-s search
 
 
+class BusyModel:
+    """A busy machine: a running transcript (greedy) takes longer than the rest of a short utterance,
+    a final line longer still; both searches check stop()."""
+
+    PARTIAL_SECONDS, FINAL_SECONDS = 0.4, 0.8
+
+    def __init__(self):
+        self.stopped = 0
+
+    def transcribe(self, audio, options=None, itn=True, stop=None):
+        from asr.decoding.search import DecodingStopped
+
+        greedy = options is not None and options.beam_size == 1
+        deadline = time.monotonic() + (self.PARTIAL_SECONDS if greedy else self.FINAL_SECONDS)
+        while time.monotonic() < deadline:
+            if stop is not None and stop():
+                self.stopped += 1
+                raise DecodingStopped
+            time.sleep(0.005)
+        return types.SimpleNamespace(text="partial" if greedy else "line", words=[], confidence=1.0)
+
+
+def test_a_short_utterance_shows_its_running_transcript_on_a_busy_machine(recording):
+    """The first utterance ends while its first running transcript is still being decoded: that one
+    is left to finish beside the final decode and shown, and the final line still comes after it."""
+    from asr.decoding.search import DecodeOptions
+
+    samples, rate = recording
+    decoder, events = _run_with_partials(samples, rate, BusyModel(), options=DecodeOptions(beam_size=4),
+                                         partial_every_seconds=0.3)
+    finals = [e for e in events if e[0] == "final"]
+    assert len(finals) == len(UTTERANCES)
+    first = [e[0] for e in events if e[1] == finals[0][1]]
+    assert first == ["partial", "final"], events
+    for _, start, _ in finals:  # the later ones, decoded from a backlog, may show none; none comes late
+        assert [e[0] for e in events if e[1] == start][-1] == "final"
+
+
 def test_no_running_transcript_while_audio_is_waiting(recording):
     samples, rate = recording
     _, events = _run_with_partials(samples, rate, OptionsModel(), real_time=False, partial_every_seconds=0.3)

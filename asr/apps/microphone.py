@@ -11,12 +11,17 @@ when the queue is that far behind, and every dropped block is counted.
 While an utterance is still open, it is also decoded greedily every
 ``PARTIAL_EVERY_SECONDS`` of new speech, for a running (partial) transcript
 that the final one replaces at the pause.  A running transcript is decoded in a
-thread of its own while the consumer goes on cutting the newer audio, and the
-moment that audio ends the utterance its search is stopped
-(:class:`asr.decoding.search.DecodingStopped`), so the final line never waits
-for it.  A partial is not started while newer audio is waiting in the queue,
-and waits at least as long as the previous one took: catching up comes first,
-so a busy machine shows fewer partials.
+thread of its own while the consumer goes on cutting the newer audio.  When the
+utterance ends, its final decode starts at once and never waits for a running
+transcript: one that has already shown words is stopped
+(:class:`asr.decoding.search.DecodingStopped`); the utterance's first is left
+to finish beside the final decode and is shown if it is done first, because on
+a busy machine a short phrase may end before its first running transcript is
+decoded, and the greedy search on the first fraction of a second costs little.
+Either way it is stopped once the final line is ready, and never shown after
+it.  A partial is not started while newer audio is waiting in the queue, and
+waits at least as long as the previous one took: catching up comes first, so a
+busy machine shows fewer partials.
 
 The queue and the decoding thread work on plain arrays, so the tests need no
 sound device.  Only :func:`listen` and the device helpers import sounddevice.
@@ -156,9 +161,10 @@ class UtteranceDecoder(threading.Thread):
     (greedy by default) after each ``partial_every_seconds`` of new audio, when no
     newer block is waiting, and ``on_partial(utterance, transcription)`` gets the
     utterance so far; the next ``on_utterance`` or ``on_partial`` supersedes it.  Running
-    transcripts are decoded in a second thread, with ``model.transcribe(..., stop=...)``, and
-    stopped when the utterance ends; ``on_partial`` is never called after its utterance's
-    ``on_utterance``.
+    transcripts are decoded in a second thread, with ``model.transcribe(..., stop=...)``.  When
+    the utterance ends, one is stopped at once if the utterance has shown a running transcript
+    already, else once its final decode is done; ``on_partial`` is never called after its
+    utterance's ``on_utterance``.
     """
 
     def __init__(self, model, blocks: BlockQueue, endpointer: Endpointer, on_utterance,
@@ -182,6 +188,7 @@ class UtteranceDecoder(threading.Thread):
         self.partial_options = partial_options
         self.partial_every = round(partial_every_seconds * endpointer.sample_rate)
         self._partial_of: tuple[float, int] = (-1.0, 0)  # (start, samples) of the utterance last decoded partially
+        self._shown_of = -1.0  # start of the utterance whose running transcript was last shown
         self._partial_seconds = 0.0  # how long the latest running transcript took to decode
         self._partial_done = 0.0  # when it was done (time.monotonic())
         self.partials = 0  # running transcripts shown
@@ -223,7 +230,6 @@ class UtteranceDecoder(threading.Thread):
                 block = block[: self.max_samples - consumed]
             consumed += block.size
             for utterance in self.endpointer.push(block):
-                self._stop_partial()
                 self._decode(utterance)
                 if self._enough():
                     return
@@ -240,12 +246,15 @@ class UtteranceDecoder(threading.Thread):
         return self.max_utterances is not None and self.count >= self.max_utterances
 
     def _decode(self, utterance: Utterance) -> None:
+        if self._shown_of == utterance.start:  # words of it are on screen: the final line comes first
+            self._stop_partial()
         self.decoding = True
         try:
             audio = to_mono_16k(utterance.samples, utterance.sample_rate)
             transcription = self.model.transcribe(audio, options=self.options, itn=self.itn)
         finally:
             self.decoding = False
+            self._stop_partial()  # its first running transcript, if still searching, is too late now
         self.count += 1
         self.on_utterance(Utterance(utterance.start, audio, SAMPLE_RATE), transcription)
 
@@ -298,12 +307,13 @@ class UtteranceDecoder(threading.Thread):
         finally:
             self._partial_done = time.monotonic()
             self._partial_seconds = self._partial_done - began
-        if not self._partial_stop.is_set():  # else its utterance has ended: the final line comes instead
+        if not self._partial_stop.is_set():  # else its final line is ready: that comes instead
             self.partials += 1
+            self._shown_of = start
             self.on_partial(Utterance(start, audio, SAMPLE_RATE), transcription)
 
     def _stop_partial(self) -> None:
-        """Stop the running transcript's search (its utterance has ended) and wait until it has let go."""
+        """Stop the running transcript's search (its final line comes instead) and wait until it has let go."""
         self._partial_stop.set()
         if self._partial is not None:
             self._partial.join()
