@@ -99,6 +99,29 @@ def test_lookahead_is_the_best_word_with_the_prefix(arpa):
     assert lm.lookahead("the", "x") == UNKNOWN_LOG_PROB
 
 
+def _lookaheads_agree(lm, histories, prefixes, characters):
+    for history in histories:
+        for prefix in prefixes:
+            row = lm.lookaheads(history, prefix, characters)
+            expected = [lm.lookahead(history, prefix + c) for c in characters]
+            assert row.tolist() == expected, (history, prefix)  # exactly: beam search must not change
+
+
+def test_lookaheads_answer_for_every_character_as_lookahead_does(arpa):
+    lm = read_arpa(arpa)
+    characters = "'" + "abcdefghijklmnopqrstuvwxyz"
+    _lookaheads_agree(lm, [(), ("the",), ("<s>", "the"), ("cat", "the"), ("dog",), ("<s>", "dog")],
+                      ["", "c", "ca", "cat", "t", "te", "x", "cats"], characters)
+
+
+@pytest.mark.slow
+def test_lookaheads_of_the_bundled_word_lm_answer_as_lookahead_does():
+    lm = load_model().word_language_model
+    characters = "'" + "abcdefghijklmnopqrstuvwxyz"
+    _lookaheads_agree(lm, [("<s>",), ("<s>", "please"), ("the",), ("of", "the"), ("zzyzx",)],
+                      ["", "a", "th", "thre", "enter", "don", "don'", "qz", "mother"], characters)
+
+
 def test_pruning_drops_bigrams_close_to_their_back_off(arpa):
     lm = read_arpa(arpa, prune=0.5)
     # the cat: -0.4 against -0.3 - 1.1 = -1.4 (kept); the tea: -0.9 against -1.5 (kept);

@@ -15,6 +15,7 @@ several vocal-tract warps and keep each utterance's surest result (test-time VTL
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -401,18 +402,25 @@ def _word_lm_gains(word_lm, live: list[_Hypothesis], vocab, options: DecodeOptio
     weight, bonus = options.word_lm_weight, options.word_bonus
     gains = np.zeros((len(live), len(vocab)))
     credits = np.zeros((len(live), len(vocab)))
+    characters, ids = _spelled_characters(vocab.tokens)
+    spaces = [token for token, char in enumerate(vocab.tokens) if char == " "]
     for k, hyp in enumerate(live):
         ended = word_lm.log_prob(hyp.history, hyp.word) - hyp.word_credit if hyp.word else 0.0
         last = _followed(hyp.history, hyp.word)
-        for token, char in enumerate(vocab.tokens):
-            if char == " ":  # a space before any word, or a second one, is no text the LM knows
-                gains[k, token] = weight * ended + bonus if hyp.word else -math.inf
-            elif token == vocab.eos_id:
-                gains[k, token] = weight * (ended + word_lm.log_prob(last, SENTENCE_END)) + (bonus if hyp.word else 0.0)
-            elif char not in SPECIAL_TOKENS:
-                credits[k, token] = word_lm.lookahead(hyp.history, hyp.word + char)
-                gains[k, token] = weight * (credits[k, token] - hyp.word_credit)
+        # A space before any word, or a second one, is no text the LM knows.
+        gains[k, spaces] = weight * ended + bonus if hyp.word else -math.inf
+        gains[k, vocab.eos_id] = weight * (ended + word_lm.log_prob(last, SENTENCE_END)) + (bonus if hyp.word else 0.0)
+        credits[k, ids] = word_lm.lookaheads(hyp.history, hyp.word, characters)
+        gains[k, ids] = weight * (credits[k, ids] - hyp.word_credit)
     return gains, credits
+
+
+@functools.lru_cache(maxsize=8)
+def _spelled_characters(tokens: tuple[str, ...]) -> tuple[str, np.ndarray]:
+    """The characters a word is spelled with (neither the space nor a special token), in code-point
+    order as :meth:`asr.model.word_lm.WordLanguageModel.lookaheads` wants them, and their token ids."""
+    spelled = sorted((char, token) for token, char in enumerate(tokens) if char != " " and char not in SPECIAL_TOKENS)
+    return "".join(char for char, _ in spelled), np.array([token for _, token in spelled], dtype=np.int64)
 
 
 def _followed(history: tuple[str, ...], word: str) -> tuple[str, ...]:

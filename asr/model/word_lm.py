@@ -82,6 +82,7 @@ class WordLanguageModel:
             if marker in self.index:
                 self._spelled[self.index[marker]] = -np.inf
         self._lookahead: dict[tuple, float] = {}
+        self._lookaheads: dict[tuple, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.words)
@@ -167,6 +168,58 @@ class WordLanguageModel:
             found = self._lookahead[key] = (self._best_with_prefix(history[-1] if history else None, prefix)
                                             if c is None else self._best_after_context(history[-1], c, prefix))
         return found
+
+    def lookaheads(self, history: str | tuple[str, ...], prefix: str, characters: str) -> np.ndarray:
+        """``lookahead(history, prefix + c)`` for every character ``c`` of ``characters`` at once, as
+        float64: what beam search asks for each hypothesis at every step.  ``characters`` must be in
+        code-point order (the order of ``words``), so their words are consecutive index ranges."""
+        history = (history,) if isinstance(history, str) else tuple(history)
+        key = (history[-2:] if self.trigram_count() else history[-1:], prefix, characters)
+        found = self._lookaheads.get(key)  # read once, as in lookahead
+        if found is None:
+            if len(self._lookaheads) > _CACHE_LIMIT // 32:  # rows of ~30 answers: the same memory as lookahead's
+                self._lookaheads.clear()
+            c = self._context(history)
+            last = history[-1] if history else None
+            found = self._lookaheads[key] = (self._best_with_prefixes(last, prefix, characters) if c is None
+                                             else self._best_after_context_rows(last, c, prefix, characters))
+        return found
+
+    def _character_ranges(self, prefix: str, characters: str) -> tuple[np.ndarray, np.ndarray]:
+        """For each ``c`` of ``characters``, the indices ``lo:hi`` of the words that start with ``prefix + c``."""
+        first, end = self._prefix_range(prefix)
+        lo = np.array([bisect_left(self.words, prefix + c, first, end) for c in characters], dtype=np.int64)
+        hi = np.array([bisect_left(self.words, prefix + c + "\U0010ffff", first, end) for c in characters],
+                      dtype=np.int64)
+        return lo, hi
+
+    def _best_with_prefixes(self, history: str | None, prefix: str, characters: str) -> np.ndarray:
+        """:meth:`_best_with_prefix` of ``prefix + c`` for each ``c`` of ``characters``."""
+        lo, hi = self._character_ranges(prefix, characters)
+        best = _range_max(self._spelled, lo, hi)
+        unknown = ~np.isfinite(best)
+        h = self.index.get(history)
+        if h is not None:
+            best += float(self.backoffs[h])
+            span = self._bigram_slice(h)
+            followers = self.followers[span]
+            best = np.maximum(best, _range_max(self.follower_log_probs[span], np.searchsorted(followers, lo),
+                                               np.searchsorted(followers, hi)))
+        best[unknown] = UNKNOWN_LOG_PROB
+        return best
+
+    def _best_after_context_rows(self, last: str, c: int, prefix: str, characters: str) -> np.ndarray:
+        """:meth:`_best_after_context` of ``prefix + x`` for each ``x`` of ``characters``."""
+        backed_off = self.lookaheads(last, prefix, characters)  # the bigram's answers (cached: not changed here)
+        unknown = backed_off == UNKNOWN_LOG_PROB
+        best = backed_off + float(self.context_backoffs[c])
+        lo, hi = self._character_ranges(prefix, characters)
+        span = slice(int(self.context_offsets[c]), int(self.context_offsets[c + 1]))
+        followers = self.trigram_followers[span]
+        best = np.maximum(best, _range_max(self.trigram_log_probs[span], np.searchsorted(followers, lo),
+                                           np.searchsorted(followers, hi)))
+        best[unknown] = UNKNOWN_LOG_PROB
+        return best
 
     def _prefix_range(self, prefix: str) -> tuple[int, int]:
         """The indices of the words that start with ``prefix``: ``first`` to ``end - 1``."""
@@ -327,3 +380,16 @@ def read_arpa(path, prune: float = 0.0) -> WordLanguageModel:
                       "pruned_bigrams": pruned, "trigrams": len(triples), "trigram_contexts": model.context_keys.size,
                       "pruned_trigrams": pruned_trigrams, "prune_log10": prune}
     return model
+
+
+def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``max(values[lo[i]:hi[i]])`` for each ``i`` as float64, -inf where the range is empty.  The
+    ranges come in order and do not overlap, so one ``reduceat`` finds every maximum."""
+    out = np.full(len(lo), -np.inf)
+    full = hi > lo
+    if full.any():
+        start, stop = int(lo[full][0]), int(hi[full][-1])
+        window = np.append(values[start:stop].astype(np.float64), -np.inf)  # hi may be the last index + 1
+        bounds = np.stack([lo[full], hi[full]], axis=1).ravel() - start
+        out[full] = np.maximum.reduceat(window, bounds)[::2]
+    return out
