@@ -8,7 +8,8 @@ import asr.audio.blocks
 import asr.audio.vad
 from asr.audio.io import SAMPLE_RATE, AudioError, load_audio
 from asr.audio.blocks import open_audio
-from asr.audio.segment import MAX_SEGMENT_SECONDS, PAD_SECONDS, analyse, plan, split_on_pauses
+from asr.audio.segment import (MAX_SEGMENT_SECONDS, PAD_SECONDS, SENTENCE_MIN_SECONDS, SENTENCE_PAUSE_SECONDS, analyse,
+                               plan, split_on_pauses)
 from asr.audio.vad import SpeechDetector
 from conftest import speak
 
@@ -55,6 +56,19 @@ def test_regions_are_packed_up_to_max_seconds_and_cut_in_the_longest_pause():
     assert 6.5 <= segments[0][1] <= segments[1][0] <= 7.9
     assert segments[0][0] <= 0.5 and segments[1][1] >= 12.0
     assert all(e - s <= 6.5 + 2 * PAD_SECONDS for s, e in segments)
+
+
+def test_long_audio_is_cut_at_every_sentence_pause_once_a_segment_holds_a_sentence():
+    # Sentences of 3.5 s between pauses of 0.8 s: each is its own segment, though two would fit in
+    # 10 s. A 1-s phrase is kept with what follows it, across the same pause: decoded alone it would
+    # lose the context of its neighbours. Pauses of 0.4 s never cut (speech within a sentence).
+    spans = [(0.5, 4.0), (4.8, 8.3), (9.1, 12.6), (13.4, 14.4), (15.2, 17.0), (17.4, 19.0)]
+    samples = _bursts(spans, 20.0)
+    segments = [(s / SAMPLE_RATE, e / SAMPLE_RATE) for s, e in split_on_pauses(samples)]
+    assert SENTENCE_PAUSE_SECONDS <= 0.8 and SENTENCE_MIN_SECONDS <= 3.5
+    assert len(segments) == 4, segments
+    for (start, end), segment in zip([(0.5, 4.0), (4.8, 8.3), (9.1, 12.6), (13.4, 19.0)], segments):
+        assert segment[0] <= start and end <= segment[1], segments
 
 
 def test_speech_without_pauses_is_cut_to_at_most_max_seconds():

@@ -8,10 +8,11 @@ a shout, a clipped word).  So the detector decides where audio is cut, never on 
 thrown away: only stretches that are both quiet and not speech are skipped.
 
 Short audio (up to ``max_seconds``) with any speech in it is decoded whole.  Longer audio is
-cut into segments of at most ``max_seconds`` that begin and end in pauses: speech regions are
-packed together up to that length and each cut falls in the longest pause available, so a
-sentence is not cut in two when a pause lies near.  Pure silence gives no segment at all, so it
-transcribes to empty text instead of a hallucination.
+cut at every pause of ``SENTENCE_PAUSE_SECONDS`` or more (once a segment holds
+``SENTENCE_MIN_SECONDS``), and into segments of at most ``max_seconds`` that begin and end in
+pauses: speech regions are packed together up to that length and each cut falls in the longest
+pause available, so a sentence is not cut in two when a pause lies near.  Pure silence gives no
+segment at all, so it transcribes to empty text instead of a hallucination.
 
 The same frame rule drives the live endpointer (:mod:`asr.audio.endpoint`): files, ``asr listen``
 and the demo find speech alike.
@@ -44,6 +45,14 @@ PAD_SECONDS = 0.3  # context kept on both sides of a segment (no more than half 
 # with the longest piece allowed, from 8 s to 20 s (``bench/human.py --sets longform --max-segment-seconds S``; recipes/synth/RESULTS.md),
 # and attention, so timing, wanders more the longer the piece.
 MAX_SEGMENT_SECONDS = 10.0
+# Long audio is also cut at every pause at least SENTENCE_PAUSE_SECONDS long, once the segment holds
+# SENTENCE_MIN_SECONDS: the speller learnt on single sentences, and the long-form dev set's WER fell
+# most with cuts at pauses of 0.6 s (against 0.5 and 1.0 s, and cuts only where a segment would grow
+# past MAX_SEGMENT_SECONDS). A short soft sentence decoded alone, away from its louder neighbours,
+# loses words (the soft-passage test recording), so a segment is not cut before it holds 2 s
+# (recipes/synth/RESULTS.md). The live endpointer, likewise, ends an utterance at a 0.5-s pause.
+SENTENCE_PAUSE_SECONDS = 0.6
+SENTENCE_MIN_SECONDS = 2.0
 # Whisper's encoder takes 30 s at most: no segment, padding included, is longer than this.
 LONGEST_SEGMENT_SECONDS = 30.0 - 2 * PAD_SECONDS - 0.1
 
@@ -152,11 +161,12 @@ def speech_regions(speech: np.ndarray) -> list[tuple[int, int]]:
 
 
 def pack(regions: list[tuple[int, int]], score: np.ndarray, max_frames: int) -> list[tuple[int, int]]:
-    """Join consecutive speech regions into segments of at most ``max_frames``.
+    """Join consecutive speech regions into segments of at most ``max_frames``, never across a pause of
+    ``SENTENCE_PAUSE_SECONDS`` or more once the segment holds ``SENTENCE_MIN_SECONDS``.
 
-    Each cut falls in the longest pause of the segment's second half; a region longer than
-    ``max_frames`` with no pause at all is cut at its least speech-like frame (lowest ``score``)
-    in the second half of the window.
+    Where the length decides, the cut falls in the longest pause of the segment's second half; a
+    region longer than ``max_frames`` with no pause at all is cut at its least speech-like frame
+    (lowest ``score``) in the second half of the window.
     """
     segments = []
     i = 0
@@ -169,9 +179,14 @@ def pack(regions: list[tuple[int, int]], score: np.ndarray, max_frames: int) -> 
             regions = regions[:i] + [(cut, end)] + regions[i + 1:]
             continue
         j = i  # the last region that fits
+        at_pause = False  # whether the segment ends at a sentence's pause, not for its length
         while j + 1 < len(regions) and regions[j + 1][1] - start <= max_frames:
+            if (regions[j + 1][0] - regions[j][1] >= SENTENCE_PAUSE_SECONDS / FRAME_SECONDS
+                    and (regions[j][1] - start) * FRAME_SECONDS >= SENTENCE_MIN_SECONDS):
+                at_pause = True
+                break
             j += 1
-        if j + 1 < len(regions):  # more follows: end at the longest pause of the second half
+        if j + 1 < len(regions) and not at_pause:  # more follows: end at the longest pause of the second half
             candidates = [k for k in range(i, j + 1) if regions[k][1] - start >= max_frames // 2] or [j]
             j = max(candidates, key=lambda k: regions[k + 1][0] - regions[k][1])
         segments.append((start, regions[j][1]))
