@@ -67,7 +67,7 @@ def _stream(clips: list[np.ndarray], word_ends: list[list[float]]):
 
 def _one_pass(model, options, audio: np.ndarray, phrases) -> tuple[list[float], list[float], int, int]:
     """Streams ``audio`` in real time; returns the word latencies and the final-line latencies (seconds),
-    and how many running transcripts were shown and how many were stopped as their utterance ended."""
+    and how many running transcripts were shown and how many were stopped (their final line came first)."""
     session = LiveSession(model, SAMPLE_RATE, options)
     events = []  # (stream seconds when shown, text, final)
     on_partial, on_utterance = session._on_partial, session._on_utterance
