@@ -33,6 +33,13 @@ def _timed(text: str, pause_after: dict[int, float] | None = None) -> list[WordT
     ("up ten percent", "up 10%"),
     ("one hundred and five people", "105 people"),
     ("a hundred and fifty people", "150 people"),
+    # Five digits and more are grouped in thousands, as a reader expects; four are left alone (years).
+    ("twelve thousand people", "12,000 people"),
+    ("two thousand five hundred people", "2500 people"),
+    ("a budget of three million dollars", "a budget of $3,000,000"),
+    ("six million eight hundred seventy five thousand four hundred thirty three point nine zero",
+     "6,875,433.90"),
+    ("up twelve thousand percent", "up 12,000%"),
     # Words that only look like numbers, or small ones alone, stay words.
     ("the one i like", "the one i like"),
     ("no one knows", "no one knows"),

@@ -8,7 +8,8 @@ form is made from them in two steps:
    and it is given the pause after each word, read off the attention timings.
 2. **Numerals** (inverse text normalisation): ``text2num``'s ``find_numbers`` finds the number
    words and their values ("ten minutes" -> "10 minutes", "twenty first" -> "21st", "three
-   point five" -> "3.5"); a lone small number stays a word ("the one I like").  A few spoken
+   point five" -> "3.5", "twelve thousand" -> "12,000": five digits and more grouped in
+   thousands); a lone small number stays a word ("the one I like").  A few spoken
    patterns are then put together where that is safe: years ("twenty twenty" -> "2020",
    "nineteen oh five" -> "1905"), clock times followed by a.m./p.m. or with minutes after
    "at", "until"... ("three thirty p m" -> "3:30 p.m.", "at ten fifteen" -> "at 10:15"),
@@ -218,7 +219,7 @@ def _year(i, spoken, every, joined, whole) -> _Span | None:
 
 def _plain(occurrence, spoken, joined, whole) -> _Span | None:
     """A number as text2num writes it, with "a hundred" kept in words, "$" and "%" for dollars and percent."""
-    start, end, text = occurrence.start, occurrence.end, occurrence.text
+    start, end, text = occurrence.start, occurrence.end, _grouped(occurrence.text)
     if spoken[start] in _SCALES and start > 0 and spoken[start - 1] == "a" and joined(start - 1, end):
         if end - start == 1:
             return None  # "a hundred people" reads better than "a 100 people"
@@ -229,3 +230,12 @@ def _plain(occurrence, spoken, joined, whole) -> _Span | None:
     if end < len(spoken) and spoken[end] == "percent" and joined(start, end + 1):
         return _Span(start, end + 1, f"{text}%")
     return _Span(start, end, text)
+
+
+def _grouped(text: str) -> str:
+    """A numeral of five digits or more grouped in thousands ("12000" -> "12,000", "6875433.90" ->
+    "6,875,433.90"), as a reader expects; four digits are left alone, since they are often a year."""
+    whole, dot, fraction = text.partition(".")
+    if not whole.isdigit() or len(whole) < 5 or whole.startswith("0"):  # "00123" is a code, not a number
+        return text
+    return f"{int(whole):,}{dot}{fraction}"
