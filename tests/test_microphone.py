@@ -355,7 +355,7 @@ def test_a_short_utterance_shows_its_running_transcript_on_a_busy_machine(record
     finals = [e for e in events if e[0] == "final"]
     assert len(finals) == len(UTTERANCES)
     first = [e[0] for e in events if e[1] == finals[0][1]]
-    assert first == ["partial", "final"], events
+    assert first[0] == "partial" and first[-1] == "final" and first.count("final") == 1, events
     for _, start, _ in finals:  # the later ones, decoded from a backlog, may show none; none comes late
         assert [e[0] for e in events if e[1] == start][-1] == "final"
 
