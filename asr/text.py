@@ -112,6 +112,12 @@ def _spell_time(match: re.Match) -> str:
     return f" {number_to_words(hours)} {number_to_words(minutes)} "
 
 
+def _spell_digits(match: re.Match) -> str:
+    return " " + " ".join(_ONES[int(d)] for d in match.group(0) if d.isdigit()) + " "
+
+
+# A telephone number (555-1234, 555-123-4567) is said a digit at a time.
+_PHONE = re.compile(r"(?<![\d.,-])\d{3}-(?:\d{3}-)?\d{4}(?![\d-])")
 _TIME = re.compile(r"\b(\d{1,2}):([0-5]\d)(?!\d)")
 _NUMBER = re.compile(r"([$£€])?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(st|nd|rd|th|s)?(?![a-z0-9])", re.IGNORECASE)
 
@@ -124,6 +130,7 @@ def normalize_text(text: str) -> str:
     text = text.replace(" GBP_SIGN ", "£").replace(" EUR_SIGN ", "€")
     for symbol, word in _SYMBOL_WORDS.items():
         text = text.replace(symbol, word)
+    text = _PHONE.sub(_spell_digits, text)
     text = _TIME.sub(_spell_time, text)
     text = _NUMBER.sub(_spell_number, text)
     text = text.replace("$", " dollars ")

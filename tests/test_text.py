@@ -14,6 +14,9 @@ from asr.model.vocab import Vocabulary
     ("café  naïve\tre-enter", "cafe naive re enter"),
     ("1,234,567", "one million two hundred thirty four thousand five hundred sixty seven"),
     ("3.14", "three point one four"),
+    ("Call 555-0123 or 555-123-4567.",
+     "call five five five zero one two three or five five five one two three four five six seven"),
+    ("1990-2000, pages 100-200", "nineteen ninety two thousand pages one hundred two hundred"),  # not telephones
     ("", ""),
     ("?!...", ""),
 ])

@@ -40,6 +40,10 @@ def _timed(text: str, pause_after: dict[int, float] | None = None) -> list[WordT
     ("six million eight hundred seventy five thousand four hundred thirty three point nine zero",
      "6,875,433.90"),
     ("up twelve thousand percent", "up 12,000%"),
+    # Seven or ten digits said one at a time are a telephone number; other runs stay digit by digit.
+    ("call five five five one two three four", "call 555-1234"),
+    ("five five five one two three four five six seven", "555-123-4567"),
+    ("the code is one two three four five", "the code is 1 2 3 4 5"),
     # Words that only look like numbers, or small ones alone, stay words.
     ("the one i like", "the one i like"),
     ("no one knows", "no one knows"),

@@ -13,7 +13,9 @@ form is made from them in two steps:
    patterns are then put together where that is safe: years ("twenty twenty" -> "2020",
    "nineteen oh five" -> "1905"), clock times followed by a.m./p.m. or with minutes after
    "at", "until"... ("three thirty p m" -> "3:30 p.m.", "at ten fifteen" -> "at 10:15"),
-   "five dollars" -> "$5", "ten percent" -> "10%"; "a hundred people" stays in words.
+   "five dollars" -> "$5", "ten percent" -> "10%", seven or ten digits said one at a time as a
+   telephone number ("five five five one two three four" -> "555-1234"); "a hundred people"
+   stays in words.
    A pause of ``NUMBER_PAUSE_SECONDS``, a punctuation mark or a segment boundary keeps two
    numbers apart ("twenty, five" is not 25).
 
@@ -38,6 +40,8 @@ _TIME_CUES = {"at", "by", "until", "till", "around", "from", "before", "after", 
 _DECADES = ("tens", "twenties", "thirties", "forties", "fifties", "sixties", "seventies", "eighties", "nineties")
 _SCALES = {"hundred", "thousand", "million", "billion", "trillion"}
 _SEPARATING_MARKS = set(",.;:?!")
+_DIGITS = {word: str(digit) for digit, word in enumerate("zero one two three four five six seven eight nine".split())}
+_DIGITS["oh"] = "0"  # said for a zero inside a telephone number
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,8 @@ def _number_spans(spoken: list[str], shown: list[str], pauses: list[float], brea
 
     spans, i = [], 0
     while i < len(spoken):
-        span = _time(i, spoken, every, joined, whole) or _year(i, spoken, every, joined, whole)
+        span = (_telephone(i, spoken, joined) or _time(i, spoken, every, joined, whole)
+                or _year(i, spoken, every, joined, whole))
         if span is None and i in lone:
             span = _plain(lone[i], spoken, joined, whole)
         if span is None:
@@ -171,6 +176,23 @@ def _number_spans(spoken: list[str], shown: list[str], pauses: list[float], brea
         spans.append(span)
         i = span.end
     return spans
+
+
+def _telephone(i, spoken, joined) -> _Span | None:
+    """Seven or ten digits said one at a time, as a telephone number is: ``five five five one two
+    three four`` -> 555-1234, ten -> 555-123-4567.  Any other run of digits is left to text2num."""
+    inside_a_run = i > 0 and spoken[i - 1] in _DIGITS and joined(i - 1, i + 1)
+    if spoken[i] not in _DIGITS or spoken[i] == "oh" or inside_a_run:
+        return None  # a run starts with a digit's own name ("oh" alone is a word), and only at its start
+    end = i
+    while end < len(spoken) and spoken[end] in _DIGITS and joined(i, end + 1):
+        end += 1
+    digits = "".join(_DIGITS[word] for word in spoken[i:end])
+    if len(digits) == 7:
+        return _Span(i, end, f"{digits[:3]}-{digits[3:]}")
+    if len(digits) == 10:
+        return _Span(i, end, f"{digits[:3]}-{digits[3:6]}-{digits[6:]}")
+    return None
 
 
 def _time(i, spoken, every, joined, whole) -> _Span | None:
