@@ -402,8 +402,7 @@ def _word_lm_gains(word_lm, live: list[_Hypothesis], vocab, options: DecodeOptio
     weight, bonus = options.word_lm_weight, options.word_bonus
     gains = np.zeros((len(live), len(vocab)))
     credits = np.zeros((len(live), len(vocab)))
-    characters, ids = _spelled_characters(vocab.tokens)
-    spaces = [token for token, char in enumerate(vocab.tokens) if char == " "]
+    characters, ids, spaces = _spelled_characters(vocab.tokens)
     for k, hyp in enumerate(live):
         ended = word_lm.log_prob(hyp.history, hyp.word) - hyp.word_credit if hyp.word else 0.0
         last = _followed(hyp.history, hyp.word)
@@ -416,11 +415,13 @@ def _word_lm_gains(word_lm, live: list[_Hypothesis], vocab, options: DecodeOptio
 
 
 @functools.lru_cache(maxsize=8)
-def _spelled_characters(tokens: tuple[str, ...]) -> tuple[str, np.ndarray]:
+def _spelled_characters(tokens: tuple[str, ...]) -> tuple[str, np.ndarray, list[int]]:
     """The characters a word is spelled with (neither the space nor a special token), in code-point
-    order as :meth:`asr.model.word_lm.WordLanguageModel.lookaheads` wants them, and their token ids."""
+    order as :meth:`asr.model.word_lm.WordLanguageModel.lookaheads` wants them, their token ids, and
+    the space's token ids."""
     spelled = sorted((char, token) for token, char in enumerate(tokens) if char != " " and char not in SPECIAL_TOKENS)
-    return "".join(char for char, _ in spelled), np.array([token for _, token in spelled], dtype=np.int64)
+    spaces = [token for token, char in enumerate(tokens) if char == " "]
+    return "".join(char for char, _ in spelled), np.array([token for _, token in spelled], dtype=np.int64), spaces
 
 
 def _followed(history: tuple[str, ...], word: str) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ import torch
 LN10 = math.log(10.0)
 SENTENCE_START, SENTENCE_END = "<s>", "</s>"
 UNKNOWN_LOG_PROB = -18.0  # a word the model has never seen (natural log): about one in 65 million
-_CACHE_LIMIT = 200_000  # look-ahead answers remembered
+_CACHE_ROWS = 6_000  # look-ahead rows remembered (about 30 answers each: 1.4 MB)
 
 
 TRIGRAM_ARRAYS = ("context_keys", "context_backoffs", "context_offsets", "trigram_followers", "trigram_log_probs")
@@ -81,7 +81,6 @@ class WordLanguageModel:
         for marker in (SENTENCE_START, SENTENCE_END):
             if marker in self.index:
                 self._spelled[self.index[marker]] = -np.inf
-        self._lookahead: dict[tuple, float] = {}
         self._lookaheads: dict[tuple, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -158,99 +157,50 @@ class WordLanguageModel:
         UNKNOWN_LOG_PROB when none does: the prefix is on its way to a word the model doesn't know.
         """
         history = (history,) if isinstance(history, str) else tuple(history)
-        # Keyed by the words the answer depends on, so a cache hit looks nothing up.
-        key = (history[-2:] if self.trigram_count() else history[-1:], prefix)
-        found = self._lookahead.get(key)  # read once: the demo decodes in several threads, and one may clear
-        if found is None:
-            if len(self._lookahead) > _CACHE_LIMIT:  # a long-running demo must not grow without bound
-                self._lookahead.clear()
-            c = self._context(history)
-            found = self._lookahead[key] = (self._best_with_prefix(history[-1] if history else None, prefix)
-                                            if c is None else self._best_after_context(history[-1], c, prefix))
-        return found
+        first, end = self._prefix_range(prefix)
+        return float(self._best_in_ranges(history, np.array([first]), np.array([end]))[0])
 
     def lookaheads(self, history: str | tuple[str, ...], prefix: str, characters: str) -> np.ndarray:
         """``lookahead(history, prefix + c)`` for every character ``c`` of ``characters`` at once, as
         float64: what beam search asks for each hypothesis at every step.  ``characters`` must be in
         code-point order (the order of ``words``), so their words are consecutive index ranges."""
         history = (history,) if isinstance(history, str) else tuple(history)
+        # Keyed by the words the answer depends on, so a cache hit looks nothing up.
         key = (history[-2:] if self.trigram_count() else history[-1:], prefix, characters)
-        found = self._lookaheads.get(key)  # read once, as in lookahead
+        found = self._lookaheads.get(key)  # read once: the demo decodes in several threads, and one may clear
         if found is None:
-            if len(self._lookaheads) > _CACHE_LIMIT // 32:  # rows of ~30 answers: the same memory as lookahead's
+            if len(self._lookaheads) > _CACHE_ROWS:  # a long-running demo must not grow without bound
                 self._lookaheads.clear()
-            c = self._context(history)
-            last = history[-1] if history else None
-            found = self._lookaheads[key] = (self._best_with_prefixes(last, prefix, characters) if c is None
-                                             else self._best_after_context_rows(last, c, prefix, characters))
+            first, end = self._prefix_range(prefix)
+            lo = np.array([bisect_left(self.words, prefix + c, first, end) for c in characters], dtype=np.int64)
+            hi = np.array([bisect_left(self.words, prefix + c + "\U0010ffff", first, end) for c in characters],
+                          dtype=np.int64)
+            found = self._lookaheads[key] = self._best_in_ranges(history, lo, hi)
         return found
-
-    def _character_ranges(self, prefix: str, characters: str) -> tuple[np.ndarray, np.ndarray]:
-        """For each ``c`` of ``characters``, the indices ``lo:hi`` of the words that start with ``prefix + c``."""
-        first, end = self._prefix_range(prefix)
-        lo = np.array([bisect_left(self.words, prefix + c, first, end) for c in characters], dtype=np.int64)
-        hi = np.array([bisect_left(self.words, prefix + c + "\U0010ffff", first, end) for c in characters],
-                      dtype=np.int64)
-        return lo, hi
-
-    def _best_with_prefixes(self, history: str | None, prefix: str, characters: str) -> np.ndarray:
-        """:meth:`_best_with_prefix` of ``prefix + c`` for each ``c`` of ``characters``."""
-        lo, hi = self._character_ranges(prefix, characters)
-        best = _range_max(self._spelled, lo, hi)
-        unknown = ~np.isfinite(best)
-        h = self.index.get(history)
-        if h is not None:
-            best += float(self.backoffs[h])
-            span = self._bigram_slice(h)
-            followers = self.followers[span]
-            best = np.maximum(best, _range_max(self.follower_log_probs[span], np.searchsorted(followers, lo),
-                                               np.searchsorted(followers, hi)))
-        best[unknown] = UNKNOWN_LOG_PROB
-        return best
-
-    def _best_after_context_rows(self, last: str, c: int, prefix: str, characters: str) -> np.ndarray:
-        """:meth:`_best_after_context` of ``prefix + x`` for each ``x`` of ``characters``."""
-        backed_off = self.lookaheads(last, prefix, characters)  # the bigram's answers (cached: not changed here)
-        unknown = backed_off == UNKNOWN_LOG_PROB
-        best = backed_off + float(self.context_backoffs[c])
-        lo, hi = self._character_ranges(prefix, characters)
-        span = slice(int(self.context_offsets[c]), int(self.context_offsets[c + 1]))
-        followers = self.trigram_followers[span]
-        best = np.maximum(best, _range_max(self.trigram_log_probs[span], np.searchsorted(followers, lo),
-                                           np.searchsorted(followers, hi)))
-        best[unknown] = UNKNOWN_LOG_PROB
-        return best
 
     def _prefix_range(self, prefix: str) -> tuple[int, int]:
         """The indices of the words that start with ``prefix``: ``first`` to ``end - 1``."""
         return bisect_left(self.words, prefix), bisect_left(self.words, prefix + "\U0010ffff")
 
-    def _best_after_context(self, last: str, c: int, prefix: str) -> float:
-        best = self.lookahead(last, prefix)  # backed off to the bigram
-        if best == UNKNOWN_LOG_PROB:
-            return best
-        best += float(self.context_backoffs[c])
-        first, end = self._prefix_range(prefix)
-        span = slice(int(self.context_offsets[c]), int(self.context_offsets[c + 1]))
-        lo, hi = np.searchsorted(self.trigram_followers[span], [first, end])
-        if hi > lo:
-            best = max(best, float(self.trigram_log_probs[span][lo:hi].max()))
-        return best
-
-    def _best_with_prefix(self, history: str | None, prefix: str) -> float:
-        first, end = self._prefix_range(prefix)
-        best = float(self._spelled[first:end].max()) if end > first else -math.inf
-        if not math.isfinite(best):
-            return UNKNOWN_LOG_PROB
-        h = self.index.get(history)
-        if h is None:
-            return best
-        best += float(self.backoffs[h])
-        span = self._bigram_slice(h)
-        followers = self.followers[span]
-        lo, hi = np.searchsorted(followers, [first, end])
-        if hi > lo:
-            best = max(best, float(self.follower_log_probs[span][lo:hi].max()))
+    def _best_in_ranges(self, history: tuple[str, ...], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """For each word-index range ``lo[i]:hi[i]`` (in order, not overlapping), the best log P(word |
+        history) of its words: the history's trigrams where it has a context, else (and below them,
+        after the context's back-off weight) its last word's bigrams, else the back-off weight plus
+        the unigrams; UNKNOWN_LOG_PROB for a range of no spelled word."""
+        best = _range_max(self._spelled, lo, hi)
+        unknown = ~np.isfinite(best)
+        h = self.index.get(history[-1]) if history else None
+        if h is not None:
+            best += float(self.backoffs[h])
+            span = self._bigram_slice(h)
+            best = np.maximum(best, _range_max(self.follower_log_probs[span], *_within(self.followers[span], lo, hi)))
+        c = self._context(history)
+        if c is not None:
+            best += float(self.context_backoffs[c])
+            span = slice(int(self.context_offsets[c]), int(self.context_offsets[c + 1]))
+            best = np.maximum(best, _range_max(self.trigram_log_probs[span],
+                                               *_within(self.trigram_followers[span], lo, hi)))
+        best[unknown] = UNKNOWN_LOG_PROB
         return best
 
     def to_dict(self) -> dict:
@@ -393,3 +343,8 @@ def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray
         bounds = np.stack([lo[full], hi[full]], axis=1).ravel() - start
         out[full] = np.maximum.reduceat(window, bounds)[::2]
     return out
+
+
+def _within(followers: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions in sorted ``followers`` of each word-index range ``lo[i]:hi[i]``."""
+    return np.searchsorted(followers, lo), np.searchsorted(followers, hi)
