@@ -223,6 +223,37 @@ def test_with_a_window_each_character_attends_only_near_the_last_ones_peak(optio
     assert (unwindowed.attention > 0).sum(axis=1).min() > back + ahead + 1  # without it, every frame gets weight
 
 
+@pytest.mark.parametrize("seconds", [-0.5, math.nan, 11.0])
+def test_encoder_context_out_of_range_is_refused(seconds):
+    with pytest.raises(ValueError, match="encoder_context"):
+        DecodeOptions(encoder_context=seconds)
+
+
+def test_audio_decoded_whole_gets_the_encoder_context_and_pieces_of_long_audio_do_not(tmp_path, monkeypatch):
+    model = tiny_model()
+    heard = []  # (samples, context) of every call to the encoder
+    encode = model.encode
+
+    def spy(waveforms, lengths, warp=1.0, context=0.0):
+        heard.extend((int(n), context) for n in lengths)
+        return encode(waveforms, lengths, warp, context)
+
+    monkeypatch.setattr(model, "encode", spy)
+    options = DecodeOptions(encoder_context=2.0)
+    phrase = speak("open the door", tmp_path / "phrase.wav")
+    model.transcribe(phrase, options=options)
+    assert heard == [(phrase.size, 2.0)]
+    heard.clear()
+    pause = np.zeros(16000, dtype=np.float32)
+    long_audio = np.concatenate([pause, phrase] * 8 + [pause])  # over 10 s: cut at its pauses
+    result = model.transcribe(long_audio, options=options)
+    assert len(result.segments) >= 2 and len(heard) == len(result.segments)
+    assert all(context == 0.0 for _, context in heard)
+    heard.clear()
+    model.transcribe(phrase, options=dataclasses.replace(options, encoder_context=0.0))
+    assert heard == [(phrase.size, 0.0)]
+
+
 def test_vtln_factors_are_valid_and_include_the_unwarped_audio():
     assert 1.0 in VTLN_WARP_FACTORS
     DecodeOptions(warp_factors=VTLN_WARP_FACTORS)

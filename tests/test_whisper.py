@@ -171,6 +171,40 @@ def test_padding_to_the_window_keeps_the_true_lengths_states_and_changes_them_on
     assert not torch.allclose(padded, true_length)  # the window's silence is attended to
 
 
+def test_context_is_silence_heard_around_the_utterance_and_dropped_from_its_states():
+    encoder = _random_encoder()
+    feats = torch.randn(3, 61, 80)
+    lengths = torch.tensor([61, 40, 7])
+    with torch.no_grad():
+        heard, state_lengths = encoder(feats, lengths, context_frames=20)
+        plain, _ = encoder(feats, lengths)
+        assert heard.shape == plain.shape and state_lengths.tolist() == [31, 20, 4]
+        assert not torch.allclose(heard, plain, atol=1e-3)  # the silence around it was attended to
+        for i, n in enumerate(lengths.tolist()):
+            # The same as the utterance with 20 frames of its silence (the clamp's floor) on either
+            # side, run on the true length, and the states of those frames (10 each side) cut off.
+            floor = feats[i, :n].max() - 2.0
+            silence = torch.full((20, 80), float(floor))
+            around = torch.cat([silence, feats[i, :n], silence])[None]
+            expected, _ = encoder(around, torch.tensor([n + 40]))
+            assert torch.allclose(heard[i, : state_lengths[i]], expected[0, 10:10 + state_lengths[i]], atol=1e-5)
+            assert not heard[i, state_lengths[i]:].any()
+            alone, _ = encoder(feats[i:i + 1, :n], lengths[i:i + 1], context_frames=20)  # batching changes nothing
+            assert torch.allclose(heard[i, : state_lengths[i]], alone[0], atol=1e-5)
+
+
+def test_context_shrinks_to_what_the_window_has_room_for():
+    encoder = _random_encoder()
+    feats = torch.randn(1, 2990, 80)
+    lengths = torch.tensor([2990])
+    with torch.no_grad():
+        heard, state_lengths = encoder(feats, lengths, context_frames=150)
+        room, _ = encoder(feats, lengths, context_frames=4)  # (3000 - 2990) // 2, kept even
+        whole, _ = encoder(feats, lengths, context_frames=0)
+    assert state_lengths.tolist() == [1495] and heard.shape == (1, 1495, TINY.width)
+    assert torch.equal(heard, room) and not torch.equal(heard, whole)
+
+
 def test_log_mel_is_whispers_and_per_utterance(speech):
     (first, second), _ = speech
     log_mel = WhisperLogMel()
@@ -257,6 +291,17 @@ def test_training_on_cached_states_is_training_on_the_audio(ct2_file, speech, tm
     assert abs(float(from_audio["loss"]) - float(from_states["loss"])) < 1e-2
 
 
+def test_the_model_hears_context_only_through_its_pretrained_encoder(ct2_file, tmp_path):
+    model, _ = _whisper_model(ct2_file, tmp_path)
+    torch.manual_seed(3)
+    audio, lengths = torch.randn(2, 16000) * 0.1, torch.tensor([16000, 9000])
+    with torch.no_grad():
+        plain, plain_lengths = model.encode(audio, lengths)
+        heard, heard_lengths = model.encode(audio, lengths, context=0.5)
+    assert heard.shape == plain.shape and torch.equal(heard_lengths, plain_lengths)
+    assert not torch.allclose(heard, plain, atol=1e-4)
+
+
 def test_states_of_another_encoder_are_refused(ct2_file, tmp_path):
     model, _ = _whisper_model(ct2_file, tmp_path)
     (tmp_path / "states").mkdir()
@@ -322,4 +367,6 @@ def test_asr_train_on_cached_states_learns_and_keeps_the_encoders_provenance(ct2
     trained = load_model(tmp_path / "exp" / "averaged.pt")
     assert trained.metadata["pretrained_encoder"]["size"] == "whisper-tiny"
     assert trained.metadata["dev_cer"] < 0.2  # two utterances, learned from their states alone (and both again)
-    assert trained.transcribe(first).text == "turn left"
+    # Decoded as its states were computed, with no encoder context: two utterances teach a model the
+    # states it was shown and nothing around them (the presets' context is chosen for the bundle).
+    assert trained.transcribe(first, encoder_context=0.0).text == "turn left"

@@ -11,7 +11,7 @@ from asr.decoding.presets import DEFAULT_PRESET, PRESETS, describe
 
 
 _OVERRIDES = ("beam_size", "ctc_weight", "lm_weight", "oov_penalty", "word_lm_weight", "word_bonus", "vtln",
-              "attention_window")
+              "attention_window", "encoder_context")
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -41,6 +41,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> Non
     group.add_argument("--attention-window", type=attention_window, default=argparse.SUPPRESS, metavar="B,A",
                        help="let each character attend only from B seconds before to A seconds after the last "
                             "one's attention peak, or none for the whole segment (default: the preset's)")
+    group.add_argument("--encoder-context", type=float, default=argparse.SUPPRESS, metavar="S",
+                       help="seconds of silence the encoder hears before and after audio of up to 10 s, decoded "
+                            "whole; 0 for none (default: the preset's)")
     group.add_argument("--vtln", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                        help="test-time vocal-tract-length normalisation: decode once per warp factor and keep the "
                             "surest result; that many times slower (default: the preset's)")

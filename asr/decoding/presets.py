@@ -21,11 +21,16 @@ PRESETS: dict[str, dict] = {
     # microphone waits for (about 0.15 s per second of speech). The weights are chosen on the mixed
     # dev criterion and the recorded people of the dev sets (bench/tune_decoding.py; the grids in
     # recipes/synth/RESULTS.md).
-    "live": {"beam_size": 8, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4},
+    # A short input is heard by the encoder with silence around it (encoder_context, seconds each
+    # side): words said alone are heard much better (recipes/synth/RESULTS.md); `live` takes less of
+    # it than `accurate`, since each second of it costs a microphone's final line encoder time.
+    "live": {"beam_size": 8, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4, "encoder_context": 1.5},
     # A wider beam with the same weights, for files; the character LM adds nothing beside the word LM.
-    "accurate": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4},
+    "accurate": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4,
+                 "encoder_context": 3.0},
     # The accurate preset decoded at several vocal-tract warps, keeping the surest result (3x slower).
-    "accurate-vtln": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4, "vtln": True},
+    "accurate-vtln": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4,
+                      "encoder_context": 3.0, "vtln": True},
 }
 
 # Each front end's default: files can wait for the best; a microphone should not.

@@ -55,6 +55,10 @@ class DecodeOptions:
     # Monotonic window at decode time: (seconds before, seconds after) the previous character's
     # attention peak that the next character may attend to; () attends to the whole segment.
     attention_window: tuple[float, ...] = ()
+    # Seconds of silence the (pretrained) encoder hears before and after audio decoded whole, as a
+    # word spoken alone is heard inside Whisper's window; 0 = none.  Pieces cut from longer audio
+    # are decoded without it (asr.decoding.transcribe).
+    encoder_context: float = 0.0
     # Test-time vocal-tract-length normalisation: decode once per warp factor, keep the surest result.
     # () decodes the audio as it is; VTLN_WARP_FACTORS is the tested set.
     warp_factors: tuple[float, ...] = ()
@@ -87,6 +91,8 @@ class DecodeOptions:
                              f"{self.attention_window}")
         if not all(0.7 <= w <= 1.3 for w in self.warp_factors):
             raise ValueError(f"warp_factors must each be in [0.7, 1.3], got {self.warp_factors}")
+        if not 0.0 <= self.encoder_context <= 10.0:  # also refuses NaN
+            raise ValueError(f"encoder_context must be 0 to 10 seconds, got {self.encoder_context}")
 
 
 @dataclass
@@ -163,7 +169,7 @@ def greedy_decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
     once it returns true."""
     vocab = model.vocabulary
     _check(stop)
-    h, h_lengths = model.encode(waveforms, lengths, warp)
+    h, h_lengths = model.encode(waveforms, lengths, warp, options.encoder_context)
     mask = torch.arange(h.shape[1], device=h.device)[None, :] < h_lengths[:, None]
     speller = model.speller
     keys = speller.attention.precompute(h)
@@ -232,7 +238,7 @@ def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
     if options.word_lm_weight > 0 and model.word_language_model is None:
         raise ValueError("word_lm_weight > 0 needs a checkpoint with a word LM (see asr train-lm --word-lm)")
     _check(stop)
-    h, h_lengths = model.encode(waveforms, lengths, warp)
+    h, h_lengths = model.encode(waveforms, lengths, warp, options.encoder_context)
     ctc_log_probs = torch.log_softmax(model.ctc_head(h).float(), dim=-1) if options.ctc_weight > 0 else None
     results = []
     for i in range(h.shape[0]):

@@ -210,7 +210,16 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
     next_out = 0
 
     def decode_pool():
-        results = decode_pieces(model, [piece for _, _, piece in pool], options, batch_size, stop)
+        # Audio decoded whole gets the options' encoder context of silence; a piece cut from longer
+        # audio has its neighbours around it instead (with silence, the long-form dev set lost).
+        whole = [isinstance(jobs[index], _Job) and jobs[index].ranges == [(0, jobs[index].num_samples)]
+                 for index, _, _ in pool]
+        results = [None] * len(pool)
+        for kind, kind_options in ((True, options), (False, replace(options, encoder_context=0.0))):
+            chosen = [i for i, w in enumerate(whole) if w == kind]
+            for i, result in zip(chosen, decode_pieces(model, [pool[i][2] for i in chosen], kind_options,
+                                                       batch_size, stop)):
+                results[i] = result
         for (index, k, piece), result in zip(pool, results):
             job = jobs[index]
             if isinstance(job, _Job):  # not an input that failed after its first segments

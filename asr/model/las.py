@@ -124,12 +124,17 @@ class LAS(nn.Module):
         return c.hop_length / c.sample_rate * self.config.reduction
 
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor,
-               warp: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+               warp: float = 1.0, context: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveforms (B, samples) at 16 kHz -> encoder states (B, T, D) and their lengths (B,).
 
         ``warp`` != 1 warps the spectrum's frequency axis first (``asr.audio.augment.vtlp_warp``).
+        ``context``: seconds of silence a pretrained encoder hears before and after each waveform
+        (its states are dropped again); the BLSTM listener has no use for it.
         """
         feats, frame_lengths = self.frontend(waveforms, lengths, warp)  # (B, frames, n_mels)
+        if context and self.pretrained:
+            frames = round(context * self.config.features.sample_rate / self.config.features.hop_length)
+            return self.listener(feats, frame_lengths, frames)
         return self.listener(feats, frame_lengths)
 
     @property

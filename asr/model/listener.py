@@ -181,7 +181,9 @@ class PretrainedListener(nn.Module):
     (:mod:`asr.training.encoder_states`) and training runs only :meth:`adapt` and what follows.  The
     adapter is a pyramidal BLSTM: its first pyramid step takes Whisper's 20 ms states to
     40 ms.  In training, the states get SpecAugment-style masks (time spans and blocks of
-    dimensions; the feature config's mask settings) before the adapter.
+    dimensions; the feature config's mask settings) before the adapter.  At decoding time the
+    encoder may hear ``context_frames`` of silence on either side of the speech (see
+    :class:`asr.model.whisper.WhisperEncoder`); training states are computed without.
 
     Args:
         feats: (B, T, 80) Whisper log-mel; lengths: (B,)
@@ -209,14 +211,16 @@ class PretrainedListener(nn.Module):
         return self
 
     @torch.no_grad()
-    def pretrained_states(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def pretrained_states(self, feats: torch.Tensor, lengths: torch.Tensor,
+                          context_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The frozen encoder's states (B, T / 2, width): what :mod:`asr.training.encoder_states` caches."""
-        return self.encoder(feats, lengths, pad_to_window=self.pad_to_window)
+        return self.encoder(feats, lengths, pad_to_window=self.pad_to_window, context_frames=context_frames)
 
     def adapt(self, states: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         states = self.masks(states, lengths)  # identity outside training
         h, lengths = self.adapter(states, lengths)
         return _mask_padding(h, lengths, time_dim=1), lengths
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.adapt(*self.pretrained_states(feats, lengths))
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
+                context_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.adapt(*self.pretrained_states(feats, lengths, context_frames))

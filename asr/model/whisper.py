@@ -16,7 +16,10 @@ the same code:
 
 Whisper always saw 30-second windows.  ``pad_to_window=False`` runs the encoder on
 the true length instead, with the position table sliced; see the model card for
-which one the bundle uses and why.
+which one the bundle uses and why.  Either way, ``context_frames`` of silence can go
+before and after the speech: the encoder then hears a word at the edge of a segment
+with silence around it, as it heard speech inside its window, and only the states of
+the segment itself come out.
 """
 
 from __future__ import annotations
@@ -152,6 +155,8 @@ class WhisperEncoder(nn.Module):
         feats: (B, T, 80) from :class:`WhisperLogMel`; lengths: (B,) frames.
         pad_to_window: run each utterance padded to Whisper's 30-second window, as it was
             trained, and keep the states of its true length; else run on the true length.
+        context_frames: log-mel frames of silence put before and after each utterance (fewer
+            where the window would overflow); the states of that silence are dropped again.
     Returns:
         states (B, T', width) and their lengths (B,).
     """
@@ -166,22 +171,31 @@ class WhisperEncoder(nn.Module):
         self.final_norm = nn.LayerNorm(dims.width, eps=LAYER_NORM_EPS)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
-                pad_to_window: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                pad_to_window: bool = False, context_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         if feats.shape[1] > WINDOW_FRAMES:
             raise ValueError(f"Whisper's encoder takes at most {WINDOW_SECONDS} s at a time, "
                              f"got {feats.shape[1] * HOP_LENGTH / SAMPLE_RATE:.1f} s")
         state_lengths = num_states(lengths)
+        # Each utterance's own margin (an even number of frames, so its states stay on the 20-ms grid),
+        # never more than its window has room for: its states do not depend on what it is batched with.
+        margins = [min(context_frames, (WINDOW_FRAMES - n) // 2) // 2 * 2 for n in lengths.tolist()]
+        if not pad_to_window and not any(margins):
+            return self._run(feats, lengths, key_mask=True)
+        # Silence, to Whisper, is zero samples: the clamp's floor, 80 dB below the utterance's loudest bin.
+        floor = torch.stack([f[:n].max() for f, n in zip(feats, lengths.tolist())]) - DYNAMIC_RANGE / 4  # (B,)
+        padded_lengths = lengths + 2 * torch.tensor(margins, device=lengths.device)
+        width = WINDOW_FRAMES if pad_to_window else int(padded_lengths.max())
+        window = floor[:, None, None].expand(feats.shape[0], width, N_MELS).clone()
+        for i, (n, margin) in enumerate(zip(lengths.tolist(), margins)):
+            window[i, margin:margin + n] = feats[i, :n]
         if pad_to_window:
-            # Whisper's window is 30 s of zero samples past the speech; their log-mel is the
-            # clamp's floor, 80 dB below the loudest bin.
-            floor = torch.stack([f[:n].max() for f, n in zip(feats, lengths.tolist())]) - DYNAMIC_RANGE / 4  # (B,)
-            window = floor[:, None, None].expand(feats.shape[0], WINDOW_FRAMES, N_MELS).clone()
-            for i, n in enumerate(lengths.tolist()):
-                window[i, :n] = feats[i, :n]
             states, _ = self._run(window, torch.full_like(lengths, WINDOW_FRAMES), key_mask=False)
-            states = states[:, : int(state_lengths.max())]
-            return _zero_past(states, state_lengths), state_lengths
-        return self._run(feats, lengths, key_mask=True)
+        else:
+            states, _ = self._run(window, padded_lengths, key_mask=True)
+        out = states.new_zeros(feats.shape[0], int(state_lengths.max()), states.shape[2])
+        for i, (n, margin) in enumerate(zip(state_lengths.tolist(), margins)):
+            out[i, :n] = states[i, margin // 2:margin // 2 + n]
+        return out, state_lengths
 
     def _run(self, feats, lengths, key_mask: bool):
         x = _zero_past(feats, lengths).transpose(1, 2)  # (B, 80, T)
