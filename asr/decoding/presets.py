@@ -18,7 +18,7 @@ PRESETS: dict[str, dict] = {
     # Greedy attention decoding: one pass, no search. The fastest.
     "fast": {},
     # Beam search with CTC prefix scores, the word LM and the lexicon: what a person speaking into a
-    # microphone waits for (about 0.15 s per second of speech). The weights are chosen on the mixed
+    # microphone waits for (about 0.2 s per second of speech). The weights are chosen on the mixed
     # dev criterion and the recorded people of the dev sets (bench/tune_decoding.py; the grids in
     # recipes/synth/RESULTS.md).
     # A short input is heard by the encoder with silence around it (encoder_context, seconds each
