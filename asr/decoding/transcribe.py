@@ -165,6 +165,11 @@ class _Job:
     def done(self) -> bool:
         return all(r is not None for r in self.results)
 
+    @property
+    def decoded_whole(self) -> bool:
+        """Whether the input is decoded in one piece, not cut at its pauses."""
+        return self.ranges == [(0, self.num_samples)]
+
     def finish(self, model=None, itn: bool = True) -> Transcription:
         """The input's :class:`Transcription`, written with ``model``'s punctuator if it has one."""
         from asr.decoding.written import write_segments
@@ -212,12 +217,14 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
     def decode_pool():
         # Audio decoded whole gets the options' encoder context of silence; a piece cut from longer
         # audio has its neighbours around it instead (with silence, the long-form dev set lost).
-        whole = [isinstance(jobs[index], _Job) and jobs[index].ranges == [(0, jobs[index].num_samples)]
-                 for index, _, _ in pool]
+        cut = replace(options, encoder_context=0.0)
+        groups: dict[DecodeOptions, list[int]] = {}
+        for i, (index, _, _) in enumerate(pool):
+            whole = isinstance(jobs[index], _Job) and jobs[index].decoded_whole
+            groups.setdefault(options if whole else cut, []).append(i)
         results = [None] * len(pool)
-        for kind, kind_options in ((True, options), (False, replace(options, encoder_context=0.0))):
-            chosen = [i for i, w in enumerate(whole) if w == kind]
-            for i, result in zip(chosen, decode_pieces(model, [pool[i][2] for i in chosen], kind_options,
+        for group_options, chosen in groups.items():  # one group when the options have no context
+            for i, result in zip(chosen, decode_pieces(model, [pool[i][2] for i in chosen], group_options,
                                                        batch_size, stop)):
                 results[i] = result
         for (index, k, piece), result in zip(pool, results):
