@@ -36,7 +36,7 @@ from asr.training.manifest import ManifestError
 from human import MIXED_SETS, mixed, score, set_rows
 
 DEV_SETS = ("asterisk-dev", "test_natural", "longform", "people")
-BEAM_PRESETS = [name for name, values in PRESETS.items() if values.get("beam_size", 1) > 1 and not values.get("vtln")]
+BEAM_PRESETS = [name for name, values in PRESETS.items() if values.get("beam_size", 1) > 1]
 
 
 def per_warp_decodes(model, rows: list[dict], options, warps: list[float]) -> list[list[dict]]:
@@ -45,8 +45,12 @@ def per_warp_decodes(model, rows: list[dict], options, warps: list[float]) -> li
     decodes = []
     for row in rows:
         audio = open_audio(load_audio(row["audio_filepath"]), row["audio_filepath"])
-        pieces = list(audio.slices(plan(analyse(audio, detector))))
-        by_warp = [decode_pieces(model, pieces, replace(options, warp_factors=(w,))) for w in warps] if pieces else []
+        analysis = analyse(audio, detector)
+        ranges = plan(analysis)
+        pieces = list(audio.slices(ranges))
+        whole = ranges == [(0, analysis.num_samples)]  # cut pieces get no encoder context, as in model.transcribe
+        heard = options if whole else replace(options, encoder_context=0.0)
+        by_warp = [decode_pieces(model, pieces, replace(heard, warp_factors=(w,))) for w in warps] if pieces else []
         decodes.append([[{"text": r.text, "score": r.score, "characters": len(r.tokens) + 1} for r in results]
                         for results in zip(*by_warp)])
     return decodes

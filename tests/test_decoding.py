@@ -229,29 +229,30 @@ def test_encoder_context_out_of_range_is_refused(seconds):
         DecodeOptions(encoder_context=seconds)
 
 
-def test_audio_decoded_whole_gets_the_encoder_context_and_pieces_of_long_audio_do_not(tmp_path, monkeypatch):
+def test_audio_decoded_whole_gets_the_encoder_context_and_warps_and_pieces_of_long_audio_do_not(tmp_path,
+                                                                                                monkeypatch):
     model = tiny_model()
-    heard = []  # (samples, context) of every call to the encoder
+    heard = []  # (samples, warp, context) of every call to the encoder
     encode = model.encode
 
     def spy(waveforms, lengths, warp=1.0, context=0.0):
-        heard.extend((int(n), context) for n in lengths)
+        heard.extend((int(n), warp, context) for n in lengths)
         return encode(waveforms, lengths, warp, context)
 
     monkeypatch.setattr(model, "encode", spy)
-    options = DecodeOptions(encoder_context=2.0)
+    options = DecodeOptions(encoder_context=2.0, warp_factors=(0.9, 1.0, 1.1))
     phrase = speak("open the door", tmp_path / "phrase.wav")
     model.transcribe(phrase, options=options)
-    assert heard == [(phrase.size, 2.0)]
+    assert heard == [(phrase.size, 0.9, 2.0), (phrase.size, 1.0, 2.0), (phrase.size, 1.1, 2.0)]
     heard.clear()
     pause = np.zeros(16000, dtype=np.float32)
     long_audio = np.concatenate([pause, phrase] * 8 + [pause])  # over 10 s: cut at its pauses
     result = model.transcribe(long_audio, options=options)
-    assert len(result.segments) >= 2 and len(heard) == len(result.segments)
-    assert all(context == 0.0 for _, context in heard)
+    assert len(result.segments) >= 2 and len(heard) == len(result.segments)  # each piece decoded once
+    assert all(warp == 1.0 and context == 0.0 for _, warp, context in heard)
     heard.clear()
-    model.transcribe(phrase, options=dataclasses.replace(options, encoder_context=0.0))
-    assert heard == [(phrase.size, 0.0)]
+    model.transcribe(phrase, options=dataclasses.replace(options, encoder_context=0.0, warp_factors=()))
+    assert heard == [(phrase.size, 1.0, 0.0)]
 
 
 def test_vtln_factors_are_valid_and_include_the_unwarped_audio():

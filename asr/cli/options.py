@@ -45,8 +45,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> Non
                        help="seconds of silence the encoder hears before and after audio of up to 10 s, decoded "
                             "whole; 0 for none (default: the preset's)")
     group.add_argument("--vtln", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                       help="test-time vocal-tract-length normalisation: decode once per warp factor and keep the "
-                            "surest result; that many times slower (default: the preset's)")
+                       help="test-time vocal-tract-length normalisation of audio of up to 10 s, decoded whole: "
+                            "decode it once per warp factor and keep the surest result; that many times slower "
+                            "(default: the preset's)")
 
 
 def attention_window(text: str) -> tuple[float, ...]:

@@ -26,12 +26,12 @@ PRESETS: dict[str, dict] = {
     # it than `accurate`, since each second of it costs a microphone's final line encoder time.
     "live": {"beam_size": 8, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4, "encoder_context": 1.5},
     # A wider beam with the same weights and twice the encoder context (3 s beat 1.5 s on the dev sets),
-    # for files; the character LM adds nothing beside the word LM.
+    # for files; the character LM adds nothing beside the word LM. Audio decoded whole (up to 10 s) is
+    # also decoded at three vocal-tract warps, the surest result kept (test-time VTLN): the best on
+    # every dev set for such audio, at 3x its time. Pieces cut from longer audio are decoded once,
+    # unwarped (recipes/synth/RESULTS.md).
     "accurate": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4,
-                 "encoder_context": 3.0},
-    # The accurate preset decoded at several vocal-tract warps, keeping the surest result (3x slower).
-    "accurate-vtln": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4,
-                      "encoder_context": 3.0, "vtln": True},
+                 "encoder_context": 3.0, "vtln": True},
 }
 
 # Each front end's default: files can wait for the best; a microphone should not.

@@ -60,7 +60,9 @@ class DecodeOptions:
     # are decoded without it (asr.decoding.transcribe).
     encoder_context: float = 0.0
     # Test-time vocal-tract-length normalisation: decode once per warp factor, keep the surest result.
-    # () decodes the audio as it is; VTLN_WARP_FACTORS is the tested set.
+    # () decodes the audio as it is; VTLN_WARP_FACTORS is the tested set.  Like encoder_context, it
+    # applies to audio decoded whole: pieces cut from longer audio are decoded once, unwarped
+    # (asr.decoding.transcribe).
     warp_factors: tuple[float, ...] = ()
 
     def __post_init__(self):

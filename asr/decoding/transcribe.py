@@ -215,15 +215,16 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
     next_out = 0
 
     def decode_pool():
-        # Audio decoded whole gets the options' encoder context of silence; a piece cut from longer
-        # audio has its neighbours around it instead (with silence, the long-form dev set lost).
-        cut = replace(options, encoder_context=0.0)
+        # Audio decoded whole gets the options' encoder context of silence and their VTLN warps. A piece
+        # cut from longer audio is decoded once, as it is: either of them cost the soft-passage test
+        # words, and silence made the Kokoro long-form set worse (recipes/synth/RESULTS.md).
+        cut = replace(options, encoder_context=0.0, warp_factors=())
         groups: dict[DecodeOptions, list[int]] = {}
         for i, (index, _, _) in enumerate(pool):
             whole = isinstance(jobs[index], _Job) and jobs[index].decoded_whole
             groups.setdefault(options if whole else cut, []).append(i)
         results = [None] * len(pool)
-        for group_options, chosen in groups.items():  # one group when the options have no context
+        for group_options, chosen in groups.items():  # one group when the options have no context or warps
             for i, result in zip(chosen, decode_pieces(model, [pool[i][2] for i in chosen], group_options,
                                                        batch_size, stop)):
                 results[i] = result
