@@ -190,3 +190,18 @@ def test_train_speed_prints_only_its_json_when_starting_from_a_checkpoint(tmp_pa
     assert "initialised from" in done.stderr  # the trainer's message, kept, but out of the JSON's way
     result = json.loads(done.stdout)  # the whole of stdout is one JSON object
     assert result["steps"] == 1 and result["audio_s"] > 0
+
+
+@pytest.mark.slow
+def test_running_transcripts_are_counted_per_preset(sets):
+    done = subprocess.run([sys.executable, "bench/running.py", "--manifest", str(sets / "asterisk" / "dev.jsonl"),
+                           "--presets", "fast", "running", "--fractions", "0.5", "0.8", "--seconds", "0", "8",
+                           "--checkpoint", str(sets / "tiny.pt")],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _tables(done.stdout)["preset | decoding | run on | words / reference words so far"]
+    assert [r[0] for r in rows] == ["`fast`", "`running`"]
+    clips = len((sets / "asterisk" / "dev.jsonl").read_text().splitlines())
+    for row in rows:
+        assert row[2].endswith(f" of {2 * clips}") and row[4].endswith("%") and float(row[5]) > 0
+        assert int(row[3].split(" / ")[1]) > 0  # the references' words so far

@@ -14,9 +14,11 @@ from asr.apps import microphone
 from asr.cli import listen as listen_command
 from asr.audio.endpoint import MARGIN_SECONDS, Endpointer
 from asr.apps.microphone import BlockQueue, MicrophoneError, UtteranceDecoder
+from asr.decoding.presets import DEFAULT_PRESET, preset
 from asr.audio.segment import FRAME_SECONDS
 
 RATE = 16_000
+RUNNING = preset(DEFAULT_PRESET["running"])  # what running transcripts decode with
 NOISE_DB = -65.0
 SPEECH_DB = -25.0
 # (start, end) seconds of "speech" in the synthesized recording; the 0.2 s gap inside the
@@ -276,7 +278,7 @@ def test_running_transcripts_come_while_speaking_and_the_final_line_after_them(r
 
     samples, rate = recording
     model = OptionsModel()
-    final_options = DecodeOptions(beam_size=4)
+    final_options = DecodeOptions(beam_size=8)
     decoder, events = _run_with_partials(samples, rate, model, options=final_options, partial_every_seconds=0.3)
     finals = [e for e in events if e[0] == "final"]
     assert len(finals) == len(UTTERANCES)
@@ -285,13 +287,13 @@ def test_running_transcripts_come_while_speaking_and_the_final_line_after_them(r
         assert events[mine[-1]][0] == "final"
     assert all(sum(1 for e in events if e[0] == "partial" and e[1] == start) >= 1 for _, start, _ in finals), events
     assert decoder.partials == sum(1 for e in events if e[0] == "partial")
-    # Running transcripts are greedy; the final line uses the decoder's options.
-    assert {o.beam_size for o in model.options} == {1, 4}
-    assert sum(o.beam_size == 4 for o in model.options) == len(UTTERANCES)
+    # Running transcripts use the running preset; the final line uses the decoder's options.
+    assert set(model.options) == {RUNNING, final_options}
+    assert sum(o == final_options for o in model.options) == len(UTTERANCES)
 
 
 class StoppableModel:
-    """Final lines at once; running transcripts (greedy options) search for up to 30 s, checking stop()."""
+    """Final lines at once; running transcripts (the running preset) search for up to 30 s, checking stop()."""
 
     def __init__(self):
         self.stopped = 0
@@ -299,7 +301,7 @@ class StoppableModel:
     def transcribe(self, audio, options=None, itn=True, stop=None):
         from asr.decoding.search import DecodingStopped
 
-        if options is not None and options.beam_size == 1:
+        if options == RUNNING:
             deadline = time.monotonic() + 30.0
             while time.monotonic() < deadline:
                 if stop is not None and stop():
@@ -323,7 +325,7 @@ def test_a_running_transcript_is_stopped_when_its_utterance_ends(recording):
 
 
 class BusyModel:
-    """A busy machine: a running transcript (greedy) takes longer than the rest of a short utterance,
+    """A busy machine: a running transcript takes longer than the rest of a short utterance,
     a final line longer still; both searches check stop()."""
 
     PARTIAL_SECONDS, FINAL_SECONDS = 0.4, 0.8
@@ -334,14 +336,14 @@ class BusyModel:
     def transcribe(self, audio, options=None, itn=True, stop=None):
         from asr.decoding.search import DecodingStopped
 
-        greedy = options is not None and options.beam_size == 1
-        deadline = time.monotonic() + (self.PARTIAL_SECONDS if greedy else self.FINAL_SECONDS)
+        running = options == RUNNING
+        deadline = time.monotonic() + (self.PARTIAL_SECONDS if running else self.FINAL_SECONDS)
         while time.monotonic() < deadline:
             if stop is not None and stop():
                 self.stopped += 1
                 raise DecodingStopped
             time.sleep(0.005)
-        return types.SimpleNamespace(text="partial" if greedy else "line", words=[], confidence=1.0)
+        return types.SimpleNamespace(text="partial" if running else "line", words=[], confidence=1.0)
 
 
 def test_a_short_utterance_shows_its_running_transcript_on_a_busy_machine(recording):
@@ -596,3 +598,24 @@ def test_no_itn_reaches_every_decode_of_asr_listen(devices, monkeypatch, tmp_pat
     model = OptionsModel()
     _run_decoder(samples, rate, model, itn=itn)
     assert model.itn is itn
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", ["please enter your agent number followed by the pound key",
+                                  "i would like a cup of coffee please", "turn off the lights in the kitchen"])
+def test_a_running_transcript_ends_where_the_audio_ends(text, tmp_path):
+    """The utterance so far, cut mid-word, is decoded without running on past its end ("by the the the")."""
+    import re
+
+    import asr
+    from conftest import speak
+
+    model = asr.load_model()
+    options = UtteranceDecoder(model, BlockQueue(RATE), Endpointer(RATE), lambda *_: None,
+                               on_partial=lambda *_: None).partial_options
+    assert options == RUNNING
+    spoken = speak(text, tmp_path / "phrase.wav")
+    for fraction in (0.5, 0.6, 0.7, 0.8):
+        so_far = model.transcribe(spoken[: int(spoken.size * fraction)], options=options, itn=False).raw_text
+        assert not re.search(r"\b(\w+)( \1\b){2,}", so_far), (fraction, so_far)  # no word thrice in a row
+        assert len(so_far.split()) <= len(text.split()), (fraction, so_far)

@@ -31,7 +31,7 @@ class LiveSession:
     """One browser tab's live microphone: its own queue, endpointer and decoding thread.
 
     :meth:`push` only queues audio (it never waits for decoding); the endpointer cuts
-    utterances at pauses as ``asr listen`` does, the open utterance is decoded greedily now
+    utterances at pauses as ``asr listen`` does, the open utterance is decoded now
     and then for a running transcript (``partial``), and each finished utterance goes to
     ``model.transcribe`` with ``options`` from the session's own thread while recording goes
     on; nothing is dropped unless decoding falls minutes behind.
@@ -39,7 +39,7 @@ class LiveSession:
     Args:
         model: anything with ``transcribe(audio, options=..., itn=..., stop=...)``: a model or a ProcessModel.
         sample_rate: the rate of the pushed chunks, in Hz.
-        options: how finished utterances are decoded; running transcripts are greedy.
+        options: how finished utterances are decoded; running transcripts use the ``running`` preset.
     """
 
     def __init__(self, model, sample_rate: int, options):

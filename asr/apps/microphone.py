@@ -8,8 +8,9 @@ it closes.  While an utterance is being decoded, the queue holds the audio
 that keeps arriving, up to ``MAX_QUEUE_SECONDS``.  Blocks are dropped only
 when the queue is that far behind, and every dropped block is counted.
 
-While an utterance is still open, it is also decoded greedily every
-``PARTIAL_EVERY_SECONDS`` of new speech, for a running (partial) transcript
+While an utterance is still open, it is also decoded every ``PARTIAL_EVERY_SECONDS``
+of new speech (the ``running`` preset: a small beam with CTC prefix scores, which
+end the text where the audio ends), for a running (partial) transcript
 that the final one replaces at the pause.  A running transcript is decoded in a
 thread of its own while the consumer goes on cutting the newer audio.  When the
 utterance ends, its final decode starts at once and never waits for a running
@@ -17,7 +18,7 @@ transcript: one that has already shown words is stopped
 (:class:`asr.decoding.search.DecodingStopped`); the utterance's first is left
 to finish beside the final decode and is shown if it is done first, because on
 a busy machine a short phrase may end before its first running transcript is
-decoded, and the greedy search on the first fraction of a second costs little.
+decoded, and the search on the first fraction of a second costs little.
 Either way it is stopped once the final line is ready, and never shown after
 it.  A partial is not started while newer audio is waiting in the queue, and
 waits at least as long as the previous one took: catching up comes first, so a
@@ -158,7 +159,7 @@ class UtteranceDecoder(threading.Thread):
     start.  An exception raised here is kept in ``error`` for the caller.
 
     With ``on_partial``, the open utterance is also decoded with ``partial_options``
-    (greedy by default) after each ``partial_every_seconds`` of new audio, when no
+    (the ``running`` preset by default) after each ``partial_every_seconds`` of new audio, when no
     newer block is waiting, and ``on_partial(utterance, transcription)`` gets the
     utterance so far; the next ``on_utterance`` or ``on_partial`` supersedes it.  Running
     transcripts are decoded in a second thread, with ``model.transcribe(..., stop=...)``.  When
@@ -181,10 +182,10 @@ class UtteranceDecoder(threading.Thread):
         self.options, self.max_utterances, self.itn = options, max_utterances, itn
         self.max_samples = None if max_seconds is None else round(max_seconds * endpointer.sample_rate)
         self.on_partial = on_partial
-        if partial_options is None and on_partial is not None:  # greedy: the fastest, and soon replaced
-            from asr.decoding.search import DecodeOptions
+        if partial_options is None and on_partial is not None:  # the running-transcript preset
+            from asr.decoding.presets import DEFAULT_PRESET, preset
 
-            partial_options = DecodeOptions()
+            partial_options = preset(DEFAULT_PRESET["running"])
         self.partial_options = partial_options
         self.partial_every = round(partial_every_seconds * endpointer.sample_rate)
         self._partial_of: tuple[float, int] = (-1.0, 0)  # (start, samples) of the utterance last decoded partially
@@ -349,7 +350,7 @@ def listen(model, device=None, *, on_utterance, on_tick=None, on_partial=None, o
         on_utterance: ``f(utterance, transcription)``, called for each utterance from the decoding thread.
         on_tick: ``f(state, level_db)``, called about every ``TICK_SECONDS`` from this thread, for a meter.
         on_partial: ``f(utterance, transcription)``, the running transcript of the utterance still open
-            (greedy, every ``PARTIAL_EVERY_SECONDS``), from the decoding thread; None decodes none.
+            (the ``running`` preset, every ``PARTIAL_EVERY_SECONDS``), from the decoding thread; None decodes none.
         options: how each utterance is decoded.
         max_utterances, max_seconds: stop after this many utterances or seconds of audio.
         itn: write numbers as numerals (see :mod:`asr.decoding.written`).

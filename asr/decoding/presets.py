@@ -32,11 +32,17 @@ PRESETS: dict[str, dict] = {
     # unwarped (recipes/synth/RESULTS.md).
     "accurate": {"beam_size": 12, "ctc_weight": 0.5, "oov_penalty": 4.0, "word_lm_weight": 0.4,
                  "encoder_context": 3.0, "vtln": True},
+    # The running transcript of an utterance still being spoken (`asr listen`, the demo), decoded anew
+    # every 0.6 s or so and replaced at the pause. Greedy attention decoding of audio that stops
+    # mid-word runs on past its end ("followed by by by by"); CTC prefix scores end the text where
+    # the audio ends, at about a quarter more time (recipes/synth/RESULTS.md).
+    "running": {"beam_size": 4, "ctc_weight": 0.5},
 }
 
 # Each front end's default: files can wait for the best; a microphone should not.
 DEFAULT_PRESET = {"transcribe": "accurate", "eval": "accurate", "listen": "live", "demo": "live",
-                  "python": "accurate"}  # model.transcribe(path) with no options decodes as asr transcribe
+                  "python": "accurate",  # model.transcribe(path) with no options decodes as asr transcribe
+                  "running": "running"}  # the running transcripts of asr listen and the demo
 
 
 def describe(name: str) -> str:
