@@ -335,8 +335,8 @@ def build_demo(checkpoints: list[Path], concurrency: int = 2, preload: bool = Tr
                                            info="Weight of the checkpoint's word n-gram model, when it has one: "
                                                 "which word tends to follow which (0 = none).")
                 vtln = gr.Checkbox(value=bool(defaults.warp_factors), label="Speaker normalisation (VTLN)",
-                                   elem_id="vtln", info="Decode at several vocal-tract warps and keep the surest "
-                                                        "result: several times slower.")
+                                   elem_id="vtln", info="Decode audio of up to 10 s at several vocal-tract warps "
+                                                        "and keep the surest result: several times slower.")
         settings = [checkpoint, beam_size, ctc_weight, lm_weight, oov_penalty, word_lm_weight, vtln]
         with gr.Tab("Speak", elem_id="live-tab"):
             gr.Markdown("Press record and talk. The words appear in grey as you speak; each time you pause, "
