@@ -7,6 +7,7 @@ Usage:
     python bench/human.py --sets longform --limit 5              # a quick look at five recordings
     python bench/human.py --sets test_natural longform --presets --peers whisper   # one peer alone
     python bench/human.py --sets longform --presets live --no-peers --max-segment-seconds 15
+    python bench/human.py --sets asterisk-long --presets live accurate --no-peers   # one real speaker at length
     python bench/human.py --sets people asterisk-dev --presets accurate --no-peers --written
 
 The sets (a set whose files are missing is named, with the command that makes it, and skipped):
@@ -17,14 +18,16 @@ The sets (a set whose files are missing is named, with the command that makes it
   (``recipes/people/prepare.py``), scored by speaker too;
 - ``test_natural``: the synth recipe's held-out Kokoro speakers (``recipes/synth/prepare.py``);
 - ``longform``: those utterances joined into 20-60 s recordings with pauses and soft passages
-  (``recipes/synth/longform.py``), decoded whole, as ``asr transcribe`` decodes a file.
+  (``recipes/synth/longform.py``), decoded whole, as ``asr transcribe`` decodes a file;
+- ``asterisk-long``: the Asterisk dev half joined the same way (``recipes/synth/longform.py
+  --manifest data/asterisk/dev.jsonl --out data/asterisk``), one real speaker at length.
 
 Every system hears the same 16 kHz samples; hypotheses and references both go through
 :func:`asr.text.normalize_text` (digits read as words, punctuation dropped), so Whisper's "5" and
 our "five" agree.  Our model goes through its public API, ``model.transcribe``, so long audio is
 cut by whatever segmenter the library has; ours is scored on the speller's words (``raw_text``),
 or with ``--written`` on the written form (numerals, capitals, punctuation) as a reader gets it.  RTF is wall-clock seconds of decoding per second of
-audio, on one thread.  For the long-form set it also prints WER by the length of the segments our
+audio, on one thread.  For each long-form set it also prints WER by the length of the segments our
 model decoded (each reference word placed at its share of its clip's time span; words outside
 every segment were never decoded), and the long-form WER over the WER of the same clips decoded
 one by one.  The mixed dev criterion is printed when ``asterisk-dev``, ``test_natural`` and
@@ -52,7 +55,8 @@ from asr.decoding.presets import PRESETS, describe, preset, usable
 from asr.text import normalize_text
 
 ALSA_DIR = Path("/usr/share/sounds/alsa")
-SETS = ("asterisk-dev", "asterisk-test", "alsa", "people", "test_natural", "longform")
+SETS = ("asterisk-dev", "asterisk-test", "alsa", "people", "test_natural", "longform", "asterisk-long")
+LONG_SETS = ("longform", "asterisk-long")  # recordings joined from clips, scored by segment length too
 MIXED_SETS = ("asterisk-dev", "test_natural", "longform")
 BUCKETS = ((0, 5), (5, 10), (10, 20), (20, 30))  # segment seconds; longer segments count in the last
 DEFAULT_PRESETS = [p for p in ("fast", "live", "accurate") if p in PRESETS]
@@ -75,7 +79,9 @@ def set_rows(name: str, asterisk: Path, synth: Path, people: Path) -> list[dict]
                      "asterisk-test": (asterisk / "test.jsonl", "python recipes/asterisk/prepare.py"),
                      "people": (people / "dev.jsonl", "python recipes/people/prepare.py --out data/people"),
                      "test_natural": (synth / "test_natural.jsonl", "python recipes/synth/prepare.py"),
-                     "longform": (synth / "longform.jsonl", "python recipes/synth/longform.py")}[name]
+                     "longform": (synth / "longform.jsonl", "python recipes/synth/longform.py"),
+                     "asterisk-long": (asterisk / "longform.jsonl", "python recipes/synth/longform.py --manifest "
+                                       "data/asterisk/dev.jsonl --out data/asterisk")}[name]
     if not path.is_file():
         raise ManifestError(f"{path}: not found (made by {command})")
     return read_manifest(path)
@@ -159,37 +165,39 @@ def systems(model, presets: list[str], peers: list[str], **ours) -> list[tuple[s
 
 
 def run_system(system: str, decoding: str, recognizer, sets: dict, audio: dict, results: dict,
-               hypotheses: dict) -> str | None:
+               hypotheses: dict) -> list[str]:
     """Decode every set with one recognizer, print its rows of the main table and fill ``results``
-    ((system, set) -> score) and ``hypotheses`` ((system, path) -> text); returns its row of the
-    long-form table, if the long-form set ran."""
+    ((system, set) -> score) and ``hypotheses`` ((system, path) -> text); returns its rows of the
+    long-form table, one per long-form set in the run."""
     recognizer.transcribe(np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE).astype(np.float32))  # lazy set-up
     said = {}  # path -> hypothesis, so the long-form clips decoded alone are not decoded twice
-    buckets, outside = [ErrorRate() for _ in BUCKETS], 0
+    buckets = {name: [ErrorRate() for _ in BUCKETS] for name in LONG_SETS}
+    outside = dict.fromkeys(LONG_SETS, 0)
     for name, rows in sets.items():
         seconds = 0.0
         for row in rows:
             start = time.perf_counter()
             said[row["audio_filepath"]] = recognizer.transcribe(audio[row["audio_filepath"]])
             seconds += time.perf_counter() - start
-            if name == "longform" and isinstance(recognizer, Ours):
-                outside += by_segment_length(row, recognizer.segments, buckets)
+            if name in LONG_SETS and isinstance(recognizer, Ours):
+                outside[name] += by_segment_length(row, recognizer.segments, buckets[name])
         s = results[system, name] = score(rows, [said[r["audio_filepath"]] for r in rows])
         rtf = seconds / max(sum(audio[r["audio_filepath"]].size for r in rows) / SAMPLE_RATE, 1e-9)
         print(f"| {system} | {decoding} | {name} | {s['wer']:.1%} | {s['cer']:.1%} | "
               f"{s['exact']}/{s['utterances']} | {rtf:.3f} |", flush=True)
     hypotheses.update({(system, path): text for path, text in said.items()})
-    if "longform" not in sets:
-        return None
-    parts = [p for row in sets["longform"] for p in row["parts"]]
-    for part in parts:
-        if part["audio_filepath"] not in said:
-            said[part["audio_filepath"]] = recognizer.transcribe(load_audio(part["audio_filepath"]))
-    short = score(parts, [said[p["audio_filepath"]] for p in parts])["wer"]
-    long = results[system, "longform"]["wer"]
-    cells = [f"{b.rate:.1%} ({b.reference_length})" if b.reference_length else "" for b in buckets]
-    return (f"| {system} | {long:.1%} | {short:.1%} | {long / max(short, 1e-9):.2f} | " + " | ".join(cells)
-            + f" | {outside if isinstance(recognizer, Ours) else ''} |")
+    long_rows = []
+    for name in [n for n in LONG_SETS if n in sets]:
+        parts = [p for row in sets[name] for p in row["parts"]]
+        for part in parts:
+            if part["audio_filepath"] not in said:
+                said[part["audio_filepath"]] = recognizer.transcribe(load_audio(part["audio_filepath"]))
+        short = score(parts, [said[p["audio_filepath"]] for p in parts])["wer"]
+        long = results[system, name]["wer"]
+        cells = [f"{b.rate:.1%} ({b.reference_length})" if b.reference_length else "" for b in buckets[name]]
+        long_rows.append(f"| {system} | {name} | {long:.1%} | {short:.1%} | {long / max(short, 1e-9):.2f} | "
+                         + " | ".join(cells) + f" | {outside[name] if isinstance(recognizer, Ours) else ''} |")
+    return long_rows
 
 
 def by_speaker(rows: list[dict], names: list[str], hypotheses: dict) -> None:
@@ -251,7 +259,7 @@ def main(argv=None) -> None:
              else "."))
     for name, rows in sets.items():
         minutes = sum(audio[r["audio_filepath"]].size for r in rows) / SAMPLE_RATE / 60
-        print(f"- {name}: {len(rows)} {'recordings' if name == 'longform' else 'utterances'}, {minutes:.1f} minutes")
+        print(f"- {name}: {len(rows)} {'recordings' if name in LONG_SETS else 'utterances'}, {minutes:.1f} minutes")
     print("\n| system | decoding | set | WER | CER | exact | RTF |\n|---|---|---|---|---|---|---|")
     results, hypotheses = {}, {}  # (system, set) -> score; (system, path) -> text
     long_rows = []  # the long-form table's rows
@@ -261,18 +269,17 @@ def main(argv=None) -> None:
         if factory is None:
             print(f"| {system} | not installed (make bench installs it) | | | | | |", flush=True)
             continue
-        long_rows.append(run_system(system, decoding, factory(), sets, audio, results, hypotheses))
+        long_rows += run_system(system, decoding, factory(), sets, audio, results, hypotheses)
         ran.append(system)
     if "people" in sets:
         print("\nPeople, WER by speaker (recordings):")
         by_speaker(sets["people"], ran, hypotheses)
-    long_rows = [row for row in long_rows if row]
     if long_rows:
         print("\nLong-form: WER of the recordings, of their clips decoded one by one, and by the length of the "
               "segments ours decoded (WER and reference words):\n")
-        print("| system | long-form WER | clips alone | long / short | "
+        print("| system | set | long-form WER | clips alone | long / short | "
               + " | ".join(f"{a}-{b} s" for a, b in BUCKETS) + " | words outside every segment |")
-        print("|---" * (5 + len(BUCKETS)) + "|")
+        print("|---" * (6 + len(BUCKETS)) + "|")
         print("\n".join(long_rows))
     criterion = [(system, mixed([results[system, n] for n in MIXED_SETS]))
                  for system in ran if all((system, n) in results for n in MIXED_SETS)]

@@ -121,13 +121,14 @@ def _tables(stdout: str) -> dict[str, list[list[str]]]:
 @pytest.mark.slow
 def test_one_run_scores_every_set_and_prints_the_long_form_and_mixed_tables(sets):
     done = subprocess.run([sys.executable, "bench/human.py", "--sets", "asterisk-dev", "asterisk-test", "people",
-                           "test_natural", "longform", "--presets", "fast", "live", "--no-peers",
+                           "test_natural", "longform", "asterisk-long", "--presets", "fast", "live", "--no-peers",
                            "--checkpoint", str(sets / "tiny.pt"), "--asterisk", str(sets / "asterisk"),
                            "--synth", str(sets / "synth"), "--people", str(sets / "people")],
                           cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "- asterisk-test: left out:" in out and "recipes/asterisk/prepare.py" in out  # said, not hidden
+    assert "- asterisk-long: left out:" in out and "--manifest data/asterisk/dev.jsonl" in out
     assert "- longform: " in out and "recordings" in out
     tables = _tables(out)
     main = tables["system | decoding | set | WER"]
@@ -138,13 +139,13 @@ def test_one_run_scores_every_set_and_prints_the_long_form_and_mixed_tables(sets
     assert all(r[1].endswith("(2)") and r[2].endswith("(1)") for r in speakers)
     for row in main:
         assert row[3].endswith("%") and row[4].endswith("%") and float(row[6]) > 0
-    long = tables["system | long-form WER | clips alone | long / short"]
-    assert [r[0] for r in long] == ["ours, `fast`", "ours, `live`"]
+    long = tables["system | set | long-form WER | clips alone"]
+    assert [r[:2] for r in long] == [["ours, `fast`", "longform"], ["ours, `live`", "longform"]]
     for row in long:
-        long_wer, short_wer, ratio = float(row[1].rstrip("%")), float(row[2].rstrip("%")), float(row[3])
+        long_wer, short_wer, ratio = float(row[2].rstrip("%")), float(row[3].rstrip("%")), float(row[4])
         assert ratio == pytest.approx(long_wer / short_wer, rel=0.02)
-        assert any(cell for cell in row[4:8])  # some bucket had reference words
-        words = sum(int(c.split("(")[1].rstrip(")")) for c in row[4:8] if c) + int(row[8])
+        assert any(cell for cell in row[5:9])  # some bucket had reference words
+        words = sum(int(c.split("(")[1].rstrip(")")) for c in row[5:9] if c) + int(row[9])
         assert words == sum(len(normalize_text(json.loads(line)["text"]).split())
                             for line in (sets / "synth" / "longform.jsonl").read_text().splitlines())
     mixed = tables["system | mean WER | mean CER"]
