@@ -35,7 +35,7 @@ PRESETS: dict[str, dict] = {
     # The running transcript of an utterance still being spoken (`asr listen`, the demo), decoded anew
     # every 0.6 s or so and replaced at the pause. Greedy attention decoding of audio that stops
     # mid-word runs on past its end ("followed by by by by"); CTC prefix scores end the text where
-    # the audio ends, at about a quarter more time (recipes/synth/RESULTS.md).
+    # the audio ends, for a sixth to a third more time (recipes/synth/RESULTS.md).
     "running": {"beam_size": 4, "ctc_weight": 0.5},
 }
 
