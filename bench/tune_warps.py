@@ -30,7 +30,7 @@ from asr.audio.segment import analyse, plan
 from asr.audio.vad import SpeechDetector
 from asr.decoding.presets import PRESETS, preset, usable
 from asr.decoding.search import VTLN_WARP_FACTORS
-from asr.decoding.transcribe import decode_pieces
+from asr.decoding.transcribe import decode_pieces, piece_options
 from asr.model.checkpoint import default_checkpoint, load_model
 from asr.training.manifest import ManifestError
 from human import MIXED_SETS, mixed, score, set_rows
@@ -48,8 +48,7 @@ def per_warp_decodes(model, rows: list[dict], options, warps: list[float]) -> li
         analysis = analyse(audio, detector)
         ranges = plan(analysis)
         pieces = list(audio.slices(ranges))
-        whole = ranges == [(0, analysis.num_samples)]  # cut pieces get no encoder context, as in model.transcribe
-        heard = options if whole else replace(options, encoder_context=0.0)
+        heard = piece_options(options, decoded_whole=ranges == [(0, analysis.num_samples)])  # as model.transcribe
         by_warp = [decode_pieces(model, pieces, replace(heard, warp_factors=(w,))) for w in warps] if pieces else []
         decodes.append([[{"text": r.text, "score": r.score, "characters": len(r.tokens) + 1} for r in results]
                         for results in zip(*by_warp)])

@@ -128,6 +128,14 @@ def _shift(result: DecodeResult, offset: float) -> DecodeResult:
                    words=[WordTiming(w.word, w.start + offset, w.end + offset, w.confidence) for w in result.words])
 
 
+def piece_options(options: DecodeOptions, decoded_whole: bool) -> DecodeOptions:
+    """How a piece is decoded: audio decoded whole gets ``options``' encoder context of silence and
+    their VTLN warps; a piece cut from longer audio is decoded once, as it is (either of them cost the
+    soft-passage test words, and silence made the Kokoro long-form set worse: recipes/synth/RESULTS.md).
+    """
+    return options if decoded_whole else replace(options, encoder_context=0.0, warp_factors=())
+
+
 def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch_size: int = 8,
                   stop=None) -> list[DecodeResult]:
     """Decode 16 kHz arrays in batches of similar length (less padding), results in input order.
@@ -215,14 +223,10 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
     next_out = 0
 
     def decode_pool():
-        # Audio decoded whole gets the options' encoder context of silence and their VTLN warps. A piece
-        # cut from longer audio is decoded once, as it is: either of them cost the soft-passage test
-        # words, and silence made the Kokoro long-form set worse (recipes/synth/RESULTS.md).
-        cut = replace(options, encoder_context=0.0, warp_factors=())
         groups: dict[DecodeOptions, list[int]] = {}
         for i, (index, _, _) in enumerate(pool):
             whole = isinstance(jobs[index], _Job) and jobs[index].decoded_whole
-            groups.setdefault(options if whole else cut, []).append(i)
+            groups.setdefault(piece_options(options, whole), []).append(i)
         results = [None] * len(pool)
         for group_options, chosen in groups.items():  # one group when the options have no context or warps
             for i, result in zip(chosen, decode_pieces(model, [pool[i][2] for i in chosen], group_options,
