@@ -255,6 +255,38 @@ def test_audio_decoded_whole_gets_the_encoder_context_and_warps_and_pieces_of_lo
     assert heard == [(phrase.size, 1.0, 0.0)]
 
 
+@pytest.mark.parametrize("seconds", [-0.5, math.nan, 11.0])
+def test_piece_context_out_of_range_is_refused(seconds):
+    with pytest.raises(ValueError, match="piece_context"):
+        DecodeOptions(piece_context=seconds)
+
+
+@pytest.mark.parametrize("options", [DecodeOptions(), DecodeOptions(beam_size=3, ctc_weight=0.5)])
+def test_a_listener_without_a_pretrained_encoder_decodes_inside_the_margins_alone(options):
+    torch.manual_seed(5)
+    model = tiny_model()
+    with torch.no_grad():
+        model.speller.classify.bias[model.vocabulary.eos_id] = 1.0
+    step = model.margin_step
+    recording = torch.randn(2, 60 * step) * 0.1
+    inner = [(10 * step, 30 * step), (0, 45 * step)]  # (start, end) of what is decoded in each row
+    margins = torch.tensor([[start, 60 * step - end] for start, end in inner])
+    with_margins = asr.decode(model, recording, torch.tensor([60 * step] * 2), options, margins=margins)
+    for row, ((start, end), result) in enumerate(zip(inner, with_margins)):
+        alone = asr.decode(model, recording[row:row + 1, start:end].clone(), torch.tensor([end - start]), options)[0]
+        assert result.tokens == alone.tokens and result.duration == alone.duration == (end - start) / 16000
+        np.testing.assert_allclose(result.attention, alone.attention, atol=1e-5)
+
+
+def test_pieces_are_widened_by_the_audio_around_them_up_to_the_recordings_ends():
+    from asr.decoding.transcribe import widened
+
+    ranges = [(1000, 40_000), (60_000, 90_000), (150_000, 159_000)]
+    heard, margins = widened(ranges, 160_000, 1.0, 320)
+    assert margins == [(960, 16_000), (16_000, 16_000), (16_000, 960)]  # whole steps of 320, within the audio
+    assert heard == [(40, 56_000), (44_000, 106_000), (134_000, 159_960)]
+
+
 def test_vtln_factors_are_valid_and_include_the_unwarped_audio():
     assert 1.0 in VTLN_WARP_FACTORS
     DecodeOptions(warp_factors=VTLN_WARP_FACTORS)

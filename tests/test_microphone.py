@@ -574,6 +574,7 @@ def test_listen_decodes_with_the_live_preset_and_flags_override_it():
     assert decoding_options(parser.parse_args(["--preset", "fast"])).beam_size == 1
     assert decoding_options(parser.parse_args(["--attention-window", "1,3"])).attention_window == (1.0, 3.0)
     assert decoding_options(parser.parse_args(["--attention-window", "none"])).attention_window == ()
+    assert decoding_options(parser.parse_args(["--piece-context", "0.5"])).piece_context == 0.5
     with pytest.raises(SystemExit):
         parser.parse_args(["--attention-window", "3"])
 

@@ -237,6 +237,17 @@ def test_slices_of_a_file_read_in_small_blocks_are_the_exact_ranges(tmp_path, mo
         np.testing.assert_array_equal(piece, samples[start:end])
 
 
+def test_slices_may_overlap_their_neighbours(tmp_path, monkeypatch):
+    samples = _bursts(SPEECH, 12.0)
+    path = tmp_path / "speech.wav"
+    sf.write(path, samples, SAMPLE_RATE, subtype="FLOAT")
+    monkeypatch.setattr(asr.audio.blocks, "BLOCK_SECONDS", 0.37)
+    ranges = [(0, 40_000), (24_000, 90_000), (70_000, 100_000), (99_000, samples.size)]  # each with its neighbour's edge
+    pieces = list(open_audio(path).slices(ranges))
+    for piece, (start, end) in zip(pieces, ranges):
+        np.testing.assert_array_equal(piece, samples[start:end])
+
+
 def test_blocks_downmix_and_resample_like_load_audio(tmp_path):
     rng = np.random.default_rng(1)
     stereo = rng.normal(0, 0.1, (3 * 44_100, 2)).astype(np.float32)

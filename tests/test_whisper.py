@@ -302,6 +302,64 @@ def test_the_model_hears_context_only_through_its_pretrained_encoder(ct2_file, t
     assert not torch.allclose(heard, plain, atol=1e-4)
 
 
+def test_margins_are_heard_by_the_encoder_and_their_states_dropped_after_it(ct2_file, tmp_path):
+    model, _ = _whisper_model(ct2_file, tmp_path)
+    torch.manual_seed(4)
+    step = model.margin_step
+    recording = torch.randn(1, 40 * step + 16000) * 0.1
+    piece = recording[:, 25 * step:25 * step + 9000]  # 15 states of the recording after it
+    with torch.no_grad():
+        alone, alone_lengths = model.encode(piece, torch.tensor([9000]))
+        heard, heard_lengths = model.encode(recording, torch.tensor([recording.shape[1]]),
+                                            margins=torch.tensor([[25 * step, recording.shape[1] - 25 * step - 9000]]))
+        unmargined, _ = model.encode(piece, torch.tensor([9000]), margins=torch.zeros(1, 2, dtype=torch.long))
+    assert heard.shape == alone.shape and torch.equal(heard_lengths, alone_lengths)  # the piece's states alone
+    assert not torch.allclose(heard, alone, atol=1e-4)  # ... as heard beside their neighbours
+    assert torch.equal(unmargined, alone)
+    with pytest.raises(ValueError, match="multiples of 320"):
+        model.encode(recording, torch.tensor([recording.shape[1]]), margins=torch.tensor([[step + 1, 0]]))
+
+
+def test_pieces_of_long_audio_are_heard_with_the_recording_around_them(ct2_file, tmp_path, speech, monkeypatch):
+    """With piece_context, each cut piece reaches the encoder widened by the audio around it (less at
+    the recording's ends), and its results are timed and sized as the piece's own."""
+    import dataclasses
+
+    from asr.decoding.search import DecodeOptions
+
+    model, _ = _whisper_model(ct2_file, tmp_path)
+    (phrase, _), _ = speech
+    pause = np.zeros(16000, dtype=np.float32)
+    long_audio = np.concatenate([pause, phrase] * 8 + [pause])  # over 10 s: cut at its pauses
+    heard = []  # (samples, margins) of every call to the encoder
+    encode = model.encode
+
+    def spy(waveforms, lengths, warp=1.0, context=0.0, margins=None):
+        heard.extend((int(n), None if margins is None else tuple(m)) for n, m in
+                     zip(lengths.tolist(), margins.tolist() if margins is not None else [None] * len(lengths)))
+        return encode(waveforms, lengths, warp, context, margins)
+
+    monkeypatch.setattr(model, "encode", spy)
+    options = DecodeOptions(beam_size=1, max_chars_per_second=5)
+    plain = model.transcribe(long_audio, options=options)
+    assert len(plain.segments) >= 2 and all(m is None for _, m in heard)
+    heard.clear()
+    widened = model.transcribe(long_audio, options=dataclasses.replace(options, piece_context=0.5))
+    assert widened.offsets == plain.offsets
+    assert [s.duration for s in widened.segments] == [s.duration for s in plain.segments]
+    assert [s.attention.shape[1] for s in widened.segments] == [s.attention.shape[1] for s in plain.segments]
+    reach = int(0.5 * 16000) // model.margin_step * model.margin_step
+    assert sorted(n - sum(m) for n, m in heard) == sorted(round(s.duration * 16000) for s in plain.segments)
+    assert all(0 <= b <= reach and 0 <= a <= reach and b % model.margin_step == a % model.margin_step == 0
+               for _, (b, a) in heard)
+    assert sum(b + a for _, (b, a) in heard) > 0
+    for offset, segment in zip(widened.offsets, widened.segments):
+        assert all(offset <= w.start <= w.end <= offset + segment.duration + 1e-6 for w in segment.words)
+    heard.clear()
+    model.transcribe(phrase, options=dataclasses.replace(options, piece_context=0.5))  # decoded whole: no margins
+    assert heard == [(phrase.size, None)]
+
+
 def test_states_of_another_encoder_are_refused(ct2_file, tmp_path):
     model, _ = _whisper_model(ct2_file, tmp_path)
     (tmp_path / "states").mkdir()

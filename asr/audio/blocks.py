@@ -62,7 +62,8 @@ class AudioBlocks:
         yield from self._soundfile_blocks()
 
     def slices(self, ranges: list[tuple[int, int]]) -> Iterator[np.ndarray]:
-        """The samples of each (start, end) range, in order; ranges must be sorted and non-overlapping.
+        """The samples of each (start, end) range, in order; ranges must be sorted by start and by end
+        (neighbours may overlap: a piece with the audio around it).
 
         Holds at most one range plus one block, however long the source.
         """

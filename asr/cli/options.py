@@ -11,7 +11,7 @@ from asr.decoding.presets import DEFAULT_PRESET, PRESETS, describe
 
 
 _OVERRIDES = ("beam_size", "ctc_weight", "lm_weight", "oov_penalty", "word_lm_weight", "word_bonus", "vtln",
-              "attention_window", "encoder_context")
+              "attention_window", "encoder_context", "piece_context")
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -44,6 +44,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, command: str) -> Non
     group.add_argument("--encoder-context", type=float, default=argparse.SUPPRESS, metavar="S",
                        help="seconds of silence the encoder hears before and after audio of up to 10 s, decoded "
                             "whole; 0 for none (default: the preset's)")
+    group.add_argument("--piece-context", type=float, default=argparse.SUPPRESS, metavar="S",
+                       help="seconds of the recording the encoder hears before and after each piece cut from "
+                            "audio over 10 s; 0 for none (default: the preset's)")
     group.add_argument("--vtln", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                        help="test-time vocal-tract-length normalisation of audio of up to 10 s, decoded whole: "
                             "decode it once per warp factor and keep the surest result; that many times slower "

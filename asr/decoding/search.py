@@ -64,6 +64,10 @@ class DecodeOptions:
     # applies to audio decoded whole: pieces cut from longer audio are decoded once, unwarped
     # (asr.decoding.transcribe).
     warp_factors: tuple[float, ...] = ()
+    # Seconds of the recording's own audio the (pretrained) encoder hears before and after each piece
+    # cut from longer audio, as Whisper hears its neighbours inside its window; their states are
+    # dropped again, so the speller attends to the piece alone (asr.decoding.transcribe).  0 = none.
+    piece_context: float = 0.0
 
     def __post_init__(self):
         if self.beam_size < 1:
@@ -95,6 +99,8 @@ class DecodeOptions:
             raise ValueError(f"warp_factors must each be in [0.7, 1.3], got {self.warp_factors}")
         if not 0.0 <= self.encoder_context <= 10.0:  # also refuses NaN
             raise ValueError(f"encoder_context must be 0 to 10 seconds, got {self.encoder_context}")
+        if not 0.0 <= self.piece_context <= 10.0:
+            raise ValueError(f"piece_context must be 0 to 10 seconds, got {self.piece_context}")
 
 
 @dataclass
@@ -162,16 +168,24 @@ def _finish(model, tokens: list[int], log_probs: list[float], rows: list[torch.T
                         warp=warp)
 
 
+def _encode(model, waveforms, lengths, options: DecodeOptions, warp: float, margins):
+    """Encoder states, their lengths, and the samples they stand for (``lengths`` less the margins)."""
+    if margins is None:
+        return (*model.encode(waveforms, lengths, warp, options.encoder_context), lengths)
+    return (*model.encode(waveforms, lengths, warp, options.encoder_context, margins), lengths - margins.sum(1))
+
+
 @torch.no_grad()
 def greedy_decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
-                  options: DecodeOptions = DecodeOptions(), warp: float = 1.0, stop=None) -> list[DecodeResult]:
+                  options: DecodeOptions = DecodeOptions(), warp: float = 1.0, stop=None,
+                  margins: torch.Tensor | None = None) -> list[DecodeResult]:
     """Batched greedy decoding: the most likely character at every step (of audio warped by ``warp``).
 
     ``stop``: a callable checked before encoding and at every step; raises :class:`DecodingStopped`
-    once it returns true."""
+    once it returns true.  ``margins``: see :func:`decode`."""
     vocab = model.vocabulary
     _check(stop)
-    h, h_lengths = model.encode(waveforms, lengths, warp, options.encoder_context)
+    h, h_lengths, lengths = _encode(model, waveforms, lengths, options, warp, margins)
     mask = torch.arange(h.shape[1], device=h.device)[None, :] < h_lengths[:, None]
     speller = model.speller
     keys = speller.attention.precompute(h)
@@ -226,12 +240,13 @@ class _Hypothesis:
 
 @torch.no_grad()
 def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
-                options: DecodeOptions = DecodeOptions(beam_size=5), warp: float = 1.0, stop=None) -> list[DecodeResult]:
+                options: DecodeOptions = DecodeOptions(beam_size=5), warp: float = 1.0, stop=None,
+                margins: torch.Tensor | None = None) -> list[DecodeResult]:
     """Beam search per utterance, optionally with joint CTC prefix scoring, shallow fusion with the
     character LM and the word LM, and the lexicon's out-of-vocabulary penalty.
 
     Returns one result per utterance; its ``nbest`` holds up to ``options.nbest`` alternatives.
-    ``stop``: as in :func:`greedy_decode`.
+    ``stop``, ``margins``: as in :func:`greedy_decode`.
     """
     if options.lm_weight > 0 and model.language_model is None:
         raise ValueError("lm_weight > 0 needs a checkpoint with a language model (see asr train-lm)")
@@ -240,7 +255,7 @@ def beam_search(model, waveforms: torch.Tensor, lengths: torch.Tensor,
     if options.word_lm_weight > 0 and model.word_language_model is None:
         raise ValueError("word_lm_weight > 0 needs a checkpoint with a word LM (see asr train-lm --word-lm)")
     _check(stop)
-    h, h_lengths = model.encode(waveforms, lengths, warp, options.encoder_context)
+    h, h_lengths, lengths = _encode(model, waveforms, lengths, options, warp, margins)
     ctc_log_probs = torch.log_softmax(model.ctc_head(h).float(), dim=-1) if options.ctc_weight > 0 else None
     results = []
     for i in range(h.shape[0]):
@@ -454,11 +469,14 @@ def _repeat(keys: torch.Tensor, count: int) -> torch.Tensor:
 
 
 def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
-           options: DecodeOptions = DecodeOptions(), stop=None) -> list[DecodeResult]:
+           options: DecodeOptions = DecodeOptions(), stop=None, margins: torch.Tensor | None = None) -> list[DecodeResult]:
     """Greedy when ``beam_size == 1`` with no CTC, LM or lexicon, beam search otherwise.
 
     ``stop``: a callable checked before encoding and at every step of the search; once it returns
     true the decode is abandoned with :class:`DecodingStopped`.
+    ``margins``: (B, 2) samples at the start and end of each waveform that are only the audio around
+    what is decoded (see :meth:`asr.model.las.LAS.encode`); results, timings and attention cover the
+    rest alone, as if it had been passed without them.
 
     With ``options.warp_factors`` each utterance is decoded once per vocal-tract warp factor
     and keeps the result with the best score per character: test-time vocal-tract-length
@@ -468,10 +486,10 @@ def decode(model, waveforms: torch.Tensor, lengths: torch.Tensor,
         and options.oov_penalty == 0 and options.word_lm_weight == 0
     search = greedy_decode if greedy else beam_search
     if not options.warp_factors:
-        return search(model, waveforms, lengths, options, stop=stop)
+        return search(model, waveforms, lengths, options, stop=stop, margins=margins)
     best = None
     for warp in options.warp_factors:
-        results = search(model, waveforms, lengths, options, warp=warp, stop=stop)
+        results = search(model, waveforms, lengths, options, warp=warp, stop=stop, margins=margins)
         best = results if best is None else [max(kept, new, key=lambda r: _score_per_character(r, greedy))
                                              for kept, new in zip(best, results)]
     return best

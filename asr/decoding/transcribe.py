@@ -130,22 +130,36 @@ def _shift(result: DecodeResult, offset: float) -> DecodeResult:
 
 def piece_options(options: DecodeOptions, decoded_whole: bool) -> DecodeOptions:
     """How a piece is decoded: audio decoded whole gets ``options``' encoder context of silence and
-    their VTLN warps; a piece cut from longer audio is decoded once, as it is (either of them cost the
-    soft-passage test words, and silence made the Kokoro long-form set worse: recipes/synth/RESULTS.md).
+    their VTLN warps; a piece cut from longer audio is decoded once, unwarped, with ``piece_context``
+    of the recording around it instead of silence (silence and the warps each cost the soft-passage
+    test words, and silence made the Kokoro long-form set worse: recipes/synth/RESULTS.md).
     """
-    return options if decoded_whole else replace(options, encoder_context=0.0, warp_factors=())
+    return replace(options, piece_context=0.0) if decoded_whole else replace(options, encoder_context=0.0,
+                                                                              warp_factors=())
+
+
+def widened(ranges: list[tuple[int, int]], num_samples: int, seconds: float,
+            step: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Each sample range widened by ``seconds`` of the audio around it (less at the audio's ends), and
+    the (before, after) samples each gained, multiples of ``step``."""
+    reach = int(seconds * SAMPLE_RATE) // step * step
+    margins = [(min(reach, start) // step * step, min(reach, num_samples - end) // step * step)
+               for start, end in ranges]
+    return [(start - before, end + after) for (start, end), (before, after) in zip(ranges, margins)], margins
 
 
 def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch_size: int = 8,
-                  stop=None) -> list[DecodeResult]:
+                  stop=None, margins: list[tuple[int, int]] | None = None) -> list[DecodeResult]:
     """Decode 16 kHz arrays in batches of similar length (less padding), results in input order.
 
     Each piece is first brought to the level decoding expects (:func:`asr.audio.io.normalize_level`),
     so a quiet microphone and a loud file of the same speech decode alike, and its soft passages
     are raised towards the rest (:func:`asr.audio.io.level_passages`).  ``stop``: see
-    :func:`asr.decoding.search.decode`.
+    :func:`asr.decoding.search.decode`.  ``margins``: (before, after) samples of each piece that are
+    only the audio around it, heard by the encoder and not decoded (see ``DecodeOptions.piece_context``).
     """
     pieces = [level_passages(normalize_level(piece)) for piece in pieces]
+    margins = margins or [(0, 0)] * len(pieces)
     order = sorted(range(len(pieces)), key=lambda i: pieces[i].size)
     results: list[DecodeResult | None] = [None] * len(pieces)
     for start in range(0, len(order), batch_size):
@@ -154,8 +168,9 @@ def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch
         waveforms = torch.zeros(len(chunk), int(lengths.max()))
         for row, i in enumerate(chunk):
             waveforms[row, : pieces[i].size] = torch.from_numpy(pieces[i])
+        around = torch.tensor([margins[i] for i in chunk], dtype=torch.long)
         for i, result in zip(chunk, decode(model, waveforms.to(model.device), lengths.to(model.device), options,
-                                         stop=stop)):
+                                         stop=stop, margins=around.to(model.device) if around.any() else None)):
             results[i] = result
     return results
 
@@ -219,26 +234,26 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
     detector = SpeechDetector()  # one per call, reset for each input
     pool_size = batch_size * SORT_POOL_BATCHES
     jobs: dict[int, _Job | AudioError] = {}
-    pool: list[tuple[int, int, np.ndarray]] = []  # (input, segment, samples) waiting to be decoded
+    pool: list[tuple[int, int, np.ndarray, tuple[int, int]]] = []  # (input, segment, samples, margins) to decode
     next_out = 0
 
     def decode_pool():
         groups: dict[DecodeOptions, list[int]] = {}
-        for i, (index, _, _) in enumerate(pool):
+        for i, (index, _, _, _) in enumerate(pool):
             whole = isinstance(jobs[index], _Job) and jobs[index].decoded_whole
             groups.setdefault(piece_options(options, whole), []).append(i)
         results = [None] * len(pool)
         for group_options, chosen in groups.items():  # one group when the options have no context or warps
             for i, result in zip(chosen, decode_pieces(model, [pool[i][2] for i in chosen], group_options,
-                                                       batch_size, stop)):
+                                                       batch_size, stop, [pool[i][3] for i in chosen])):
                 results[i] = result
-        for (index, k, piece), result in zip(pool, results):
+        for (index, k, piece, (before, after)), result in zip(pool, results):
             job = jobs[index]
             if isinstance(job, _Job):  # not an input that failed after its first segments
                 job.results[k] = result if keep_attention else replace(
                     result, attention=np.zeros((len(result.tokens), 0), dtype=np.float32))
             if on_decoded:
-                on_decoded(piece.size / SAMPLE_RATE)
+                on_decoded((piece.size - before - after) / SAMPLE_RATE)
         pool.clear()
 
     def finished():
@@ -265,8 +280,11 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
                     on_planned(num_samples / SAMPLE_RATE)
                 if on_decoded:  # the silence between segments needs no decoding
                     on_decoded((num_samples - sum(e - s for s, e in ranges)) / SAMPLE_RATE)
-                for k, piece in enumerate(audio.slices(ranges)):
-                    pool.append((index, k, piece))
+                heard, margins = ranges, [(0, 0)] * len(ranges)
+                if options.piece_context and not jobs[index].decoded_whole and model.pretrained:
+                    heard, margins = widened(ranges, num_samples, options.piece_context, model.margin_step)
+                for k, piece in enumerate(audio.slices(heard)):
+                    pool.append((index, k, piece, margins[k]))
                     if len(pool) >= pool_size:
                         decode_pool()
             except AudioError as error:

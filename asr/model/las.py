@@ -123,19 +123,45 @@ class LAS(nn.Module):
         c = self.config.features
         return c.hop_length / c.sample_rate * self.config.reduction
 
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor,
-               warp: float = 1.0, context: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, warp: float = 1.0, context: float = 0.0,
+               margins: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveforms (B, samples) at 16 kHz -> encoder states (B, T, D) and their lengths (B,).
 
         ``warp`` != 1 warps the spectrum's frequency axis first (``asr.audio.augment.vtlp_warp``).
         ``context``: seconds of silence a pretrained encoder hears before and after each waveform
         (its states are dropped again); the BLSTM listener has no use for it.
+        ``margins``: (B, 2) samples at the start and end of each waveform that are only its
+        surroundings (the recording around a piece cut from it), those before multiples of
+        :attr:`margin_step`, so that the states kept stay on the encoder's grid.
+        A pretrained encoder hears them and their states are dropped again; another listener
+        never sees them.  The states returned are those of the rest, ``lengths - margins.sum(1)``.
         """
+        if margins is not None and not bool(margins.any()):
+            margins = None
+        if margins is not None:
+            if bool((margins[:, 0] % self.margin_step).any()) or bool((margins < 0).any()):
+                raise ValueError(f"margins must be 0 or more samples, those before multiples of {self.margin_step}, "
+                                 f"got {margins.tolist()}")
+            if not self.pretrained:  # the BLSTM hears only what it decodes
+                inner = lengths - margins.sum(1)
+                waveforms = torch.stack([F.pad(w[int(m):], (0, int(m)))
+                                         for w, m in zip(waveforms, margins[:, 0])])
+                return self.encode(waveforms, inner, warp, context)
         feats, frame_lengths = self.frontend(waveforms, lengths, warp)  # (B, frames, n_mels)
+        frames = 0
         if context and self.pretrained:
             frames = round(context * self.config.features.sample_rate / self.config.features.hop_length)
-            return self.listener(feats, frame_lengths, frames)
-        return self.listener(feats, frame_lengths)
+        if margins is None:
+            return self.listener(feats, frame_lengths, frames) if frames else self.listener(feats, frame_lengths)
+        from asr.model.whisper import HOP_LENGTH, num_mel_frames  # a pretrained listener hears Whisper's log-mel
+
+        inner_frames = num_mel_frames(lengths - margins.sum(1))
+        return self.listener(feats, frame_lengths, frames, keep=(margins[:, 0] // HOP_LENGTH, inner_frames))
+
+    @property
+    def margin_step(self) -> int:
+        """Samples per pretrained encoder state (20 ms): the unit of :meth:`encode`'s margins before."""
+        return self.config.features.hop_length * 2
 
     @property
     def pretrained(self) -> bool:

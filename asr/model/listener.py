@@ -221,6 +221,21 @@ class PretrainedListener(nn.Module):
         h, lengths = self.adapter(states, lengths)
         return _mask_padding(h, lengths, time_dim=1), lengths
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
-                context_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.adapt(*self.pretrained_states(feats, lengths, context_frames))
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, context_frames: int = 0,
+                keep: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``keep``: (first frame (B,), frames (B,)) of each utterance that the adapter hears, an even
+        first frame; the encoder hears all of ``feats`` (the recording around a piece cut from it)."""
+        states, state_lengths = self.pretrained_states(feats, lengths, context_frames)
+        if keep is not None:
+            from asr.model.whisper import num_states
+
+            states, state_lengths = _crop_states(states, keep[0] // 2, num_states(keep[1]))
+        return self.adapt(states, state_lengths)
+
+
+def _crop_states(states: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, D) -> (B, max(lengths), D): each row's ``lengths[i]`` states from ``starts[i]`` on."""
+    out = states.new_zeros(states.shape[0], int(lengths.max()), states.shape[2])
+    for i, (start, n) in enumerate(zip(starts.tolist(), lengths.tolist())):
+        out[i, :n] = states[i, start:start + n]
+    return out, lengths
