@@ -30,7 +30,7 @@ from asr.audio.segment import analyse, plan
 from asr.audio.vad import SpeechDetector
 from asr.decoding.presets import PRESETS, preset, usable
 from asr.decoding.search import VTLN_WARP_FACTORS
-from asr.decoding.transcribe import decode_pieces, piece_options
+from asr.decoding.transcribe import decode_pieces, heard_ranges, piece_options
 from asr.model.checkpoint import default_checkpoint, load_model
 from asr.training.manifest import ManifestError
 from human import MIXED_SETS, mixed, score, set_rows
@@ -47,9 +47,11 @@ def per_warp_decodes(model, rows: list[dict], options, warps: list[float]) -> li
         audio = open_audio(load_audio(row["audio_filepath"]), row["audio_filepath"])
         analysis = analyse(audio, detector)
         ranges = plan(analysis)
-        pieces = list(audio.slices(ranges))
-        heard = piece_options(options, decoded_whole=ranges == [(0, analysis.num_samples)])  # as model.transcribe
-        by_warp = [decode_pieces(model, pieces, replace(heard, warp_factors=(w,))) for w in warps] if pieces else []
+        read, margins = heard_ranges(model, ranges, analysis.num_samples, options)  # as model.transcribe
+        pieces = list(audio.slices(read))
+        heard = piece_options(options, decoded_whole=ranges == [(0, analysis.num_samples)])
+        by_warp = [decode_pieces(model, pieces, replace(heard, warp_factors=(w,)), margins=margins)
+                   for w in warps] if pieces else []
         decodes.append([[{"text": r.text, "score": r.score, "characters": len(r.tokens) + 1} for r in results]
                         for results in zip(*by_warp)])
     return decodes

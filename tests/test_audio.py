@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 
 from asr.audio.io import (AudioError, DECODE_PEAK_DBFS, MAX_DECODE_GAIN_DB, MAX_PASSAGE_BOOST_DB, SAMPLE_RATE, level_passages,
-                       load_audio, normalize_level)
+                       level_for_decoding, load_audio, normalize_level)
 from asr.model.features import FeatureConfig, FrontEnd, SpecAugment
 
 
@@ -131,3 +131,17 @@ def test_a_soft_passage_is_raised_towards_the_rest_and_a_pause_is_not():
     assert np.array_equal(out[middle_of_pause], samples[middle_of_pause])
     np.testing.assert_array_equal(out[: 2 * s], samples[: 2 * s])  # the loud passage is untouched
 
+
+
+def test_a_piece_is_levelled_on_its_own_audio_and_a_loud_neighbour_is_brought_down_to_it():
+    rng = np.random.default_rng(2)
+    noise = 1e-4 * rng.standard_normal(SAMPLE_RATE).astype(np.float32)
+    soft, loud = _syllables(3.0, 0.003, rng), _syllables(1.0, 0.3, rng)
+    assert np.array_equal(level_for_decoding(soft), level_passages(normalize_level(soft)))  # no margins: as before
+    out = level_for_decoding(np.concatenate([loud, soft, noise]), SAMPLE_RATE, SAMPLE_RATE)
+    piece = out[SAMPLE_RATE:-SAMPLE_RATE]
+    np.testing.assert_allclose(piece, level_for_decoding(soft), atol=2e-3)  # heard as it would be alone
+    peak = lambda x: np.percentile(np.abs(x), 99.9)  # noqa: E731
+    assert peak(out[:SAMPLE_RATE]) == pytest.approx(peak(piece), rel=0.05)  # 40 dB louder before: not any more
+    gain = peak(piece) / peak(soft - soft.mean())
+    np.testing.assert_allclose(out[-SAMPLE_RATE:], (noise - soft.mean()) * gain, rtol=1e-3, atol=1e-5)  # at its gain

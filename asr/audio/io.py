@@ -68,11 +68,37 @@ def normalize_level(samples: np.ndarray, peak_dbfs: float = DECODE_PEAK_DBFS,
     if samples.size == 0:
         return samples
     samples = samples - np.float32(samples.mean())
-    peak = float(np.percentile(np.abs(samples), 99.9))
-    if peak <= 0.0:
-        return samples
-    gain = min(10 ** (peak_dbfs / 20) / peak, 10 ** (max_gain_db / 20))
-    return (samples * np.float32(gain)).astype(np.float32, copy=False)
+    return (samples * np.float32(_gain(samples, peak_dbfs, max_gain_db))).astype(np.float32, copy=False)
+
+
+def _gain(samples: np.ndarray, peak_dbfs: float = DECODE_PEAK_DBFS, max_gain_db: float = MAX_DECODE_GAIN_DB) -> float:
+    """What brings the robust peak of ``samples`` (offset removed) to ``peak_dbfs``, at most ``max_gain_db``."""
+    peak = float(np.percentile(np.abs(samples), 99.9)) if samples.size else 0.0
+    return 1.0 if peak <= 0.0 else min(10 ** (peak_dbfs / 20) / peak, 10 ** (max_gain_db / 20))
+
+
+def level_for_decoding(samples: np.ndarray, before: int = 0, after: int = 0) -> np.ndarray:
+    """A piece at the level decoding expects: :func:`normalize_level`, then :func:`level_passages`.
+
+    ``before`` and ``after``: samples at its start and end that are only the audio around it (heard
+    by the encoder, not decoded).  The piece is levelled on its own audio, as it would be alone, and
+    they are scaled by the same gain but never brought above the piece's level, so that a loud
+    neighbour does not leave a soft piece quiet.
+    """
+    if not before and not after:
+        return level_passages(normalize_level(samples))
+    inner = samples[before:samples.size - after]
+    if inner.size:
+        samples = samples - np.float32(inner.mean())  # the offset of the piece's own audio, as alone
+        inner = samples[before:samples.size - after]
+    gain = _gain(inner)
+    target = 10 ** (DECODE_PEAK_DBFS / 20)
+    parts = [samples[:before], level_passages(inner * np.float32(gain)), samples[samples.size - after:]]
+    for k in (0, 2):
+        if parts[k].size:
+            peak = float(np.percentile(np.abs(parts[k]), 99.9))
+            parts[k] = parts[k] * np.float32(gain if peak <= 0.0 else min(gain, target / peak))
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def frame_level_db(frames: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from asr.decoding.alignment import WordTiming
-from asr.audio.io import SAMPLE_RATE, AudioError, AudioWarning, level_passages, load_audio, normalize_level
+from asr.audio.io import SAMPLE_RATE, AudioError, AudioWarning, level_for_decoding, load_audio
 from asr.audio.blocks import open_audio
 from asr.decoding.search import DecodeOptions, DecodeResult, decode
 from asr.decoding.presets import DEFAULT_PRESET, preset, usable
@@ -134,8 +134,17 @@ def piece_options(options: DecodeOptions, decoded_whole: bool) -> DecodeOptions:
     of the recording around it instead of silence (silence and the warps each cost the soft-passage
     test words, and silence made the Kokoro long-form set worse: recipes/synth/RESULTS.md).
     """
-    return replace(options, piece_context=0.0) if decoded_whole else replace(options, encoder_context=0.0,
-                                                                              warp_factors=())
+    return options if decoded_whole else replace(options, encoder_context=0.0, warp_factors=())
+
+
+def heard_ranges(model, ranges: list[tuple[int, int]], num_samples: int,
+                 options: DecodeOptions) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The sample ranges a recording's pieces are read with, and each one's (before, after) margins:
+    pieces cut from longer audio widened by ``options.piece_context`` (a pretrained listener's),
+    audio decoded whole as it is."""
+    if options.piece_context and ranges != [(0, num_samples)] and getattr(model, "pretrained", False):
+        return widened(ranges, num_samples, options.piece_context, model.margin_step)
+    return ranges, [(0, 0)] * len(ranges)
 
 
 def widened(ranges: list[tuple[int, int]], num_samples: int, seconds: float,
@@ -152,14 +161,14 @@ def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch
                   stop=None, margins: list[tuple[int, int]] | None = None) -> list[DecodeResult]:
     """Decode 16 kHz arrays in batches of similar length (less padding), results in input order.
 
-    Each piece is first brought to the level decoding expects (:func:`asr.audio.io.normalize_level`),
+    Each piece is first brought to the level decoding expects (:func:`asr.audio.io.level_for_decoding`),
     so a quiet microphone and a loud file of the same speech decode alike, and its soft passages
-    are raised towards the rest (:func:`asr.audio.io.level_passages`).  ``stop``: see
-    :func:`asr.decoding.search.decode`.  ``margins``: (before, after) samples of each piece that are
-    only the audio around it, heard by the encoder and not decoded (see ``DecodeOptions.piece_context``).
+    are raised towards the rest.  ``stop``: see :func:`asr.decoding.search.decode`.  ``margins``:
+    (before, after) samples of each piece that are only the audio around it, heard by the encoder
+    and not decoded (see ``DecodeOptions.piece_context``).
     """
-    pieces = [level_passages(normalize_level(piece)) for piece in pieces]
     margins = margins or [(0, 0)] * len(pieces)
+    pieces = [level_for_decoding(piece, *around) for piece, around in zip(pieces, margins)]
     order = sorted(range(len(pieces)), key=lambda i: pieces[i].size)
     results: list[DecodeResult | None] = [None] * len(pieces)
     for start in range(0, len(order), batch_size):
@@ -280,9 +289,7 @@ def transcribe_many(model, sources: Iterable, options: DecodeOptions | None = No
                     on_planned(num_samples / SAMPLE_RATE)
                 if on_decoded:  # the silence between segments needs no decoding
                     on_decoded((num_samples - sum(e - s for s, e in ranges)) / SAMPLE_RATE)
-                heard, margins = ranges, [(0, 0)] * len(ranges)
-                if options.piece_context and not jobs[index].decoded_whole and model.pretrained:
-                    heard, margins = widened(ranges, num_samples, options.piece_context, model.margin_step)
+                heard, margins = heard_ranges(model, ranges, num_samples, options)
                 for k, piece in enumerate(audio.slices(heard)):
                     pool.append((index, k, piece, margins[k]))
                     if len(pool) >= pool_size:
