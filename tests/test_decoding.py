@@ -285,6 +285,8 @@ def test_pieces_are_widened_by_the_audio_around_them_up_to_the_recordings_ends()
     heard, margins = widened(ranges, 160_000, 1.0, 320)
     assert margins == [(960, 16_000), (16_000, 16_000), (16_000, 960)]  # whole steps of 320, within the audio
     assert heard == [(40, 56_000), (44_000, 106_000), (134_000, 159_960)]
+    _, margins = widened([(100_000, 570_000)], 1_000_000, 1.0, 320, longest=480_000)  # 29.4 s of a 30-s window
+    assert margins == [(4800, 4800)]
 
 
 def test_vtln_factors_are_valid_and_include_the_unwarped_audio():

@@ -358,6 +358,11 @@ def test_pieces_of_long_audio_are_heard_with_the_recording_around_them(ct2_file,
     heard.clear()
     model.transcribe(phrase, options=dataclasses.replace(options, piece_context=0.5))  # decoded whole: no margins
     assert heard == [(phrase.size, None)]
+    heard.clear()
+    voiced = np.flatnonzero(np.abs(phrase) > 1e-3)
+    unbroken = np.tile(phrase[voiced[0]:voiced[-1]], 65 * 16000 // (voiced[-1] - voiced[0]) + 1)  # no pause to cut at
+    model.transcribe(unbroken, options=dataclasses.replace(options, piece_context=2.0), max_segment_seconds=30)
+    assert max(n for n, _ in heard) <= 30 * 16000 < max(n - sum(m) for n, m in heard) + 4 * 16000  # within the window
 
 
 def test_states_of_another_encoder_are_refused(ct2_file, tmp_path):

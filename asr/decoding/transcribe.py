@@ -143,18 +143,25 @@ def heard_ranges(model, ranges: list[tuple[int, int]], num_samples: int,
     pieces cut from longer audio widened by ``options.piece_context`` (a pretrained listener's),
     audio decoded whole as it is."""
     if options.piece_context and ranges != [(0, num_samples)] and getattr(model, "pretrained", False):
-        return widened(ranges, num_samples, options.piece_context, model.margin_step)
+        from asr.model.whisper import WINDOW_SECONDS
+
+        return widened(ranges, num_samples, options.piece_context, model.margin_step, WINDOW_SECONDS * SAMPLE_RATE)
     return ranges, [(0, 0)] * len(ranges)
 
 
-def widened(ranges: list[tuple[int, int]], num_samples: int, seconds: float,
-            step: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Each sample range widened by ``seconds`` of the audio around it (less at the audio's ends), and
-    the (before, after) samples each gained, multiples of ``step``."""
+def widened(ranges: list[tuple[int, int]], num_samples: int, seconds: float, step: int,
+            longest: int | None = None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Each sample range widened by ``seconds`` of the audio around it (less at the audio's ends, and
+    never past ``longest`` samples in all), and the (before, after) samples each gained, multiples
+    of ``step``."""
     reach = int(seconds * SAMPLE_RATE) // step * step
-    margins = [(min(reach, start) // step * step, min(reach, num_samples - end) // step * step)
-               for start, end in ranges]
-    return [(start - before, end + after) for (start, end), (before, after) in zip(ranges, margins)], margins
+    heard, margins = [], []
+    for start, end in ranges:
+        room = reach if longest is None else max(longest - (end - start), 0) // 2 // step * step
+        before, after = min(reach, room, start) // step * step, min(reach, room, num_samples - end) // step * step
+        heard.append((start - before, end + after))
+        margins.append((before, after))
+    return heard, margins
 
 
 def decode_pieces(model, pieces: list[np.ndarray], options: DecodeOptions, batch_size: int = 8,
