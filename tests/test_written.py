@@ -23,6 +23,8 @@ def _timed(text: str, pause_after: dict[int, float] | None = None) -> list[WordT
     ("the overwatch league for twenty twenty", "the overwatch league for 2020"),
     ("meet me at three thirty p m", "meet me at 3:30 p.m."),
     ("wake me at seven a m", "wake me at 7 a.m."),
+    ("see you at fire p m", "see you at fire p.m."),  # an hour misheard: still p.m.
+    ("a m", "a.m."),
     ("the train leaves at ten fifteen", "the train leaves at 10:15"),
     ("she was born in nineteen ninety nine", "she was born in 1999"),
     ("built in nineteen oh five", "built in 1905"),

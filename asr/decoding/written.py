@@ -13,7 +13,8 @@ form is made from them in two steps:
    patterns are then put together where that is safe: years ("twenty twenty" -> "2020",
    "nineteen oh five" -> "1905"), clock times followed by a.m./p.m. or with minutes after
    "at", "until"... ("three thirty p m" -> "3:30 p.m.", "at ten fifteen" -> "at 10:15"),
-   "five dollars" -> "$5", "ten percent" -> "10%", seven or ten digits said one at a time as a
+   "five dollars" -> "$5", "ten percent" -> "10%", "p m" -> "p.m." even after a word that is no
+   hour, seven or ten digits said one at a time as a
    telephone number ("five five five one two three four" -> "555-1234"); "a hundred people"
    stays in words.
    A pause of ``NUMBER_PAUSE_SECONDS``, a punctuation mark or a segment boundary keeps two
@@ -167,7 +168,7 @@ def _number_spans(spoken: list[str], shown: list[str], pauses: list[float], brea
     spans, i = [], 0
     while i < len(spoken):
         span = (_telephone(i, spoken, joined) or _time(i, spoken, every, joined, whole)
-                or _year(i, spoken, every, joined, whole))
+                or _year(i, spoken, every, joined, whole) or _meridiem(i, spoken, joined))
         if span is None and i in lone:
             span = _plain(lone[i], spoken, joined, whole)
         if span is None:
@@ -218,6 +219,12 @@ def _time(i, spoken, every, joined, whole) -> _Span | None:
         return None
     text = str(whole(hour)) + (f":{minutes:02d}" if minutes is not None else "")
     return _Span(i, end, text + (f" {meridiem}" if meridiem else ""))
+
+
+def _meridiem(i, spoken, joined) -> _Span | None:
+    """``p m`` -> p.m. where no clock time comes before it (a misheard hour: "at fire p m")."""
+    pair = tuple(spoken[i:i + 2])
+    return _Span(i, i + 2, _MERIDIEM[pair]) if len(pair) == 2 and pair in _MERIDIEM and joined(i, i + 2) else None
 
 
 def _year(i, spoken, every, joined, whole) -> _Span | None:
