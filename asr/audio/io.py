@@ -85,20 +85,14 @@ def level_for_decoding(samples: np.ndarray, before: int = 0, after: int = 0) -> 
     they are scaled by the same gain but never brought above the piece's level, so that a loud
     neighbour does not leave a soft piece quiet.
     """
-    if not before and not after:
-        return level_passages(normalize_level(samples))
     inner = samples[before:samples.size - after]
     if inner.size:
         samples = samples - np.float32(inner.mean())  # the offset of the piece's own audio, as alone
         inner = samples[before:samples.size - after]
     gain = _gain(inner)
-    target = 10 ** (DECODE_PEAK_DBFS / 20)
-    parts = [samples[:before], level_passages(inner * np.float32(gain)), samples[samples.size - after:]]
-    for k in (0, 2):
-        if parts[k].size:
-            peak = float(np.percentile(np.abs(parts[k]), 99.9))
-            parts[k] = parts[k] * np.float32(gain if peak <= 0.0 else min(gain, target / peak))
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    around = [samples[:before], samples[samples.size - after:]]
+    first, last = (part * np.float32(min(gain, _gain(part))) for part in around)
+    return np.concatenate([first, level_passages(inner * np.float32(gain)), last]).astype(np.float32, copy=False)
 
 
 def frame_level_db(frames: np.ndarray) -> np.ndarray:

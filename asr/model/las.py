@@ -148,15 +148,15 @@ class LAS(nn.Module):
                                          for w, m in zip(waveforms, margins[:, 0])])
                 return self.encode(waveforms, inner, warp, context)
         feats, frame_lengths = self.frontend(waveforms, lengths, warp)  # (B, frames, n_mels)
-        frames = 0
-        if context and self.pretrained:
-            frames = round(context * self.config.features.sample_rate / self.config.features.hop_length)
-        if margins is None:
-            return self.listener(feats, frame_lengths, frames) if frames else self.listener(feats, frame_lengths)
-        from asr.model.whisper import HOP_LENGTH, num_mel_frames  # a pretrained listener hears Whisper's log-mel
+        if not self.pretrained:
+            return self.listener(feats, frame_lengths)
+        frames = round(context * self.config.features.sample_rate / self.config.features.hop_length)
+        keep = None
+        if margins is not None:
+            from asr.model.whisper import HOP_LENGTH, num_mel_frames  # a pretrained listener hears Whisper's log-mel
 
-        inner_frames = num_mel_frames(lengths - margins.sum(1))
-        return self.listener(feats, frame_lengths, frames, keep=(margins[:, 0] // HOP_LENGTH, inner_frames))
+            keep = (margins[:, 0] // HOP_LENGTH, num_mel_frames(lengths - margins.sum(1)))
+        return self.listener(feats, frame_lengths, frames, keep=keep)
 
     @property
     def margin_step(self) -> int:
